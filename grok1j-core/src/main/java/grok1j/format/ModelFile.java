@@ -1,0 +1,31 @@
+package grok1j.format;
+
+import grok1j.model.GrokWeights;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * An opened model file set (official checkpoint folder or GGUF): memory-mapped, with the weights as views.
+ * Closing it releases the mappings; the weights must not be used afterwards.
+ */
+public interface ModelFile extends AutoCloseable {
+
+    /** The weights, every shape checked against the config. */
+    GrokWeights weights();
+
+    /** Every stored tensor, in file order, for {@code inspect}. */
+    List<TensorInfo> tensors();
+
+    /** Format-level key/values for {@code inspect} (format name, version, GGUF metadata ...), in display order. */
+    Map<String, String> metadata();
+
+    /** The path the user gave, resolved (the folder holding {@code ckpt-0/}, or the GGUF file). */
+    Path location();
+
+    /** A {@code tokenizer.model} found next to the weights (official layout), or null if none was found. */
+    Path tokenizerPath();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,156 @@
+package grok1j.model;
+
+import java.util.Map;
+
+/**
+ * Hyperparameters of a Grok-1 architecture model (spec §1). {@link #grok1()} gives the released model's values;
+ * {@link #fromJson} reads a Hugging Face style {@code config.json} (keys as in {@code fixtures/grok-1-tiny/config.json})
+ * over those defaults.
+ *
+ * @param vocabSize            tokens in the vocabulary (131072)
+ * @param dModel               residual width (6144)
+ * @param layers               decoder layers (64)
+ * @param queryHeads           attention query heads (48)
+ * @param kvHeads              key/value heads (8); query head {@code h} uses KV head {@code h / (queryHeads/kvHeads)}
+ * @param headDim              per-head width (128); RoPE rotates all of it
+ * @param expertFfn            expert hidden width (32768)
+ * @param experts              experts per layer (8)
+ * @param expertsPerToken      experts routed per token (2)
+ * @param contextLength        maximum sequence length incl. prompt (8192)
+ * @param ropeTheta            RoPE base (10000)
+ * @param rmsEps               RMSNorm epsilon (1e-5)
+ * @param embeddingMultiplier  nominal embedding multiplier (78.38...; applied bf16-rounded, see {@link #effectiveEmbeddingMultiplier})
+ * @param outputMultiplier     nominal logit multiplier (0.5773...; applied bf16-rounded)
+ * @param attnOutputMultiplier the attention <em>logit</em> scale (0.0883883 = 1/sqrt(128)), applied in float32
+ * @param attnSoftcap          attention logit soft-cap c in {@code c*tanh(x/c)} (30)
+ * @param padId                padding id (0); the model masks keys whose token is this id
+ * @param bosId                beginning-of-sequence id (1); never added by the reference
+ * @param eosId                end-of-sequence id (2)
+ */
+public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, int kvHeads, int headDim, int expertFfn,
+                         int experts, int expertsPerToken, int contextLength, double ropeTheta, double rmsEps,
+                         double embeddingMultiplier, double outputMultiplier, double attnOutputMultiplier,
+                         double attnSoftcap, int padId, int bosId, int eosId) {
+
+    public GrokConfig {
+        positive("vocab_size", vocabSize);
+        positive("hidden_size", dModel);
+        positive("num_hidden_layers", layers);
+        positive("num_attention_heads", queryHeads);
+        positive("num_key_value_heads", kvHeads);
+        positive("head_dim", headDim);
+        positive("intermediate_size", expertFfn);
+        positive("num_experts", experts);
+        positive("num_experts_per_tok", expertsPerToken);
+        positive("max_position_embeddings", contextLength);
+        if (queryHeads % kvHeads != 0) {
+            throw new IllegalArgumentException("num_attention_heads " + queryHeads + " is not a multiple of num_key_value_heads " + kvHeads);
+        }
+        if (expertsPerToken > experts) {
+            throw new IllegalArgumentException("num_experts_per_tok " + expertsPerToken + " exceeds num_experts " + experts);
+        }
+        if (headDim % 2 != 0) {
+            throw new IllegalArgumentException("head_dim " + headDim + " must be even for RoPE");
+        }
+    }
+
+    private static void positive(String key, int v) {
+        if (v <= 0) {
+            throw new IllegalArgumentException(key + " must be positive, got " + v);
+        }
+    }
+
+    /** The released Grok-1 (spec §1). */
+    public static GrokConfig grok1() {
+        return new GrokConfig(131072, 6144, 64, 48, 8, 128, 32768, 8, 2, 8192, 10000, 1e-5,
+                78.38367176906169, 0.5773502691896257, 0.08838834764831845, 30.0, 0, 1, 2);
+    }
+
+    /** Query heads per KV head (GQA group size). */
+    public int groupSize() {
+        return queryHeads / kvHeads;
+    }
+
+    /** bf16(embeddingMultiplier): the value the reference really multiplies by (78.5 for Grok-1, spec §3.1). */
+    public float effectiveEmbeddingMultiplier() {
+        return grok1j.tensor.BFloat16.round((float) embeddingMultiplier);
+    }
+
+    /** bf16(outputMultiplier): 0.578125 for Grok-1 (spec §3.1). */
+    public float effectiveOutputMultiplier() {
+        return grok1j.tensor.BFloat16.round((float) outputMultiplier);
+    }
+
+    /**
+     * Reads a {@code config.json} object over the Grok-1 defaults. Recognised keys: vocab_size, hidden_size,
+     * num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim, intermediate_size (or
+     * widening_factor), num_experts (or num_local_experts), num_experts_per_tok, max_position_embeddings,
+     * rope_theta, rms_norm_eps, embedding_multiplier_scale, output_multiplier_scale, attn_output_multiplier,
+     * attn_logit_softcapping (or max_attn_value), pad/bos/eos_token_id. Unknown keys are ignored.
+     *
+     * @throws IllegalArgumentException naming the key when a value has the wrong type or is out of range
+     */
+    public static GrokConfig fromJson(Map<String, Object> m) {
+        GrokConfig d = grok1();
+        int dModel = intKey(m, "hidden_size", d.dModel);
+        int qh = intKey(m, "num_attention_heads", d.queryHeads);
+        int headDim = intKey(m, "head_dim", m.containsKey("hidden_size") && !m.containsKey("head_dim") ? dModel / qh : d.headDim);
+        int ffn;
+        if (m.containsKey("intermediate_size")) {
+            ffn = intKey(m, "intermediate_size", d.expertFfn);
+        } else if (m.containsKey("widening_factor")) {
+            // model.py ffn_size (spec §1): int(wf * d) * 2 // 3, rounded up to a multiple of 8
+            int f = (int) (doubleKey(m, "widening_factor", 8) * dModel) * 2 / 3;
+            ffn = f + Math.floorMod(8 - f, 8);
+        } else {
+            ffn = d.expertFfn;
+        }
+        return new GrokConfig(
+                intKey(m, "vocab_size", d.vocabSize), dModel,
+                intKey(m, "num_hidden_layers", d.layers), qh,
+                intKey(m, "num_key_value_heads", d.kvHeads), headDim, ffn,
+                intKey(m, "num_experts", intKey(m, "num_local_experts", d.experts)),
+                intKey(m, "num_experts_per_tok", d.expertsPerToken),
+                intKey(m, "max_position_embeddings", d.contextLength),
+                doubleKey(m, "rope_theta", d.ropeTheta),
+                doubleKey(m, "rms_norm_eps", d.rmsEps),
+                doubleKey(m, "embedding_multiplier_scale", d.embeddingMultiplier),
+                doubleKey(m, "output_multiplier_scale", d.outputMultiplier),
+                doubleKey(m, "attn_output_multiplier", d.attnOutputMultiplier),
+                doubleKey(m, "attn_logit_softcapping", doubleKey(m, "max_attn_value", d.attnSoftcap)),
+                intKey(m, "pad_token_id", d.padId),
+                intKey(m, "bos_token_id", d.bosId),
+                intKey(m, "eos_token_id", d.eosId));
+    }
+
+    private static int intKey(Map<String, Object> m, String key, int dflt) {
+        Object v = m.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        if (v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())
+                && Math.abs(n.doubleValue()) <= Integer.MAX_VALUE) {
+            return n.intValue();
+        }
+        throw new IllegalArgumentException("config key " + key + " must be an integer, got " + v);
+    }
+
+    private static double doubleKey(Map<String, Object> m, String key, double dflt) {
+        Object v = m.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        if (v instanceof Number n && Double.isFinite(n.doubleValue())) {
+            return n.doubleValue();
+        }
+        throw new IllegalArgumentException("config key " + key + " must be a number, got " + v);
+    }
+
+    /** One line for logs and {@code inspect}. */
+    public String summary() {
+        return String.format("d_model %d, %d layers, %d query / %d KV heads x %d, %d experts (top-%d) x ffn %d, vocab %d, context %d, "
+                        + "rope theta %.0f, rms eps %g, embedding x%s, logits x%s, attention logits x%s, soft-cap %.1f",
+                dModel, layers, queryHeads, kvHeads, headDim, experts, expertsPerToken, expertFfn, vocabSize, contextLength,
+                ropeTheta, rmsEps, effectiveEmbeddingMultiplier(), effectiveOutputMultiplier(), (float) attnOutputMultiplier, attnSoftcap);
+    }
+}

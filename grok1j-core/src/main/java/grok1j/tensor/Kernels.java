@@ -1,0 +1,83 @@
+package grok1j.tensor;
+
+/**
+ * Small float32 kernels the model calls (spec §3): matmul dispatch over threads, RMSNorm, softmax, GELU.
+ * Weight-format specific inner loops live in the {@link WeightMatrix} implementations.
+ */
+public final class Kernels {
+    private Kernels() {}
+
+    /**
+     * {@code y = x @ w} for {@code tokens} rows, output columns split across the pool's threads.
+     *
+     * @param x [tokens, w.inputDim()]
+     * @param y [tokens, w.outputDim()]
+     */
+    public static void matmul(ThreadPool pool, WeightMatrix w, float[] x, int tokens, float[] y) {
+        int n = w.outputDim();
+        int parts = pool.threads();
+        // Tiny matrices (the router, test models) are not worth a handoff.
+        if (parts == 1 || (long) n * w.inputDim() * tokens < 32_768) {
+            w.multiply(x, tokens, y, 0, n);
+            return;
+        }
+        int align = Math.max(1, w.columnAlignment());
+        pool.run((part, count) -> {
+            int[] r = split(n, align, part, count);
+            if (r[0] < r[1]) {
+                w.multiply(x, tokens, y, r[0], r[1]);
+            }
+        });
+    }
+
+    /** Splits {@code [0, n)} into {@code parts} contiguous ranges whose boundaries are multiples of {@code align}. */
+    public static int[] split(int n, int align, int part, int parts) {
+        int blocks = (n + align - 1) / align;
+        int start = (int) Math.min(n, (long) blocks * part / parts * align);
+        int end = (int) Math.min(n, (long) blocks * (part + 1) / parts * align);
+        return new int[] {start, end};
+    }
+
+    /**
+     * RMSNorm (spec §3.4): {@code out = scale * x / sqrt(mean(x^2) + eps)}, over each row of length {@code d}.
+     * The scale is used as stored (not {@code 1 + scale}). Mean of squares accumulated in double.
+     */
+    public static void rmsNorm(float[] x, int xOff, float[] scale, float eps, float[] out, int outOff, int d) {
+        double ss = 0;
+        for (int i = 0; i < d; i++) {
+            float v = x[xOff + i];
+            ss += (double) v * v;
+        }
+        float ms = (float) (ss / d);
+        float inv = (float) (1.0 / Math.sqrt(ms + eps));
+        for (int i = 0; i < d; i++) {
+            out[outOff + i] = scale[i] * (x[xOff + i] * inv);
+        }
+    }
+
+    /** In-place float32 softmax over {@code a[off, off+n)}: max-subtracted exp, divided by the sum. */
+    public static void softmax(float[] a, int off, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, a[off + i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp(a[off + i] - max);
+            a[off + i] = e;
+            sum += e;
+        }
+        float inv = (float) (1.0 / sum);
+        for (int i = 0; i < n; i++) {
+            a[off + i] *= inv;
+        }
+    }
+
+    private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
+
+    /** GELU, tanh approximation (jax.nn.gelu approximate=True, spec §3.8): {@code 0.5x(1+tanh(c(x+0.044715x^3)))}. */
+    public static float gelu(float x) {
+        double xd = x;
+        return (float) (0.5 * xd * (1.0 + Math.tanh(GELU_C * (xd + 0.044715 * xd * xd * xd))));
+    }
+}

@@ -1,0 +1,44 @@
+package grok1j.tensor;
+
+/**
+ * A weight matrix as the model uses it: {@code y = x @ W} with {@code x} of length {@link #inputDim()} and {@code y}
+ * of length {@link #outputDim()} (the JAX convention of spec §2, weights {@code [in, out]}).
+ *
+ * <p>The storage layout is the implementation's business: the official checkpoint stores int8 {@code [in, out]}
+ * with grouped bf16 scales, GGUF stores rows of quantized blocks along the input dimension ({@code [out, in]}).
+ * Implementations read their stored bytes directly and dequantize in registers; nothing is copied.
+ *
+ * <p>Work is split across threads by output columns: {@link #multiply} computes only {@code [n0, n1)}, so a caller
+ * can hand disjoint ranges to different threads ({@link Kernels#matmul}).
+ */
+public interface WeightMatrix {
+
+    /** K, the length of an input row. */
+    int inputDim();
+
+    /** N, the length of an output row. */
+    int outputDim();
+
+    /**
+     * Computes {@code y[t*N + n] = sum_k x[t*K + k] * W[k][n]} for {@code t in [0, tokens)} and {@code n in [n0, n1)}.
+     * Accumulation is float32 or wider; no intermediate rounding.
+     *
+     * @param x      input activations {@code [tokens, K]}, row-major
+     * @param tokens number of rows of {@code x}
+     * @param y      output {@code [tokens, N]}, row-major; only columns {@code [n0, n1)} are written
+     * @param n0     first output column (inclusive)
+     * @param n1     last output column (exclusive)
+     */
+    void multiply(float[] x, int tokens, float[] y, int n0, int n1);
+
+    /** Output columns are best split across threads in multiples of this (cache lines, quant blocks). */
+    default int columnAlignment() {
+        return 16;
+    }
+
+    /** Bytes of stored weight data one full {@code x @ W} reads (for bandwidth accounting). */
+    long storedBytes();
+
+    /** A short description of the storage type, e.g. {@code "int8 x bf16[8 groups]"} or {@code "Q8_0"}. */
+    String typeName();
+}
