@@ -1,0 +1,61 @@
+package grok1j.cli;
+
+import grok1j.format.ModelFile;
+import grok1j.format.ModelFiles;
+import grok1j.format.TensorInfo;
+import grok1j.model.GrokConfig;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code grok1j inspect}: hyperparameters and stored tensors, without touching the weights' pages. */
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "Show a model's hyperparameters and its tensors (name, shape, type, bytes).")
+final class InspectCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
+            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+    Path model;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream out = CommandLineContext.out();
+        try (ModelFile f = ModelFiles.open(model)) {
+            GrokConfig c = f.weights().config();
+            out.println("model: " + f.location());
+            for (Map.Entry<String, String> e : f.metadata().entrySet()) {
+                out.println(e.getKey() + ": " + e.getValue());
+            }
+            out.println("tokenizer: " + (f.tokenizerPath() == null ? "(none found)" : f.tokenizerPath()));
+            out.println();
+            out.println("hyperparameters:");
+            out.printf("  vocab_size                 %d%n", c.vocabSize());
+            out.printf("  hidden_size (d_model)      %d%n", c.dModel());
+            out.printf("  num_hidden_layers          %d%n", c.layers());
+            out.printf("  num_attention_heads        %d%n", c.queryHeads());
+            out.printf("  num_key_value_heads        %d%n", c.kvHeads());
+            out.printf("  head_dim                   %d%n", c.headDim());
+            out.printf("  intermediate_size (expert) %d%n", c.expertFfn());
+            out.printf("  num_experts                %d (top-%d)%n", c.experts(), c.expertsPerToken());
+            out.printf("  max_position_embeddings    %d%n", c.contextLength());
+            out.printf("  rope_theta                 %s%n", c.ropeTheta());
+            out.printf("  rms_norm_eps               %s%n", c.rmsEps());
+            out.printf("  embedding multiplier       %s (applied as bf16 %s)%n", c.embeddingMultiplier(), c.effectiveEmbeddingMultiplier());
+            out.printf("  output multiplier          %s (applied as bf16 %s)%n", c.outputMultiplier(), c.effectiveOutputMultiplier());
+            out.printf("  attention logit multiplier %s%n", c.attnOutputMultiplier());
+            out.printf("  attention logit soft-cap   %s%n", c.attnSoftcap());
+            out.println();
+            long total = 0;
+            out.printf("tensors (%d):%n", f.tensors().size());
+            for (TensorInfo t : f.tensors()) {
+                out.printf("  %-56s %-22s %-30s %,15d bytes%n", t.name(), Arrays.toString(t.shape()), t.type(), t.bytes());
+                total += t.bytes();
+            }
+            out.printf("total: %,d bytes (%.2f GiB)%n", total, total / (double) (1L << 30));
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,89 @@
+package grok1j.cli;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code grok1j} command line. Bad input prints one line to stderr and exits with status 2. */
+@Command(name = "grok1j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Run xAI's Grok-1 on the JVM.",
+        subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class,
+                CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    /** Exit status for bad input (files, arguments, prompts). */
+    public static final int EXIT_BAD_INPUT = 2;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (generate, score, tokenize, inspect)");
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, utf8(FileDescriptor.out), utf8(FileDescriptor.err)));
+    }
+
+    /** Runs the CLI with the given streams; returns the exit status (used by tests). */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setOut(new PrintWriter(out, true));
+        cli.setErr(new PrintWriter(err, true));
+        cli.setExitCodeExceptionMapper(e -> EXIT_BAD_INPUT);
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            cmd.getErr().println("grok1j: " + oneLine(e));
+            if (Boolean.getBoolean("grok1j.debug")) {
+                e.printStackTrace(cmd.getErr());
+            }
+            cmd.getErr().flush();
+            return e instanceof OutOfMemoryError ? 1 : EXIT_BAD_INPUT;
+        });
+        cli.setParameterExceptionHandler((e, a) -> {
+            CommandLine cmd = e.getCommandLine();
+            cmd.getErr().println("grok1j: " + e.getMessage());
+            cmd.getErr().println("Try 'grok1j " + (cmd.getCommandName().equals("grok1j") ? "" : cmd.getCommandName() + " ") + "--help'.");
+            cmd.getErr().flush();
+            return EXIT_BAD_INPUT;
+        });
+        CommandLineContext.set(out, err);
+        try {
+            return cli.execute(args);
+        } finally {
+            out.flush();
+            err.flush();
+        }
+    }
+
+    static String oneLine(Throwable e) {
+        String m = e.getMessage();
+        if (m == null || m.isBlank()) {
+            m = e.getClass().getSimpleName();
+            if (e instanceof java.nio.file.NoSuchFileException) {
+                m = "no such file or directory: " + e.getMessage();
+            }
+        } else if (e instanceof java.nio.file.NoSuchFileException) {
+            m = "no such file or directory: " + m;
+        } else if (e instanceof java.nio.file.AccessDeniedException) {
+            m = "permission denied: " + m;
+        }
+        return m.replace('\n', ' ');
+    }
+
+    private static PrintStream utf8(FileDescriptor fd) {
+        return new PrintStream(new FileOutputStream(fd), true, StandardCharsets.UTF_8);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"grok1j " + (v == null ? "dev" : v) + " (Java " + Runtime.version() + ")"};
+        }
+    }
+}

@@ -1,0 +1,34 @@
+package grok1j.cli;
+
+import grok1j.model.Model;
+import grok1j.tensor.ThreadPool;
+import java.io.IOException;
+import java.nio.file.Path;
+import picocli.CommandLine.Option;
+
+/** Options shared by the commands that load a model. */
+final class ModelOptions {
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
+            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+    Path model;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH",
+            description = "tokenizer.model to use (default: found beside the checkpoint, or the GGUF's own).")
+    Path tokenizer;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N",
+            description = "Compute threads (default: all cores).")
+    Integer threads;
+
+    Model open() throws IOException {
+        ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(checkedThreads());
+        return Model.open(model, tokenizer, pool);
+    }
+
+    private int checkedThreads() {
+        if (threads < 1 || threads > 1024) {
+            throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + threads);
+        }
+        return threads;
+    }
+}

@@ -1,0 +1,62 @@
+package grok1j.format;
+
+import grok1j.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/** Opens model files by what they are: an official checkpoint folder or a GGUF file. */
+public final class ModelFiles {
+    private ModelFiles() {}
+
+    /**
+     * @param path a folder holding {@code ckpt-0/}, {@code ckpt-0/} itself, or a {@code .gguf} file
+     * @throws IOException with a one-line message naming the path and what is wrong
+     */
+    public static ModelFile open(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            throw new NoSuchFileException(path.toString());
+        }
+        if (isGguf(path)) {
+            throw new IOException(path + ": GGUF files are not supported yet");
+        }
+        return OfficialCheckpoint.open(path);
+    }
+
+    /** True if {@code path} is a regular file starting with the GGUF magic. */
+    public static boolean isGguf(Path path) throws IOException {
+        if (!Files.isRegularFile(path)) {
+            return false;
+        }
+        try (var in = Files.newInputStream(path)) {
+            byte[] magic = in.readNBytes(4);
+            return magic.length == 4 && magic[0] == 'G' && magic[1] == 'G' && magic[2] == 'U' && magic[3] == 'F';
+        }
+    }
+
+    /**
+     * The tokenizer for {@code file}: {@code explicit} if given, else the one found beside the weights.
+     *
+     * @throws IOException if none is found or it cannot be read
+     */
+    public static Tokenizer tokenizer(ModelFile file, Path explicit) throws IOException {
+        if (explicit != null) {
+            return loadTokenizer(explicit);
+        }
+        Path found = file.tokenizerPath();
+        if (found == null) {
+            throw new IOException("no tokenizer.model found for " + file.location()
+                    + " (looked in the folder, beside ckpt-0/ and two levels above it); pass --tokenizer PATH");
+        }
+        return Tokenizer.load(found);
+    }
+
+    /** Loads a {@code tokenizer.model} (SentencePiece) file. */
+    public static Tokenizer loadTokenizer(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            throw new NoSuchFileException(path.toString());
+        }
+        return Tokenizer.load(path);
+    }
+}

@@ -1,0 +1,60 @@
+package grok1j.generate;
+
+import java.util.List;
+
+/**
+ * How to pick tokens and when to stop.
+ *
+ * @param temperature 0 for greedy (argmax, ties to the lower id); otherwise logits are divided by it
+ * @param topK        keep only the K most likely tokens; 0 disables
+ * @param topP        nucleus: keep the smallest set of most likely tokens whose probability reaches P; 1 disables
+ * @param minP        drop tokens whose probability is below minP times the most likely token's; 0 disables
+ * @param seed        seed of the sampler's random stream; null picks one at random
+ * @param maxTokens   maximum new tokens (the prompt plus this must fit the context)
+ * @param stop        stop strings: generation ends before the first occurrence of any, which is not part of the text
+ * @param ignoreEos   keep generating after the end-of-sequence token
+ */
+public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
+                             List<String> stop, boolean ignoreEos) {
+
+    /** Default new-token limit when none is given. */
+    public static final int DEFAULT_MAX_TOKENS = 256;
+
+    /** @throws IllegalArgumentException naming the parameter that is out of range */
+    public SamplingParams {
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
+        }
+        if (topK < 0) {
+            throw new IllegalArgumentException("top-k must be >= 0, got " + topK);
+        }
+        if (!(topP > 0 && topP <= 1)) {
+            throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+        }
+        if (!(minP >= 0 && minP <= 1)) {
+            throw new IllegalArgumentException("min-p must be in [0, 1], got " + minP);
+        }
+        if (maxTokens < 0) {
+            throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
+        }
+        stop = stop == null ? List.of() : List.copyOf(stop);
+        for (String s : stop) {
+            if (s.isEmpty()) {
+                throw new IllegalArgumentException("stop strings must not be empty");
+            }
+        }
+    }
+
+    /** Greedy decoding of up to {@code maxTokens} tokens, stopping at EOS. */
+    public static SamplingParams greedy(int maxTokens) {
+        return new SamplingParams(0, 0, 1, 0, null, maxTokens, List.of(), false);
+    }
+
+    public SamplingParams withMaxTokens(int n) {
+        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos);
+    }
+
+    public SamplingParams withSeed(Long s) {
+        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos);
+    }
+}

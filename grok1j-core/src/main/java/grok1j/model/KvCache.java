@@ -1,0 +1,106 @@
+package grok1j.model;
+
+import java.util.Arrays;
+
+/**
+ * Per-sequence key/value cache (spec §3.6 step 3, §3.9): for every layer the post-RoPE keys and the values of
+ * every position so far, float32, {@code [positions, kvHeads * headDim]} per layer, plus the token ids (the model
+ * masks keys whose token is the padding id). Storage grows on demand up to the context length, so a short
+ * conversation does not pay for 8,192 positions.
+ */
+public final class KvCache {
+    private final int layers;
+    private final int rowWidth;
+    private final int capacityLimit;
+    private float[][] keys;
+    private float[][] values;
+    private int[] tokens;
+    private int length;
+    private int capacity;
+
+    /** @param config sizes; the cache holds at most {@code config.contextLength()} positions */
+    public KvCache(GrokConfig config) {
+        this.layers = config.layers();
+        this.rowWidth = config.kvHeads() * config.headDim();
+        this.capacityLimit = config.contextLength();
+        this.keys = new float[layers][];
+        this.values = new float[layers][];
+        this.tokens = new int[0];
+        ensureCapacity(Math.min(capacityLimit, 64));
+    }
+
+    /** Positions filled so far (the next token's position). */
+    public int length() {
+        return length;
+    }
+
+    /** Maximum positions (the context length). */
+    public int capacity() {
+        return capacityLimit;
+    }
+
+    /** Forgets every position (the storage is kept). */
+    public void clear() {
+        length = 0;
+    }
+
+    /** Drops positions {@code [newLength, length)}, e.g. to reuse a shared prompt prefix. */
+    public void truncate(int newLength) {
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("cannot truncate a cache of " + length + " positions to " + newLength);
+        }
+        length = newLength;
+    }
+
+    /** The token id at {@code position}. */
+    public int token(int position) {
+        return tokens[position];
+    }
+
+    /** Keys of one layer, {@code [positions, kvHeads*headDim]} row-major; valid up to {@link #length()} (+ the rows being written). */
+    float[] keys(int layer) {
+        return keys[layer];
+    }
+
+    float[] values(int layer) {
+        return values[layer];
+    }
+
+    int rowWidth() {
+        return rowWidth;
+    }
+
+    /** Makes room for {@code count} more positions and records their tokens; returns the first new position. */
+    int reserve(int[] newTokens, int offset, int count) {
+        if ((long) length + count > capacityLimit) {
+            throw new IllegalStateException("KV cache full: " + length + " + " + count + " positions exceed the context of "
+                    + capacityLimit);
+        }
+        ensureCapacity(length + count);
+        System.arraycopy(newTokens, offset, tokens, length, count);
+        return length;
+    }
+
+    /** Marks {@code count} reserved positions as filled. */
+    void commit(int count) {
+        length += count;
+    }
+
+    private void ensureCapacity(int needed) {
+        if (needed <= capacity) {
+            return;
+        }
+        int cap = (int) Math.min(capacityLimit, Math.max(needed, (long) capacity * 2));
+        for (int l = 0; l < layers; l++) {
+            keys[l] = keys[l] == null ? new float[cap * rowWidth] : Arrays.copyOf(keys[l], cap * rowWidth);
+            values[l] = values[l] == null ? new float[cap * rowWidth] : Arrays.copyOf(values[l], cap * rowWidth);
+        }
+        tokens = Arrays.copyOf(tokens, cap);
+        capacity = cap;
+    }
+
+    /** Bytes of cache storage currently allocated. */
+    public long allocatedBytes() {
+        return 2L * layers * capacity * rowWidth * Float.BYTES + 4L * capacity;
+    }
+}
