@@ -53,6 +53,17 @@ public record PickledArray(long[] shape, DType dtype, ByteOrder order, long offs
         return shape.clone();
     }
 
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PickledArray a && Arrays.equals(shape, a.shape) && dtype == a.dtype && order.equals(a.order)
+                && offset == a.offset && length == a.length;
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(shape) * 31 + Long.hashCode(offset);
+    }
+
     /** Number of dimensions. */
     public int rank() {
         return shape.length;
