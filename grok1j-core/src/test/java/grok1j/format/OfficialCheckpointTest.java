@@ -85,6 +85,16 @@ class OfficialCheckpointTest {
         Files.write(p, bytes);
     }
 
+    /** Replaces a linked shard by a copy of its first {@code length} bytes. */
+    private static void truncateShard(Path dest, String name, long length) throws IOException {
+        Path p = dest.resolve("ckpt-0").resolve(name);
+        Files.delete(p);
+        Files.copy(ckpt.resolve(name), p);
+        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+            f.setLength(length);
+        }
+    }
+
     /** Opening must fail with a one-line message; returns it. */
     private static String openFails(Path path) {
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> OfficialCheckpoint.open(path).close());
@@ -329,12 +339,7 @@ class OfficialCheckpointTest {
     @Test
     void truncatedShard() throws IOException {
         Path dir = linkFixture(tmp.resolve("m"));
-        Path p = dir.resolve("ckpt-0/tensor00015_000");
-        Files.delete(p);
-        Files.copy(ckpt.resolve("tensor00015_000"), p);
-        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
-            f.setLength(10_000);
-        }
+        truncateShard(dir, "tensor00015_000", 10_000);
         String msg = openFails(dir);
         // the whole header sits in one FRAME, so the announced frame length is the first thing that cannot be met
         assertEquals("tensor00015_000: truncated at offset 11: expected 26915 bytes of FRAME, only 9989 left"
@@ -344,12 +349,7 @@ class OfficialCheckpointTest {
     @Test
     void truncatedPayloadOutsideFrames() throws IOException {
         Path dir = linkFixture(tmp.resolve("m"));
-        Path p = dir.resolve("ckpt-0/tensor00000_000");
-        Files.delete(p);
-        Files.copy(ckpt.resolve("tensor00000_000"), p);
-        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
-            f.setLength(1_000_000);
-        }
+        truncateShard(dir, "tensor00000_000", 1_000_000);
         assertEquals("tensor00000_000: truncated at offset 150: expected 16777216 bytes of BINBYTES payload,"
                 + " only 999850 left (file has 1000000 bytes)", openFails(dir));
     }
