@@ -37,12 +37,14 @@ public final class Main implements Runnable {
         cli.setErr(new PrintWriter(err, true));
         cli.setExitCodeExceptionMapper(e -> EXIT_BAD_INPUT);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            cmd.getErr().println("grok1j: " + oneLine(e));
-            if (Boolean.getBoolean("grok1j.debug")) {
+            boolean badInput = e instanceof java.io.IOException || e instanceof IllegalArgumentException
+                    || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException;
+            cmd.getErr().println("grok1j: " + (badInput ? "" : "internal error: ") + oneLine(e));
+            if (Boolean.getBoolean("grok1j.debug") || !badInput) {
                 e.printStackTrace(cmd.getErr());
             }
             cmd.getErr().flush();
-            return e instanceof OutOfMemoryError ? 1 : EXIT_BAD_INPUT;
+            return badInput ? EXIT_BAD_INPUT : 1;
         });
         cli.setParameterExceptionHandler((e, a) -> {
             CommandLine cmd = e.getCommandLine();

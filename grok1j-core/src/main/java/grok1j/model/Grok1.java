@@ -4,6 +4,7 @@ import grok1j.tensor.Kernels;
 import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The Grok-1 forward pass (spec §3), in float32 as the engine-numerics box at the top of §3 prescribes: no
@@ -59,55 +60,123 @@ public final class Grok1 {
     public enum Logits { NONE, LAST, ALL }
 
     /**
-     * Runs the model over {@code count} new tokens appended to {@code cache} and returns logits.
+     * One sequence's part of a forward call: {@code count} new tokens appended to its own KV cache.
      *
      * @param tokens ids, {@code tokens[offset, offset+count)}; each in {@code [0, vocab)}
      * @param cache  the sequence's KV cache; its length grows by {@code count}
-     * @param which  which positions need logits
+     * @param which  which of these positions need logits
+     */
+    public record Step(int[] tokens, int offset, int count, KvCache cache, Logits which) {
+        public Step {
+            if (count <= 0 || offset < 0 || offset + count > tokens.length) {
+                throw new IllegalArgumentException("a step needs at least one token, got [" + offset + ", " + (offset + count) + ")");
+            }
+        }
+    }
+
+    /**
+     * Runs the model over {@code count} new tokens of one sequence; see {@link #forward(List)}.
+     *
      * @return {@code [count, vocab]} for {@link Logits#ALL}, {@code [vocab]} for {@link Logits#LAST}, empty for NONE;
      *         raw logits after the output multiplier
-     * @throws IllegalArgumentException for an id outside the vocabulary
-     * @throws IllegalStateException    if the cache would exceed the context length
      */
     public float[] forward(int[] tokens, int offset, int count, KvCache cache, Logits which) {
-        if (count <= 0) {
-            throw new IllegalArgumentException("forward needs at least one token");
+        return forward(List.of(new Step(tokens, offset, count, cache, which))).getFirst();
+    }
+
+    /**
+     * Runs one forward pass over a batch of sequences, each with its own KV cache: their tokens share every weight
+     * read (prefill of one prompt, a decode step of many sequences, or a mix). Results do not depend on what else is
+     * in the batch.
+     *
+     * @return per step, its logits as in {@link #forward(int[], int, int, KvCache, Logits)}
+     * @throws IllegalArgumentException for an id outside the vocabulary, or the same cache twice in one batch
+     * @throws IllegalStateException    if a cache would exceed the context length (nothing is changed then)
+     */
+    public List<float[]> forward(List<Step> steps) {
+        int rows = 0;
+        for (Step st : steps) {
+            for (int i = st.offset(); i < st.offset() + st.count(); i++) {
+                if (st.tokens()[i] < 0 || st.tokens()[i] >= cfg.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + st.tokens()[i] + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+                }
+            }
+            if ((long) st.cache().length() + st.count() > st.cache().capacity()) {
+                throw new IllegalStateException("KV cache full: " + st.cache().length() + " + " + st.count()
+                        + " positions exceed the context of " + st.cache().capacity());
+            }
+            rows += st.count();
         }
-        for (int i = offset; i < offset + count; i++) {
-            if (tokens[i] < 0 || tokens[i] >= cfg.vocabSize()) {
-                throw new IllegalArgumentException("token id " + tokens[i] + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
+        Batch batch = new Batch(rows);
+        int r = 0;
+        java.util.IdentityHashMap<KvCache, Boolean> seen = new java.util.IdentityHashMap<>();
+        for (Step st : steps) {
+            if (seen.put(st.cache(), Boolean.TRUE) != null) {
+                throw new IllegalArgumentException("the same KV cache appears twice in one batch");
+            }
+            int start = st.cache().reserve(st.tokens(), st.offset(), st.count());
+            for (int t = 0; t < st.count(); t++, r++) {
+                batch.cache[r] = st.cache();
+                batch.position[r] = start + t;
             }
         }
         int d = cfg.dModel();
-        int start = cache.reserve(tokens, offset, count);
-        float[] h = new float[count * d];
-        for (int t = 0; t < count; t++) {
-            weights.embedding().lookup(tokens[offset + t], h, t * d);
+        float[] h = new float[rows * d];
+        r = 0;
+        for (Step st : steps) {
+            for (int t = 0; t < st.count(); t++, r++) {
+                weights.embedding().lookup(st.tokens()[st.offset() + t], h, r * d);
+            }
         }
         for (int i = 0; i < h.length; i++) {
             h[i] *= embeddingMultiplier;
         }
-        float[][] rope = ropeTable(start, count);
+        ropeTable(batch);
         for (int l = 0; l < cfg.layers(); l++) {
             LayerWeights lw = weights.layers().get(l);
-            attentionBlock(lw, l, h, count, start, cache, rope);
-            moeBlock(lw, h, count);
+            attentionBlock(lw, l, h, batch);
+            moeBlock(lw, h, rows);
         }
-        cache.commit(count);
-        return switch (which) {
-            case NONE -> new float[0];
-            case LAST -> unembed(h, count - 1, 1);
-            case ALL -> unembed(h, 0, count);
-        };
+        List<float[]> out = new java.util.ArrayList<>(steps.size());
+        r = 0;
+        for (Step st : steps) {
+            st.cache().commit(st.count());
+            out.add(switch (st.which()) {
+                case NONE -> new float[0];
+                case LAST -> unembed(h, r + st.count() - 1, 1);
+                case ALL -> unembed(h, r, st.count());
+            });
+            r += st.count();
+        }
+        return out;
+    }
+
+    /** Per row of a forward call: its sequence's cache, its absolute position, and RoPE cos/sin. */
+    private static final class Batch {
+        final KvCache[] cache;
+        final int[] position;
+        float[] cos;
+        float[] sin;
+
+        Batch(int rows) {
+            cache = new KvCache[rows];
+            position = new int[rows];
+        }
+
+        int rows() {
+            return position.length;
+        }
     }
 
     // ---------------------------------------------------------------- attention (spec §3.6, §3.7)
 
-    private void attentionBlock(LayerWeights lw, int layer, float[] h, int count, int start, KvCache cache, float[][] rope) {
+    private void attentionBlock(LayerWeights lw, int layer, float[] h, Batch batch) {
+        int count = batch.rows();
         int d = cfg.dModel();
         int hd = cfg.headDim();
+        int half = hd / 2;
         int qWidth = cfg.queryHeads() * hd;
-        int kvWidth = cache.rowWidth();
+        int kvWidth = cfg.kvHeads() * hd;
         float[] x = new float[count * d];
         for (int t = 0; t < count; t++) {
             Kernels.rmsNorm(h, t * d, lw.attnNorm(), eps, x, t * d, d);
@@ -120,24 +189,29 @@ public final class Grok1 {
         Kernels.matmul(pool, lw.value(), x, count, v);
         for (int t = 0; t < count; t++) {
             for (int head = 0; head < cfg.queryHeads(); head++) {
-                applyRope(q, t * qWidth + head * hd, rope[0], rope[1], t * (hd / 2));
+                applyRope(q, t * qWidth + head * hd, batch.cos, batch.sin, t * half);
             }
             for (int head = 0; head < cfg.kvHeads(); head++) {
-                applyRope(k, t * kvWidth + head * hd, rope[0], rope[1], t * (hd / 2));
+                applyRope(k, t * kvWidth + head * hd, batch.cos, batch.sin, t * half);
             }
+            // the cache holds post-RoPE keys and raw values
+            KvCache c = batch.cache[t];
+            System.arraycopy(k, t * kvWidth, c.keys(layer), batch.position[t] * kvWidth, kvWidth);
+            System.arraycopy(v, t * kvWidth, c.values(layer), batch.position[t] * kvWidth, kvWidth);
         }
-        // the cache holds post-RoPE keys and raw values
-        System.arraycopy(k, 0, cache.keys(layer), start * kvWidth, count * kvWidth);
-        System.arraycopy(v, 0, cache.values(layer), start * kvWidth, count * kvWidth);
 
         float[] o = new float[count * qWidth];
         int heads = cfg.queryHeads();
         pool.run((part, parts) -> {
-            float[] scores = new float[start + count];
+            float[] scores = null;
             for (int job = part; job < count * heads; job += parts) {
                 int t = job / heads;
                 int head = job % heads;
-                attendOneHead(q, t * qWidth + head * hd, cache, layer, head / cfg.groupSize(), start + t, scores, o,
+                int pos = batch.position[t];
+                if (scores == null || scores.length < pos + 1) {
+                    scores = new float[pos + 1];
+                }
+                attendOneHead(q, t * qWidth + head * hd, batch.cache[t], layer, head / cfg.groupSize(), pos, scores, o,
                         t * qWidth + head * hd);
             }
         });
@@ -209,20 +283,20 @@ public final class Grok1 {
         return inv;
     }
 
-    /** cos and sin of θ[t,i] = pos_t * inv_freq[i] for the positions {@code [start, start+count)}. */
-    private float[][] ropeTable(int start, int count) {
+    /** cos and sin of θ[r,i] = pos_r * inv_freq[i] for every row's absolute position. */
+    private void ropeTable(Batch batch) {
         int half = invFreq.length;
-        float[] cos = new float[count * half];
-        float[] sin = new float[count * half];
-        for (int t = 0; t < count; t++) {
-            float pos = start + t;
+        int rows = batch.rows();
+        batch.cos = new float[rows * half];
+        batch.sin = new float[rows * half];
+        for (int t = 0; t < rows; t++) {
+            float pos = batch.position[t];
             for (int i = 0; i < half; i++) {
                 float theta = pos * invFreq[i];
-                cos[t * half + i] = (float) Math.cos(theta);
-                sin[t * half + i] = (float) Math.sin(theta);
+                batch.cos[t * half + i] = (float) Math.cos(theta);
+                batch.sin[t * half + i] = (float) Math.sin(theta);
             }
         }
-        return new float[][] {cos, sin};
     }
 
     /** Rotate-half RoPE on one head: pairs (i, i + headDim/2), not adjacent pairs (spec §3.7). */

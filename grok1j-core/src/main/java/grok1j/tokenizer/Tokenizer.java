@@ -117,6 +117,15 @@ public final class Tokenizer {
         return vocab.type(id);
     }
 
+    /**
+     * @return the byte a byte-fallback piece ({@code <0xXX>}) stands for, or -1 if {@code id} is another kind of piece
+     * @throws IndexOutOfBoundsException if the id is outside {@code [0, vocabSize())}
+     */
+    public int byteValue(int id) {
+        Objects.checkIndex(id, vocab.size());
+        return vocab.byteValue(id);
+    }
+
     /** @return the id of the piece with exactly this text ("▁" for spaces), or -1 if there is none */
     public int pieceId(String piece) {
         return vocab.pieceId(piece);

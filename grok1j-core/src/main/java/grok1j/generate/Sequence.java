@@ -1,0 +1,157 @@
+package grok1j.generate;
+
+import grok1j.model.Grok1;
+import grok1j.model.KvCache;
+import grok1j.tokenizer.Tokenizer;
+
+/**
+ * One generation in progress, as a state machine a scheduler can drive: ask for the {@link #nextStep()}, run it
+ * (alone or batched with other sequences' steps through {@link Grok1#forward(java.util.List)}), hand the logits to
+ * {@link #accept}. Prefill runs in chunks of {@link #PREFILL_CHUNK} positions; then one token per step.
+ *
+ * <p>The KV cache's positions shared with the prompt (a previous conversation turn) are reused.
+ * Not thread-safe.
+ */
+public final class Sequence {
+    /** Prompt positions per forward step during prefill: bounds activation memory for long prompts. */
+    public static final int PREFILL_CHUNK = 256;
+
+    private final KvCache cache;
+    private final int[] promptIds;
+    private final SamplingParams params;
+    private final int eosId;
+    private final Sampler sampler;
+    private final TextAssembler text;
+    private final int reused;
+    private final long startNanos = System.nanoTime();
+    private long firstTokenNanos;
+    private int prefilled;
+    private int generated;
+    private int lastToken = -1;
+    private FinishReason finish;
+    private final int[] one = new int[1];
+
+    /**
+     * @throws IllegalArgumentException if the prompt is empty or prompt plus max tokens exceed the context (the
+     *                                  message names both numbers)
+     */
+    public Sequence(Grok1 model, Tokenizer tokenizer, KvCache cache, int[] promptIds, SamplingParams params) {
+        checkFits(promptIds.length, params.maxTokens(), model.config().contextLength());
+        this.cache = cache;
+        this.promptIds = promptIds.clone();
+        this.params = params;
+        this.eosId = model.config().eosId();
+        this.sampler = new Sampler(params);
+        this.text = new TextAssembler(tokenizer, this.promptIds, params.stop());
+        this.reused = reusePrefix();
+        this.prefilled = reused;
+        if (params.maxTokens() == 0) {
+            finish = FinishReason.LENGTH;
+        }
+    }
+
+    /** Refuses an empty prompt or one that, with {@code maxTokens}, does not fit {@code context}. */
+    public static void checkFits(int promptTokens, int maxTokens, int context) {
+        if (promptTokens == 0) {
+            throw new IllegalArgumentException("the prompt is empty");
+        }
+        if ((long) promptTokens + maxTokens > context) {
+            throw new IllegalArgumentException("the prompt has " + promptTokens + " tokens and up to " + maxTokens
+                    + " new tokens were asked for: " + ((long) promptTokens + maxTokens)
+                    + " exceed the context length of " + context + " tokens");
+        }
+    }
+
+    /** True when generation has ended (see {@link #finishReason()}). */
+    public boolean finished() {
+        return finish != null;
+    }
+
+    public FinishReason finishReason() {
+        return finish;
+    }
+
+    /** Prompt positions whose cached keys/values were reused. */
+    public int reusedPromptTokens() {
+        return reused;
+    }
+
+    /** True while the prompt has not been fully run. */
+    public boolean inPrefill() {
+        return prefilled < promptIds.length;
+    }
+
+    /** The next forward step of this sequence. @throws IllegalStateException once finished */
+    public Grok1.Step nextStep() {
+        if (finish != null) {
+            throw new IllegalStateException("the sequence has finished");
+        }
+        if (prefilled < promptIds.length) {
+            int n = Math.min(PREFILL_CHUNK, promptIds.length - prefilled);
+            boolean last = prefilled + n == promptIds.length;
+            return new Grok1.Step(promptIds, prefilled, n, cache, last ? Grok1.Logits.LAST : Grok1.Logits.NONE);
+        }
+        one[0] = lastToken;
+        return new Grok1.Step(one, 0, 1, cache, Grok1.Logits.LAST);
+    }
+
+    /**
+     * Takes the logits of the step last returned by {@link #nextStep()} (after it ran) and samples.
+     *
+     * @return the sampled token and the text now safe to show, or null after a prefill chunk that needs no logits
+     */
+    public Token accept(float[] logits) {
+        if (prefilled < promptIds.length) {
+            prefilled = Math.min(promptIds.length, prefilled + PREFILL_CHUNK);
+            if (prefilled < promptIds.length) {
+                return null;
+            }
+        }
+        int id = sampler.sample(logits);
+        if (generated == 0) {
+            firstTokenNanos = System.nanoTime() - startNanos;
+        }
+        generated++;
+        lastToken = id;
+        String delta = text.add(id);
+        if (text.stopped()) {
+            finish = FinishReason.STOP;
+        } else if (id == eosId && !params.ignoreEos()) {
+            finish = FinishReason.STOP;
+        } else if (generated >= params.maxTokens()) {
+            finish = FinishReason.LENGTH;
+        }
+        if (finish != null) {
+            delta += text.remainder();
+        }
+        return new Token(id, delta);
+    }
+
+    /** The outcome; valid once {@link #finished()}. */
+    public GenerationResult result() {
+        return new GenerationResult(promptIds.clone(), text.ids(), text.finalText(), finish, reused, firstTokenNanos,
+                System.nanoTime() - startNanos);
+    }
+
+    /** Ends the sequence early (e.g. the client went away); counts as {@link FinishReason#STOP}. */
+    public void cancel() {
+        if (finish == null) {
+            finish = FinishReason.STOP;
+        }
+    }
+
+    /** A sampled token and the newly safe text (possibly empty). */
+    public record Token(int id, String textDelta) {
+    }
+
+    /** Keeps the cached prefix shared with the prompt (at most all but the last prompt token, which must produce logits). */
+    private int reusePrefix() {
+        int common = 0;
+        int limit = Math.min(cache.length(), promptIds.length - 1);
+        while (common < limit && cache.token(common) == promptIds[common]) {
+            common++;
+        }
+        cache.truncate(common);
+        return common;
+    }
+}
