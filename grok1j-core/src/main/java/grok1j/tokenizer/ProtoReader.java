@@ -117,10 +117,11 @@ final class ProtoReader {
     String readString() throws TokenizerFormatException {
         int start = pos;
         int length = readLength();
-        if (!Utf8.isWellFormed(data, pos, pos + length)) {
+        // The JDK decoder is fast but lenient (bad bytes become U+FFFD); only then is a strict check needed.
+        String s = new String(data, pos, length, StandardCharsets.UTF_8);
+        if (s.indexOf(Utf8.REPLACEMENT) >= 0 && !Utf8.isWellFormed(data, pos, pos + length)) {
             throw error(start, "field " + field + " is not valid UTF-8");
         }
-        String s = new String(data, pos, length, StandardCharsets.UTF_8);
         pos += length;
         return s;
     }

@@ -234,7 +234,7 @@ public final class SentencePieceModel {
             ProtoReader model = new ProtoReader(bytes, 0, bytes.length, source, "ModelProto");
             while (model.hasMore()) {
                 switch (model.readField()) {
-                    case 1 -> readPiece(model.readMessage("ModelProto.pieces[" + pieceList.size() + "]"));
+                    case 1 -> readPiece(model.readMessage("ModelProto.pieces"));
                     case 2 -> readTrainer(model.readMessage("ModelProto.trainer_spec"));
                     case 3 -> readNormalizer(model.readMessage("ModelProto.normalizer_spec"));
                     case 5 -> readDenormalizer(model.readMessage("ModelProto.denormalizer_spec"));
