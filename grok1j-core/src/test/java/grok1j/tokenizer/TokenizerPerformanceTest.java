@@ -24,7 +24,8 @@ class TokenizerPerformanceTest {
         start = System.nanoTime();
         Tokenizer.load(TokenizerFixtures.tokenizerModel());
         double second = (System.nanoTime() - start) / 1e6;
-        System.out.printf("tokenizer load: %.0f ms, again %.0f ms (JIT state depends on earlier tests)%n", first, second);
+        System.out.printf("tokenizer load: %.0f ms, again %.0f ms (JIT state depends on earlier tests)%n", first,
+                second);
         assertEquals(131072, tokenizer.vocabSize());
     }
 
