@@ -12,13 +12,15 @@ import org.junit.jupiter.api.Test;
 class SyntheticModelTest {
     private static final float SAME = -1f;
 
+    /** {@code <unk> <s> </s>}, then 3 "▁", 4 "a", 5 "b", 6 "c". */
+    private static ModelProtoBuilder abcModel() {
+        return new ModelProtoBuilder().specialPieces().piece("\u2581", 0, PieceType.NORMAL)
+                .piece("a", 0, PieceType.NORMAL).piece("b", 0, PieceType.NORMAL).piece("c", 0, PieceType.NORMAL);
+    }
+
     @Test
     void equalScoresMergeLeftmostFirst() throws Exception {
-        Tokenizer tok = new ModelProtoBuilder().specialPieces()
-                .piece("\u2581", 0, PieceType.NORMAL)   // 3
-                .piece("a", 0, PieceType.NORMAL)        // 4
-                .piece("b", 0, PieceType.NORMAL)        // 5
-                .piece("c", 0, PieceType.NORMAL)        // 6
+        Tokenizer tok = abcModel()
                 .piece("ab", SAME, PieceType.NORMAL)    // 7
                 .piece("bc", SAME, PieceType.NORMAL)    // 8
                 .tokenizer();
@@ -28,11 +30,7 @@ class SyntheticModelTest {
 
     @Test
     void higherScoreWinsOverPosition() throws Exception {
-        Tokenizer tok = new ModelProtoBuilder().specialPieces()
-                .piece("\u2581", 0, PieceType.NORMAL)   // 3
-                .piece("a", 0, PieceType.NORMAL)        // 4
-                .piece("b", 0, PieceType.NORMAL)        // 5
-                .piece("c", 0, PieceType.NORMAL)        // 6
+        Tokenizer tok = abcModel()
                 .piece("ab", -2, PieceType.NORMAL)      // 7
                 .piece("bc", -1, PieceType.NORMAL)      // 8
                 .tokenizer();
@@ -41,11 +39,7 @@ class SyntheticModelTest {
 
     @Test
     void unusedPiecesMayBeMergedThroughButAreSplitOnOutput() throws Exception {
-        Tokenizer tok = new ModelProtoBuilder().specialPieces()
-                .piece("\u2581", 0, PieceType.NORMAL)   // 3
-                .piece("a", 0, PieceType.NORMAL)        // 4
-                .piece("b", 0, PieceType.NORMAL)        // 5
-                .piece("c", 0, PieceType.NORMAL)        // 6
+        Tokenizer tok = abcModel()
                 .piece("ab", 10, PieceType.UNUSED)      // 7
                 .piece("abc", 5, PieceType.NORMAL)      // 8
                 .tokenizer();
