@@ -169,7 +169,7 @@ final class ProtoReader {
         long length = readVarint();
         if (length < 0 || length > limit - pos) {
             throw error(start, "field " + field + " declares " + Long.toUnsignedString(length) + " bytes but only "
-                    + (limit - pos) + " remain in " + message + " (truncated or not a SentencePiece model)");
+                    + (limit - pos) + " remain; truncated, or not a SentencePiece model");
         }
         return (int) length;
     }
@@ -181,7 +181,6 @@ final class ProtoReader {
     }
 
     private TokenizerFormatException error(int offset, String what) {
-        return new TokenizerFormatException(source + ": " + what + " (in " + message + " at byte offset " + offset
-                + ")");
+        return new TokenizerFormatException(source + ": " + what + " (" + message + ", byte offset " + offset + ")");
     }
 }
