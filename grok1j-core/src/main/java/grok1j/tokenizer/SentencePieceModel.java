@@ -46,7 +46,8 @@ public final class SentencePieceModel {
      * @param bosPiece                text of the BOS piece
      * @param eosPiece                text of the EOS piece
      * @param padPiece                text of the padding piece
-     * @param unkSurface              what the unknown piece decodes to (default {@code " ⁇ "}; Grok-1: {@code "[UNK]"})
+     * @param unkSurface              what the unknown piece decodes to (default {@code " ⁇ "}; Grok-1:
+     *                                {@code "[UNK]"})
      * @param treatWhitespaceAsSuffix whether "▁" ends words instead of starting them (refused when true)
      */
     public record TrainerSpec(int modelType, int vocabSize, boolean byteFallback, int unkId, int bosId, int eosId,
@@ -234,7 +235,7 @@ public final class SentencePieceModel {
             ProtoReader model = new ProtoReader(bytes, 0, bytes.length, source, "ModelProto");
             while (model.hasMore()) {
                 switch (model.readField()) {
-                    case 1 -> readPiece(model.readMessage("ModelProto.pieces[" + pieceList.size() + "]"));
+                    case 1 -> readPiece(model.readMessage("ModelProto.pieces"));
                     case 2 -> readTrainer(model.readMessage("ModelProto.trainer_spec"));
                     case 3 -> readNormalizer(model.readMessage("ModelProto.normalizer_spec"));
                     case 5 -> readDenormalizer(model.readMessage("ModelProto.denormalizer_spec"));
@@ -379,7 +380,8 @@ public final class SentencePieceModel {
             NormalizerSpec normalizer = new NormalizerSpec(normalizerName, charsmapBytes, addDummyPrefix,
                     removeExtraWhitespaces, escapeWhitespaces);
             return new SentencePieceModel(source, pieceList.toArray(new String[0]),
-                    Arrays.copyOf(scoreArray, n), typeList.toArray(new PieceType[0]), trainer, normalizer, mergeable, reserved);
+                    Arrays.copyOf(scoreArray, n), typeList.toArray(new PieceType[0]), trainer, normalizer, mergeable,
+                    reserved);
         }
 
         private void refuseUnsupported() throws TokenizerFormatException {
