@@ -15,9 +15,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The CLI's output contract and its one-line errors (exit status 2) on bad input. */
 class CliTest {
@@ -27,8 +28,22 @@ class CliTest {
     static JsonNode expected;
     static final String PROMPT = "The answer to life the universe and everything is of course";
 
-    @TempDir
     Path tmp;
+
+    @BeforeEach
+    void makeTemp() throws IOException {
+        tmp = Files.createTempDirectory("grok1j-cli-test");
+    }
+
+    /** Deletes the temp tree; symlinks are removed, never followed (JUnit's @TempDir warns about each one). */
+    @AfterEach
+    void deleteTemp() throws IOException {
+        try (Stream<Path> walk = Files.walk(tmp)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
 
     record Run(int status, String out, String err) {
         String errLine() {
