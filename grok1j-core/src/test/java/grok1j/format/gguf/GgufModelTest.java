@@ -217,4 +217,28 @@ class GgufModelTest {
         e = assertThrows(GgufFormatException.class, () -> GgufModel.open(out));
         assertTrue(e.getMessage().contains("tensor blk.0.attn_k.weight: shape (ggml ne) [256, 128], expected [256, 64]"), e.getMessage());
     }
+
+    /** A file written before the Grok-2 era keys existed (llama.cpp's convert_grok.py) gets the spec §6.1 defaults. */
+    @Test
+    void olderFilesGetTheSpecDefaults() throws IOException {
+        Path out = dir.resolve("old.gguf");
+        GgufConverter.convert(SOURCE, TinyGrok.vocab(300), GgmlType.F32, "tiny", out, 0, null);
+        byte[] b = Files.readAllBytes(out);
+        for (String k : new String[] {"grok.attention.output_scale", "grok.embedding_scale", "grok.logit_scale",
+                "grok.attn_logit_softcapping", "grok.expert_feed_forward_length", "grok.attention.key_length"}) {
+            byte[] key = k.getBytes(StandardCharsets.UTF_8);
+            b[indexOf(b, key) + key.length - 1] = 'X'; // renamed: an unknown key, ignored
+        }
+        Files.write(out, b);
+        try (GgufModel m = GgufModel.open(out)) {
+            GrokConfig c = m.config();
+            assertEquals(0.08838834764831845, c.attnOutputMultiplier());
+            assertEquals(78.38367176906169, c.embeddingMultiplier());
+            assertEquals(0.5773502691896257, c.outputMultiplier());
+            assertEquals(30.0, c.attnSoftcap());
+            assertEquals(512, c.expertFfn()); // from grok.feed_forward_length
+            assertEquals(64, c.headDim());    // embedding_length / head_count
+            assertEquals(78.5f, c.effectiveEmbeddingMultiplier());
+        }
+    }
 }
