@@ -15,8 +15,8 @@ import jdk.incubator.vector.VectorSpecies;
  * method per type (spec kernels.md §4.3: static final species, vectors only in locals, no vector-typed helpers, or
  * C2 boxes them and loses 5-7x). Activations stay float32, so the only rounding is the float32 accumulation.
  *
- * <p>Each quantized block is widened 16 elements at a time: a 128-bit byte load converted to a 512-bit float
- * vector. Nibbles are split with a 16-bit-lane shift and a byte mask, since x86 has no byte-lane shift (§4.2).
+ * <p>Each quantized block is widened {@code L} (16 or 8) elements at a time: an {@code L}-byte load converted to
+ * an {@code L}-lane float vector. Nibbles are split with a 16-bit-lane shift and a byte mask, since x86 has no byte-lane shift (§4.2).
  * Q4_K's six-bit scales are unpacked with the word-mask trick of §3 (c); the {@code -dmin * m} terms are folded
  * into a running sum of the activations per sub-block.
  *
@@ -26,10 +26,19 @@ import jdk.incubator.vector.VectorSpecies;
 public final class GgmlKernels {
     private GgmlKernels() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
-    private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    /**
+     * Float lanes per vector: 16 with AVX-512, else 8. The preferred shape is used because a shape the CPU lacks is
+     * emulated in Java, 30x slower (measured: 512-bit species on an AVX2-only host). Capped at 16 so a chunk never
+     * spans more than one Q4_0 block half; at least 8 so the byte species below exists (64-bit minimum).
+     * {@code -Dgrok1j.kernel.lanes=8|16} overrides the choice (tests run both paths on any CPU).
+     */
+    static final int L = Integer.getInteger("grok1j.kernel.lanes",
+            FloatVector.SPECIES_PREFERRED.length() >= 16 ? 16 : 8) >= 16 ? 16 : 8;
+    private static final VectorSpecies<Float> F = L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    /** L bytes, widened to L floats by one conversion. */
+    private static final VectorSpecies<Byte> B = L == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
+    private static final VectorSpecies<Short> S = L == 16 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
+    private static final VectorSpecies<Integer> I = L == 16 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final float TWO_POW_112 = 0x1p112f;
 
@@ -37,7 +46,7 @@ public final class GgmlKernels {
     public static float dotF32(MemorySegment w, long off, float[] x, int xo, int k) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        for (int bound = F.loopBound(k); i < bound; i += 16) {
+        for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
         float sum = acc.reduceLanes(VectorOperators.ADD);
@@ -55,7 +64,7 @@ public final class GgmlKernels {
     public static float dotF16(MemorySegment w, long off, float[] x, int xo, int k) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        for (int bound = F.loopBound(k); i < bound; i += 16) {
+        for (int bound = F.loopBound(k); i < bound; i += L) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, w, off + 2L * i, LE)
                     .convertShape(VectorOperators.S2I, I, 0);
             IntVector em = h.and(0x7FFF);
@@ -77,7 +86,7 @@ public final class GgmlKernels {
     public static float dotBF16(MemorySegment w, long off, float[] x, int xo, int k) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        for (int bound = F.loopBound(k); i < bound; i += 16) {
+        for (int bound = F.loopBound(k); i < bound; i += L) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, w, off + 2L * i, LE)
                     .convertShape(VectorOperators.S2I, I, 0);
             acc = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
@@ -90,16 +99,17 @@ public final class GgmlKernels {
         return sum;
     }
 
-    /** Q8_0 row: per 34-byte block, two 16-byte loads widened to floats, one scale. */
+    /** Q8_0 row: per 34-byte block, {@code 32 / L} loads of {@code L} bytes widened to floats, one scale. */
     public static float dotQ8_0(MemorySegment w, long off, float[] x, int xo, int k) {
         FloatVector acc = FloatVector.zero(F);
         for (int i = 0; i < k; i += 32, off += 34) {
             float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
-            FloatVector w0 = (FloatVector) ByteVector.fromMemorySegment(B, w, off + 2, LE)
-                    .convertShape(VectorOperators.B2F, F, 0);
-            FloatVector w1 = (FloatVector) ByteVector.fromMemorySegment(B, w, off + 18, LE)
-                    .convertShape(VectorOperators.B2F, F, 0);
-            FloatVector s = w0.fma(FloatVector.fromArray(F, x, xo + i), w1.mul(FloatVector.fromArray(F, x, xo + i + 16)));
+            FloatVector s = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                FloatVector wv = (FloatVector) ByteVector.fromMemorySegment(B, w, off + 2 + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0);
+                s = wv.fma(FloatVector.fromArray(F, x, xo + i + j), s);
+            }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
@@ -110,13 +120,16 @@ public final class GgmlKernels {
         FloatVector acc = FloatVector.zero(F);
         for (int i = 0; i < k; i += 32, off += 18) {
             float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
-            ByteVector q = ByteVector.fromMemorySegment(B, w, off + 2, LE);
-            ByteVector lo = q.and((byte) 0x0F).sub((byte) 8);
-            ByteVector hi = q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes()
-                    .and((byte) 0x0F).sub((byte) 8);
-            FloatVector wl = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 0);
-            FloatVector wh = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 0);
-            FloatVector s = wl.fma(FloatVector.fromArray(F, x, xo + i), wh.mul(FloatVector.fromArray(F, x, xo + i + 16)));
+            FloatVector s = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                ByteVector q = ByteVector.fromMemorySegment(B, w, off + 2 + j, LE);
+                ByteVector lo = q.and((byte) 0x0F).sub((byte) 8);
+                ByteVector hi = q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes()
+                        .and((byte) 0x0F).sub((byte) 8);
+                FloatVector wl = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 0);
+                FloatVector wh = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 0);
+                s = wl.fma(FloatVector.fromArray(F, x, xo + i + j), wh.fma(FloatVector.fromArray(F, x, xo + i + 16 + j), s));
+            }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
@@ -148,31 +161,31 @@ public final class GgmlKernels {
                 float mHi = -dmin * ((mnw >>> (sh + 8)) & 0xFF);
                 long qo = off + 16 + 32L * g;
                 int xb = xo + i + 64 * g;
-                ByteVector q0 = ByteVector.fromMemorySegment(B, w, qo, LE);
-                ByteVector q1 = ByteVector.fromMemorySegment(B, w, qo + 16, LE);
-                FloatVector l0 = (FloatVector) q0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
-                FloatVector l1 = (FloatVector) q1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
-                FloatVector h0 = (FloatVector) q0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4)
-                        .reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
-                FloatVector h1 = (FloatVector) q1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4)
-                        .reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
-                FloatVector x0 = FloatVector.fromArray(F, x, xb);
-                FloatVector x1 = FloatVector.fromArray(F, x, xb + 16);
-                FloatVector x2 = FloatVector.fromArray(F, x, xb + 32);
-                FloatVector x3 = FloatVector.fromArray(F, x, xb + 48);
-                FloatVector dotLo = l0.fma(x0, l1.mul(x1));
-                FloatVector dotHi = h0.fma(x2, h1.mul(x3));
+                FloatVector dotLo = FloatVector.zero(F), dotHi = FloatVector.zero(F);
+                FloatVector sumLo = FloatVector.zero(F), sumHi = FloatVector.zero(F);
+                for (int j = 0; j < 32; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(B, w, qo + j, LE);
+                    FloatVector lo = (FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
+                    FloatVector hi = (FloatVector) q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4)
+                            .reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0);
+                    FloatVector xl = FloatVector.fromArray(F, x, xb + j);
+                    FloatVector xh = FloatVector.fromArray(F, x, xb + 32 + j);
+                    dotLo = lo.fma(xl, dotLo);
+                    dotHi = hi.fma(xh, dotHi);
+                    sumLo = sumLo.add(xl);
+                    sumHi = sumHi.add(xh);
+                }
                 acc = dotLo.fma(FloatVector.broadcast(F, dLo), acc);
                 acc = dotHi.fma(FloatVector.broadcast(F, dHi), acc);
-                acc = x0.add(x1).fma(FloatVector.broadcast(F, mLo), acc);
-                acc = x2.add(x3).fma(FloatVector.broadcast(F, mHi), acc);
+                acc = sumLo.fma(FloatVector.broadcast(F, mLo), acc);
+                acc = sumHi.fma(FloatVector.broadcast(F, mHi), acc);
             }
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
     /**
-     * Q6_K row: per 210-byte superblock, two halves of 128; per half and per 16-element chunk c, the four
+     * Q6_K row: per 210-byte superblock, two halves of 128; per half and per chunk of {@code L} elements, the four
      * quarter-rows combine nibbles of {@code ql} with 2-bit fields of {@code qh}. The 2-bit fields are moved to
      * bits 4-5 with 16-bit-lane shifts and a {@code 0x30} mask (a field never crosses a byte, and whatever a shift
      * carries into the neighbouring byte lands outside the mask).
@@ -185,10 +198,11 @@ public final class GgmlKernels {
                 long ql = off + 64L * n;
                 long qh = off + 128 + 32L * n;
                 long sc = off + 192 + 8L * n;
-                for (int c = 0; c < 2; c++) {
-                    ByteVector a = ByteVector.fromMemorySegment(B, w, ql + 16 * c, LE);
-                    ByteVector b = ByteVector.fromMemorySegment(B, w, ql + 32 + 16 * c, LE);
-                    ByteVector h = ByteVector.fromMemorySegment(B, w, qh + 16 * c, LE);
+                for (int l = 0; l < 32; l += L) {
+                    int c = l / 16; // scale index within the quarter: elements 0-15 and 16-31 have their own
+                    ByteVector a = ByteVector.fromMemorySegment(B, w, ql + l, LE);
+                    ByteVector b = ByteVector.fromMemorySegment(B, w, ql + 32 + l, LE);
+                    ByteVector h = ByteVector.fromMemorySegment(B, w, qh + l, LE);
                     ShortVector hs = h.reinterpretAsShorts();
                     ByteVector h1 = hs.lanewise(VectorOperators.LSHL, 4).reinterpretAsBytes().and((byte) 0x30);
                     ByteVector h2 = hs.lanewise(VectorOperators.LSHL, 2).reinterpretAsBytes().and((byte) 0x30);
@@ -200,7 +214,7 @@ public final class GgmlKernels {
                     FloatVector q2 = (FloatVector) b.and((byte) 0x0F).or(h2).sub((byte) 32).convertShape(VectorOperators.B2F, F, 0);
                     FloatVector q3 = (FloatVector) ahi.or(h3).sub((byte) 32).convertShape(VectorOperators.B2F, F, 0);
                     FloatVector q4 = (FloatVector) bhi.or(h4).sub((byte) 32).convertShape(VectorOperators.B2F, F, 0);
-                    int xb = xo + i + 128 * n + 16 * c;
+                    int xb = xo + i + 128 * n + l;
                     float s1 = d * w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + c);
                     float s2 = d * w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + c + 2);
                     float s3 = d * w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, sc + c + 4);
@@ -219,7 +233,7 @@ public final class GgmlKernels {
     public static float dotArrays(float[] a, float[] x, int xo, int k) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        for (int bound = F.loopBound(k); i < bound; i += 16) {
+        for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromArray(F, a, i).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
         float sum = acc.reduceLanes(VectorOperators.ADD);
