@@ -11,7 +11,8 @@ public final class GgufFormatException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     public GgufFormatException(String message) {
-        super(message);
+        // names and keys come from the file: fold line breaks so the message stays one line
+        super(message.replace('\r', ' ').replace('\n', ' '));
     }
 
     /** {@code "<file>: offset <offset>: <what>"}. */
