@@ -61,6 +61,11 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     @Override public long storedBytes() { return q.byteSize() + scales.byteSize(); }
     @Override public String typeName() { return "int8 x bf16 scales (" + groups + (groups == 1 ? " group)" : " groups)"); }
 
+    /** Number of scale groups along the input axis (each covers {@code inputDim() / groups()} input rows). */
+    public int groups() {
+        return groups;
+    }
+
     /** Scale of group {@code g}, column {@code col}. */
     public float scale(int g, int col) {
         return BFloat16.toFloat(scales.get(BF16, 2L * ((long) g * n + col)));
