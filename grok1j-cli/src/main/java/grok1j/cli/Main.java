@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
 /** The {@code grok1j} command line. Bad input prints one line to stderr and exits with status 2. */
 @Command(name = "grok1j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run xAI's Grok-1 on the JVM.",
-        subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class,
+        subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class, ConvertCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
