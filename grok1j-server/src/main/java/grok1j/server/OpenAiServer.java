@@ -11,6 +11,7 @@ import grok1j.generate.GenerationResult;
 import grok1j.generate.SamplingParams;
 import grok1j.model.Model;
 import grok1j.tokenizer.PieceType;
+import grok1j.tokenizer.StreamingDecoder;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -21,7 +22,6 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -416,7 +416,7 @@ public final class OpenAiServer implements AutoCloseable {
             for (int c = 0; c < p.n(); c++) {
                 // choice c of a seeded request uses seed + c: choice 0 equals the same request with n = 1
                 SamplingParams cp = sp.seed() == null || c == 0 ? sp : sp.withSeed(sp.seed() + c);
-                jobs.add(new Scheduler.Job(req, i * p.n() + c, p.prompts().get(i), cp, p.logprobs()));
+                jobs.add(new Scheduler.Job(req, i * p.n() + c, p.prompts().get(i), cp, p.logprobs(), p.echo()));
             }
         }
         e.scheduler().submit(jobs);
@@ -451,6 +451,7 @@ public final class OpenAiServer implements AutoCloseable {
         final int[] textOffset;
         final List<List<TokenLogprobs>> logprobs = new ArrayList<>();
         final List<List<Integer>> offsets = new ArrayList<>();
+        final List<List<TokenLogprobs>> promptLogprobs = new ArrayList<>();
 
         Call(Engine e, RequestParser.Parsed p, boolean chat, Scheduler.Request req, int choices) {
             this.e = e;
@@ -463,6 +464,7 @@ public final class OpenAiServer implements AutoCloseable {
             for (int i = 0; i < choices; i++) {
                 logprobs.add(new ArrayList<>());
                 offsets.add(new ArrayList<>());
+                promptLogprobs.add(null);
                 textOffset[i] = p.echo() ? promptText(i).length() : 0;
             }
         }
@@ -494,6 +496,7 @@ public final class OpenAiServer implements AutoCloseable {
             while (done < choices) {
                 Scheduler.Event ev = req.events.take();
                 switch (ev) {
+                    case Scheduler.PromptEvent pe -> promptLogprobs.set(pe.index(), pe.logprobs());
                     case Scheduler.TokenEvent t -> note(t);
                     case Scheduler.DoneEvent d -> {
                         results[d.index()] = d.result();
@@ -522,7 +525,7 @@ public final class OpenAiServer implements AutoCloseable {
                 } else {
                     c.put("text", p.echo() ? promptText(i) + r.text() : r.text());
                 }
-                c.set("logprobs", logprobsJson(logprobs.get(i), offsets.get(i)));
+                c.set("logprobs", logprobsJson(i, promptLogprobs.get(i), logprobs.get(i), offsets.get(i)));
                 c.put("finish_reason", r.finishReason().apiName());
             }
             o.set("usage", usage(generated));
@@ -541,9 +544,9 @@ public final class OpenAiServer implements AutoCloseable {
                     delta.put("role", "assistant");
                     delta.put("content", "");
                     event(out, chunk(i, delta, null, null));
-                } else if (p.echo()) {
+                } else if (p.echo() && p.logprobs() < 0) {
                     event(out, chunk(i, promptText(i), null, null));
-                }
+                } // with logprobs, the echo goes out with the prompt's log-probabilities (PromptEvent)
             }
             int done = 0;
             int generated = 0;
@@ -551,6 +554,8 @@ public final class OpenAiServer implements AutoCloseable {
             while (done < choices) {
                 Scheduler.Event ev = req.events.take();
                 switch (ev) {
+                    case Scheduler.PromptEvent pe ->
+                            event(out, chunk(pe.index(), promptText(pe.index()), logprobsJson(pe.index(), pe.logprobs(), List.of(), List.of()), null));
                     case Scheduler.TokenEvent t -> {
                         note(t);
                         if (!t.text().isEmpty()) {
@@ -590,7 +595,7 @@ public final class OpenAiServer implements AutoCloseable {
             List<TokenLogprobs> all = logprobs.get(index);
             List<TokenLogprobs> part = all.subList(sent[index], all.size());
             List<Integer> offs = offsets.get(index).subList(sent[index], all.size());
-            JsonNode j = logprobsJson(new ArrayList<>(part), new ArrayList<>(offs));
+            JsonNode j = logprobsJson(index, null, new ArrayList<>(part), new ArrayList<>(offs));
             sent[index] = all.size();
             return j;
         }
@@ -655,7 +660,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         /** The OpenAI logprobs object: legacy shape for completions, {@code content} list for chat. */
-        private JsonNode logprobsJson(List<TokenLogprobs> lps, List<Integer> offs) {
+        private JsonNode logprobsJson(int index, List<TokenLogprobs> promptLps, List<TokenLogprobs> lps, List<Integer> offs) {
             if (p.logprobs() < 0) {
                 return mapper.nullNode();
             }
@@ -677,28 +682,54 @@ public final class OpenAiServer implements AutoCloseable {
             ArrayNode values = o.putArray("token_logprobs");
             ArrayNode tops = o.putArray("top_logprobs");
             ArrayNode offsets = o.putArray("text_offset");
+            if (promptLps != null) {
+                // echo: the prompt's tokens first; the first has no log-probability (nothing precedes it)
+                int[] ids = p.prompts().get(index / p.n());
+                StreamingDecoder dec = tok.streamingDecoder();
+                int at = 0;
+                for (int i = 0; i < ids.length; i++) {
+                    tokens.add(tokenText(tok, ids[i]));
+                    offsets.add(at);
+                    at += dec.push(ids[i]).length();
+                    if (i == 0) {
+                        values.addNull();
+                        tops.addNull();
+                        continue;
+                    }
+                    TokenLogprobs lp = promptLps.get(i - 1);
+                    values.add(lp.logprob());
+                    tops.add(topMap(tok, lp));
+                }
+            }
             for (int i = 0; i < lps.size(); i++) {
                 TokenLogprobs lp = lps.get(i);
                 tokens.add(tokenText(tok, lp.id()));
                 values.add(lp.logprob());
-                // the k most likely tokens and the chosen one (OpenAI lists up to logprobs + 1), most likely first
-                List<Map.Entry<String, Float>> entries = new ArrayList<>();
-                boolean chosenListed = false;
-                for (int k = 0; k < lp.topIds().length; k++) {
-                    chosenListed |= lp.topIds()[k] == lp.id();
-                    entries.add(Map.entry(tokenText(tok, lp.topIds()[k]), lp.topLogprobs()[k]));
-                }
-                if (!chosenListed && p.logprobs() > 0) {
-                    entries.add(Map.entry(tokenText(tok, lp.id()), lp.logprob()));
-                }
-                entries.sort((a, b) -> Float.compare(b.getValue(), a.getValue()));
-                Map<String, Float> top = new LinkedHashMap<>();
-                entries.forEach(en -> top.putIfAbsent(en.getKey(), en.getValue()));
-                ObjectNode t = tops.addObject();
-                top.forEach(t::put);
+                tops.add(topMap(tok, lp));
                 offsets.add(offs.get(i));
             }
             return o;
+        }
+
+        /** The k most likely tokens and the chosen one (OpenAI lists up to logprobs + 1), most likely first. */
+        private ObjectNode topMap(Tokenizer tok, TokenLogprobs lp) {
+            List<Map.Entry<String, Float>> entries = new ArrayList<>();
+            boolean chosenListed = false;
+            for (int k = 0; k < lp.topIds().length; k++) {
+                chosenListed |= lp.topIds()[k] == lp.id();
+                entries.add(Map.entry(tokenText(tok, lp.topIds()[k]), lp.topLogprobs()[k]));
+            }
+            if (!chosenListed && p.logprobs() > 0) {
+                entries.add(Map.entry(tokenText(tok, lp.id()), lp.logprob()));
+            }
+            entries.sort((a, b) -> Float.compare(b.getValue(), a.getValue()));
+            ObjectNode t = mapper.createObjectNode();
+            for (Map.Entry<String, Float> en : entries) {
+                if (!t.has(en.getKey())) {
+                    t.put(en.getKey(), en.getValue());
+                }
+            }
+            return t;
         }
 
         private void tokenEntry(ObjectNode t, Tokenizer tok, int id, float logprob) {

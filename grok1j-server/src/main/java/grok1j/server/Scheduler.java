@@ -37,8 +37,15 @@ final class Scheduler {
     static final int PREFILL_TOKENS_PER_STEP = 2 * Sequence.PREFILL_CHUNK;
 
     /** What a request's handler receives from the scheduler, for choice {@code index}. */
-    sealed interface Event permits TokenEvent, DoneEvent, FailedEvent {
+    sealed interface Event permits PromptEvent, TokenEvent, DoneEvent, FailedEvent {
         int index();
+    }
+
+    /**
+     * Log-probabilities of prompt tokens 1..n-1 (token 0 has none), for {@code echo} with {@code logprobs}; sent
+     * once, before any token of the choice.
+     */
+    record PromptEvent(int index, List<TokenLogprobs> logprobs) implements Event {
     }
 
     /** A generated token and the text that became safe to show (possibly empty). */
@@ -67,18 +74,31 @@ final class Scheduler {
         final int[] promptIds;
         final SamplingParams params;
         final int topLogprobs;
+        final boolean promptLogprobs;
+        /** Prompt positions run by the scheduler itself to score the prompt (before the sequence starts). */
+        int scored;
+        List<TokenLogprobs> promptLps;
         Sequence seq;
         int slot = -1;
         long lastTokenNanos;
         boolean sawToken;
 
-        /** @param topLogprobs -1 for no log-probabilities, else how many top alternatives to report */
-        Job(Request request, int index, int[] promptIds, SamplingParams params, int topLogprobs) {
+        /**
+         * @param topLogprobs    -1 for no log-probabilities, else how many top alternatives to report
+         * @param promptLogprobs also report the prompt tokens' log-probabilities (needs {@code topLogprobs >= 0})
+         */
+        Job(Request request, int index, int[] promptIds, SamplingParams params, int topLogprobs, boolean promptLogprobs) {
             this.request = request;
             this.index = index;
             this.promptIds = promptIds;
             this.params = params;
             this.topLogprobs = topLogprobs;
+            this.promptLogprobs = promptLogprobs && topLogprobs >= 0;
+        }
+
+        /** True while the scheduler scores prompt positions [0, n-1) itself; the sequence starts after. */
+        boolean scoring() {
+            return seq == null;
         }
     }
 
@@ -230,7 +250,9 @@ final class Scheduler {
             for (int i = active.size() - 1; i >= 0; i--) {
                 Job j = active.get(i);
                 if (j.request.cancelled.get()) {
-                    j.seq.cancel();
+                    if (j.seq != null) {
+                        j.seq.cancel();
+                    }
                     active.remove(i);
                     leave(j);
                     metrics.cancelled.increment();
@@ -267,22 +289,40 @@ final class Scheduler {
             caches[slot] = new KvCache(network.config());
         }
         caches[slot].clear();
-        try {
-            j.seq = new Sequence(network, tokenizer, caches[slot], j.promptIds, j.params);
-        } catch (IllegalArgumentException e) {
-            releaseCount();
-            fail(j, ApiException.invalid("prompt", e.getMessage()));
-            return;
-        }
         slotUsed[slot] = true;
         j.slot = slot;
         metrics.promptTokens.add(j.promptIds.length);
+        if (j.promptLogprobs) {
+            j.promptLps = new ArrayList<>();
+            if (j.promptIds.length > 1) {
+                active.add(j); // scoring steps first, see step()
+                return;
+            }
+            j.request.events.add(new PromptEvent(j.index, j.promptLps));
+        }
+        if (startSequence(j)) {
+            active.add(j);
+        }
+    }
+
+    /**
+     * Creates the job's sequence over its slot's cache (reusing positions a scoring prefill filled); false when the
+     * job already ended (max_tokens 0, or refused).
+     */
+    private boolean startSequence(Job j) {
+        try {
+            j.seq = new Sequence(network, tokenizer, caches[j.slot], j.promptIds, j.params);
+        } catch (IllegalArgumentException e) {
+            leave(j);
+            fail(j, ApiException.invalid("prompt", e.getMessage()));
+            return false;
+        }
         if (j.seq.finished()) { // max_tokens 0
             leave(j);
             done(j);
-            return;
+            return false;
         }
-        active.add(j);
+        return true;
     }
 
     /** One forward pass over the batch, then sampling and events. */
@@ -292,7 +332,15 @@ final class Scheduler {
         int prefillBudget = PREFILL_TOKENS_PER_STEP;
         boolean anyPrefill = false;
         for (Job j : active) {
-            if (j.seq.inPrefill()) {
+            if (j.scoring()) {
+                if (anyPrefill && prefillBudget <= 0) {
+                    continue;
+                }
+                int n = Math.min(Sequence.PREFILL_CHUNK, j.promptIds.length - 1 - j.scored);
+                anyPrefill = true;
+                prefillBudget -= n;
+                steps.add(new Grok1.Step(j.promptIds, j.scored, n, caches[j.slot], Grok1.Logits.ALL));
+            } else if (j.seq.inPrefill()) {
                 if (anyPrefill && prefillBudget <= 0) {
                     continue;
                 }
@@ -327,6 +375,10 @@ final class Scheduler {
         for (int i = 0; i < stepped.size(); i++) {
             Job j = stepped.get(i);
             float[] l = logits.get(i);
+            if (j.scoring()) {
+                score(j, l, steps.get(i).count(), active);
+                continue;
+            }
             Sequence.Token t = j.seq.accept(l);
             if (t != null) {
                 TokenLogprobs lp = j.topLogprobs >= 0 ? TokenLogprobs.of(l, t.id(), j.topLogprobs) : null;
@@ -347,6 +399,22 @@ final class Scheduler {
             }
         }
         metrics.running.set(active.size());
+    }
+
+    /** Prompt log-probabilities from a scoring step's logits; starts the sequence once all are known. */
+    private void score(Job j, float[] logits, int rows, List<Job> active) {
+        int vocab = network.config().vocabSize();
+        for (int r = 0; r < rows; r++) {
+            // row r is position scored + r; it predicts the prompt token after it
+            j.promptLps.add(TokenLogprobs.of(logits, r * vocab, vocab, j.promptIds[j.scored + r + 1], j.topLogprobs));
+        }
+        j.scored += rows;
+        if (j.scored == j.promptIds.length - 1) {
+            j.request.events.add(new PromptEvent(j.index, j.promptLps));
+            if (!startSequence(j)) {
+                active.remove(j);
+            }
+        }
     }
 
     private void done(Job j) {

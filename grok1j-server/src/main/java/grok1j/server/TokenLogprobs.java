@@ -17,14 +17,18 @@ public record TokenLogprobs(int id, float logprob, int[] topIds, float[] topLogp
      * @param k      how many of the most likely tokens to list (0 for none)
      */
     public static TokenLogprobs of(float[] logits, int chosen, int k) {
-        int vocab = logits.length;
+        return of(logits, 0, logits.length, chosen, k);
+    }
+
+    /** As {@link #of(float[], int, int)} over {@code logits[off, off+vocab)}. */
+    public static TokenLogprobs of(float[] logits, int off, int vocab, int chosen, int k) {
         float max = Float.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, logits[off + i]);
         }
         double sum = 0;
-        for (float l : logits) {
-            sum += Math.exp((double) l - max);
+        for (int i = 0; i < vocab; i++) {
+            sum += Math.exp((double) logits[off + i] - max);
         }
         // lse >= max because sum >= 1, so every logit - lse is <= 0
         double lse = max + Math.log(sum);
@@ -33,7 +37,7 @@ public record TokenLogprobs(int id, float logprob, int[] topIds, float[] topLogp
         float[] vals = new float[k];
         int n = 0;
         for (int i = 0; i < vocab && k > 0; i++) {
-            float l = logits[i];
+            float l = logits[off + i];
             if (n == k && !(l > vals[k - 1])) {
                 continue; // not better than the current k-th (ties keep the lower id)
             }
@@ -50,7 +54,7 @@ public record TokenLogprobs(int id, float logprob, int[] topIds, float[] topLogp
         for (int j = 0; j < k; j++) {
             lps[j] = logprob(vals[j], lse);
         }
-        return new TokenLogprobs(chosen, logprob(logits[chosen], lse), ids, lps);
+        return new TokenLogprobs(chosen, logprob(logits[off + chosen], lse), ids, lps);
     }
 
     private static float logprob(float logit, double lse) {

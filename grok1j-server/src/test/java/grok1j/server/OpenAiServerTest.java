@@ -251,6 +251,48 @@ class OpenAiServerTest {
     }
 
     @Test
+    void echoWithLogprobsScoresThePrompt() {
+        // generate two greedy tokens with their log-probabilities...
+        JsonNode gen = post(server, "/v1/completions", completion("\"max_tokens\": 2, \"temperature\": 0, \"logprobs\": 2")).json();
+        JsonNode genLp = gen.get("choices").get(0).get("logprobs").get("token_logprobs");
+        // ...then score prompt + those tokens without generating: the last two prompt tokens get the same values
+        int[] p = reference.promptIds();
+        int[] ids = Arrays.copyOf(p, p.length + 2);
+        System.arraycopy(reference.ids(), 0, ids, p.length, 2);
+        TestModel.Response r = post(server, "/v1/completions", "{\"prompt\": " + Arrays.toString(ids)
+                + ", \"max_tokens\": 0, \"echo\": true, \"logprobs\": 2}");
+        assertEquals(200, r.status(), r.body());
+        JsonNode c = r.json().get("choices").get(0);
+        assertEquals(tokenizer.decode(ids), c.get("text").asText());
+        JsonNode lp = c.get("logprobs");
+        assertEquals(ids.length, lp.get("tokens").size());
+        assertTrue(lp.get("token_logprobs").get(0).isNull());
+        assertTrue(lp.get("top_logprobs").get(0).isNull());
+        for (int i = 1; i < ids.length; i++) {
+            assertTrue(lp.get("token_logprobs").get(i).asDouble() <= 0);
+            assertTrue(lp.get("top_logprobs").get(i).size() <= 3);
+        }
+        assertEquals(genLp.get(0).asDouble(), lp.get("token_logprobs").get(ids.length - 2).asDouble(), 1e-4);
+        assertEquals(genLp.get(1).asDouble(), lp.get("token_logprobs").get(ids.length - 1).asDouble(), 1e-4);
+        assertEquals(0, lp.get("text_offset").get(0).asInt());
+
+        // streamed with a continuation: the echo chunk carries the prompt's log-probabilities, then the new tokens
+        TestModel.Response s = post(server, "/v1/completions", completion("\"max_tokens\": 2, \"temperature\": 0, \"logprobs\": 1, \"echo\": true, \"stream\": true"));
+        List<JsonNode> chunks = chunks(s.body());
+        JsonNode first = chunks.getFirst().get("choices").get(0);
+        assertEquals(PROMPT, first.get("text").asText());
+        assertEquals(p.length, first.get("logprobs").get("tokens").size());
+        StringBuilder text = new StringBuilder();
+        int tokens = 0;
+        for (JsonNode ch : chunks) {
+            text.append(ch.get("choices").get(0).get("text").asText());
+            tokens += ch.get("choices").get(0).get("logprobs").get("tokens").size();
+        }
+        assertEquals(p.length + 2, tokens);
+        assertTrue(text.toString().startsWith(PROMPT + " "));
+    }
+
+    @Test
     void badRequestsAre400WithTheOpenAiErrorBody() {
         TestModel.Response r = post(server, "/v1/completions", completion("\"temperature\": \"hot\""));
         assertEquals(400, r.status());
