@@ -14,9 +14,9 @@ import picocli.CommandLine.Option;
 
 /** {@code grok1j serve}: the OpenAI-compatible HTTP server. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = {"Serve the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions,",
-                "/v1/models, /health, /metrics, /tokenize, /detokenize) with continuous batching.",
-                "Runs until interrupted (Ctrl-C), then finishes or cancels running requests."})
+        description = {"Serve the model over an OpenAI-compatible HTTP API with continuous batching:",
+                "/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics, /tokenize, /detokenize.",
+                "Runs until interrupted (Ctrl-C or SIGTERM), then finishes or cancels running requests."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
@@ -77,6 +77,9 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException(e.getMessage().replace("parallel", "--parallel").replace("queue", "--queue")
                     .replace("port must", "--port must"), e);
         }
+        if (!java.nio.file.Files.exists(model.model)) {
+            throw new java.nio.file.NoSuchFileException(model.model.toString());
+        }
         OpenAiServer server = OpenAiServer.start(config);
         err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");
         err.flush();
@@ -90,6 +93,7 @@ final class ServeCommand implements Callable<Integer> {
         try {
             m = model.open();
         } catch (Exception e) {
+            Runtime.getRuntime().removeShutdownHook(hook);
             server.close();
             throw e;
         }

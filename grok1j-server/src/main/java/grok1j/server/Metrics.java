@@ -131,7 +131,7 @@ public final class Metrics {
                 cum += counts[i].sum();
                 b.append(name).append("_bucket{le=\"").append(fmt(bounds[i])).append("\"} ").append(cum).append('\n');
             }
-            long n = count.sum();
+            long n = Math.max(cum, count.sum()); // read apart from the buckets: keep +Inf >= every bucket
             b.append(name).append("_bucket{le=\"+Inf\"} ").append(n).append('\n');
             b.append(name).append("_sum ").append(fmt(sum.sum())).append('\n');
             b.append(name).append("_count ").append(n).append('\n');
