@@ -481,6 +481,23 @@ public final class OpenAiServer implements AutoCloseable {
             return n;
         }
 
+        /** The next event; fails rather than waiting forever if the scheduler thread is gone. */
+        Scheduler.Event next() throws InterruptedException {
+            while (true) {
+                Scheduler.Event ev = req.events.poll(1, TimeUnit.SECONDS);
+                if (ev != null) {
+                    return ev;
+                }
+                if (!e.scheduler().alive()) {
+                    ev = req.events.poll();
+                    if (ev != null) {
+                        return ev;
+                    }
+                    throw new ApiException(503, "server_error", null, "shutting_down", "the scheduler has stopped");
+                }
+            }
+        }
+
         /** Records a token's log-probabilities and where its text starts. */
         void note(Scheduler.TokenEvent t) {
             if (t.logprobs() != null) {
@@ -494,7 +511,7 @@ public final class OpenAiServer implements AutoCloseable {
             GenerationResult[] results = new GenerationResult[choices];
             int done = 0;
             while (done < choices) {
-                Scheduler.Event ev = req.events.take();
+                Scheduler.Event ev = next();
                 switch (ev) {
                     case Scheduler.PromptEvent pe -> promptLogprobs.set(pe.index(), pe.logprobs());
                     case Scheduler.TokenEvent t -> note(t);
@@ -552,7 +569,15 @@ public final class OpenAiServer implements AutoCloseable {
             int generated = 0;
             int[] sent = new int[choices]; // logprobs already sent, per choice
             while (done < choices) {
-                Scheduler.Event ev = req.events.take();
+                Scheduler.Event ev;
+                try {
+                    ev = next();
+                } catch (ApiException x) {
+                    event(out, errorBody(x));
+                    out.write(DONE);
+                    out.flush();
+                    return;
+                }
                 switch (ev) {
                     case Scheduler.PromptEvent pe ->
                             event(out, chunk(pe.index(), promptText(pe.index()), logprobsJson(pe.index(), pe.logprobs(), List.of(), List.of()), null));

@@ -33,6 +33,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * is used by the scheduler thread only.
  */
 final class Scheduler {
+    private static final System.Logger LOG = System.getLogger(Scheduler.class.getName());
     /** Prompt tokens per step across all sequences in prefill (at least one chunk is always taken). */
     static final int PREFILL_TOKENS_PER_STEP = 2 * Sequence.PREFILL_CHUNK;
 
@@ -203,6 +204,11 @@ final class Scheduler {
         }
     }
 
+    /** False once the scheduler thread has ended (after shutdown, or if it died). */
+    boolean alive() {
+        return thread.isAlive();
+    }
+
     /** Waits for the scheduler thread to end after {@link #shutdown}; returns whether it did. */
     boolean awaitTermination(Duration timeout) throws InterruptedException {
         thread.join(timeout);
@@ -232,35 +238,58 @@ final class Scheduler {
             } finally {
                 lock.unlock();
             }
-            ApiException bye = new ApiException(503, "server_error", null, "shutting_down", "the server is shutting down");
-            for (Job j : refused) {
-                releaseCount();
-                fail(j, bye);
-            }
-            if (expired) {
-                for (Job j : active) {
-                    leave(j);
+            try {
+                ApiException bye = new ApiException(503, "server_error", null, "shutting_down", "the server is shutting down");
+                for (Job j : refused) {
+                    releaseCount();
                     fail(j, bye);
                 }
-                active.clear();
-            }
-            for (Job j : admitted) {
-                start(j, active);
-            }
-            for (int i = active.size() - 1; i >= 0; i--) {
-                Job j = active.get(i);
-                if (j.request.cancelled.get()) {
-                    if (j.seq != null) {
-                        j.seq.cancel();
+                if (expired) {
+                    for (Job j : active) {
+                        leave(j);
+                        fail(j, bye);
                     }
-                    active.remove(i);
-                    leave(j);
-                    metrics.cancelled.increment();
+                    active.clear();
                 }
-            }
-            metrics.running.set(active.size());
-            if (!active.isEmpty()) {
-                step(active);
+                for (Job j : admitted) {
+                    try {
+                        start(j, active);
+                    } catch (RuntimeException | Error e) { // e.g. out of memory for its KV cache: fail this one only
+                        LOG.log(System.Logger.Level.ERROR, "starting a sequence failed", e);
+                        active.remove(j);
+                        if (j.slot >= 0) {
+                            leave(j);
+                        } else {
+                            releaseCount();
+                        }
+                        fail(j, new ApiException(500, "server_error", null, null, "could not start generation: " + e));
+                    }
+                }
+                for (int i = active.size() - 1; i >= 0; i--) {
+                    Job j = active.get(i);
+                    if (j.request.cancelled.get()) {
+                        if (j.seq != null) {
+                            j.seq.cancel();
+                        }
+                        active.remove(i);
+                        leave(j);
+                        metrics.cancelled.increment();
+                    }
+                }
+                metrics.running.set(active.size());
+                if (!active.isEmpty()) {
+                    step(active);
+                }
+            } catch (RuntimeException | Error e) {
+                // never let the loop die: handlers wait on it. Fail what was running (e.g. out of memory growing a cache).
+                LOG.log(System.Logger.Level.ERROR, "scheduler step failed", e);
+                ApiException err = new ApiException(500, "server_error", null, null, "generation failed: " + e);
+                for (Job j : active) {
+                    leave(j);
+                    fail(j, err);
+                }
+                active.clear();
+                metrics.running.set(0);
             }
             updateCacheMetrics(active);
             lock.lock();
