@@ -7,7 +7,8 @@ import java.lang.foreign.ValueLayout;
  * Quantization of float32 rows to ggml blocks, for the GGUF writer: F32, F16, BF16, Q8_0, Q4_K and Q6_K, with the
  * block layouts of spec kernels.md §3.
  *
- * <p>Q8_0 follows ggml's reference rule ({@code d = max|x| / 127}, {@code q = round(x / d)} half away from zero).
+ * <p>Q8_0 follows ggml's reference rule ({@code d = max|x| / 127}, {@code q = round(x / d)} half away from zero),
+ * except for blocks that already lie on an int8 grid, which are stored exactly ({@link #q8_0Exact}).
  * Q4_K and Q6_K follow the structure of ggml's reference quantizers: per sub-block a weighted least-squares fit of
  * scale (and min, for Q4_K) with a small search over candidate scales, then the sub-block scales are themselves
  * quantized to 6 or 8 bits against one fp16 super-scale and the values re-quantized with the scales as stored.
@@ -93,12 +94,46 @@ public final class GgmlQuant {
         for (int i = 0; i < 32; i++) {
             amax = Math.max(amax, Math.abs(x[xo + i]));
         }
+        if (amax > 0 && q8_0Exact(x, xo, amax, dst, o)) {
+            return;
+        }
         float d = amax / 127;
         float id = d != 0 ? 1.0f / d : 0.0f;
         dst.set(GgmlDequant.SHORT_LE, o, Float.floatToFloat16(d));
         for (int i = 0; i < 32; i++) {
             dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) clamp(roundAway(x[xo + i] * id), -127, 127));
         }
+    }
+
+    /**
+     * Stores a block whose values already lie on an int8 grid exactly: if every {@code x[i] == q[i] * d} in float32
+     * for one fp16-representable {@code d = amax / k} ({@code k <= 127}) and integers {@code q[i]}, writes that
+     * {@code d} and those {@code q} (the finest such grid, trying {@code k} from 127 down). This is the case of the
+     * official checkpoint's int8 weights, whose 32-row blocks share one bf16 scale: their Q8_0 is then lossless,
+     * where ggml's {@code d = amax / 127} would round every value a second time unless the block holds a 127.
+     *
+     * @return false (nothing written) if the block is not on such a grid
+     */
+    static boolean q8_0Exact(float[] x, int xo, float amax, MemorySegment dst, long o) {
+        for (int k = 127; k >= 1; k--) {
+            float d = amax / k;
+            if (fp16(d) != d) {
+                continue;
+            }
+            boolean exact = true;
+            for (int i = 0; i < 32 && exact; i++) {
+                float q = x[xo + i] / d;
+                exact = q == Math.rint(q) && q * d == x[xo + i];
+            }
+            if (exact) {
+                dst.set(GgmlDequant.SHORT_LE, o, Float.floatToFloat16(d));
+                for (int i = 0; i < 32; i++) {
+                    dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) Math.rint(x[xo + i] / d));
+                }
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
