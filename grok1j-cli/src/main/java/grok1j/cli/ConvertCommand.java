@@ -53,10 +53,14 @@ final class ConvertCommand implements Callable<Integer> {
         if (Files.isDirectory(output)) {
             throw new IllegalArgumentException(output + " is a directory; give the .gguf file to write");
         }
+        Path folder = output.toAbsolutePath().getParent();
+        if (folder != null && !Files.isDirectory(folder)) {
+            throw new IllegalArgumentException("cannot write " + output + ": no such directory " + folder);
+        }
         PrintStream err = CommandLineContext.err();
         try (ModelFile in = ModelFiles.open(input)) {
             Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
-            GgufVocab vocab = vocabulary(tok);
+            GgufVocab vocab = GgufVocab.of(tok);
             long total = GgufConverter.plan(in.weights(), vocab, t, name).dataBytes();
             long started = System.nanoTime();
             List<Path> written;
@@ -82,20 +86,6 @@ final class ConvertCommand implements Callable<Integer> {
             err.printf("%,d bytes of tensor data in %.1f s%n", total, secs);
         }
         return 0;
-    }
-
-    /** The tokenizer's pieces as the GGUF {@code tokenizer.ggml.*} arrays, with Grok-1's special ids. */
-    static GgufVocab vocabulary(Tokenizer tok) {
-        int n = tok.vocabSize();
-        String[] pieces = new String[n];
-        float[] scores = new float[n];
-        int[] types = new int[n];
-        for (int id = 0; id < n; id++) {
-            pieces[id] = tok.piece(id);
-            scores[id] = tok.model().score(id);
-            types[id] = tok.type(id).wireValue;
-        }
-        return new GgufVocab(pieces, scores, types, tok.bosId(), tok.eosId(), tok.unkId(), tok.padId(), false);
     }
 
     static GgmlType parseType(String s) {

@@ -4,6 +4,7 @@ import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
 import grok1j.tensor.F32Matrix;
+import grok1j.tensor.GgmlQuant;
 import grok1j.tensor.GgmlType;
 import grok1j.tensor.GgufMatrix;
 import grok1j.tensor.Int8GroupedMatrix;
@@ -22,7 +23,11 @@ import java.util.List;
  *
  * <p>Type choice per tensor: norms and the router are always F32 (as llama.cpp's converters write them); any other
  * matrix gets the requested type unless its input dimension is not a multiple of that type's block size, or its
- * int8 scale groups span fewer input rows than one block, in which case it is written as F16.
+ * int8 scale groups span fewer input rows than one block, in which case it is written as F16. With Q8_0 the int8
+ * weights of the official checkpoint are stored exactly ({@link GgmlQuant} keeps a block that already lies on an
+ * int8 grid), so the one tensor Q8_0 would round is the float32 embedding, which Grok-1 also uses as its output
+ * projection: it is written as F16 instead ({@link #embeddingType}), and a Q8_0 file computes the checkpoint's
+ * function up to float32 rounding and the F16 embedding.
  */
 public final class GgufConverter {
     private GgufConverter() {}
@@ -42,7 +47,8 @@ public final class GgufConverter {
      * @param maxShardBytes split when tensor data exceeds this many bytes per file; 0 for one file
      * @param progress      progress callback (bytes written, total), or null
      * @return the files written
-     * @throws IllegalArgumentException if the type is not writable or a weight has a storage type that cannot be read
+     * @throws IllegalArgumentException if the type is not writable, the vocabulary's size is not the model's, or a
+     *                                  weight has a storage type that cannot be read
      * @throws IOException              if writing fails
      */
     public static List<Path> convert(GrokWeights weights, GgufVocab vocab, GgmlType type, String name, Path out,
@@ -56,11 +62,15 @@ public final class GgufConverter {
             throw new IllegalArgumentException("cannot convert to " + type + "; supported: " + TYPES);
         }
         GrokConfig c = weights.config();
+        if (vocab.tokens().length != c.vocabSize()) {
+            throw new IllegalArgumentException("the tokenizer has " + vocab.tokens().length
+                    + " pieces but the model's vocabulary is " + c.vocabSize());
+        }
         GgufWriter w = new GgufWriter();
         metadata(w, c, vocab, type, name);
 
         int d = c.dModel();
-        GgmlType embType = choose(type, d, 0);
+        GgmlType embType = embeddingType(type, d);
         w.addTensor("token_embd.weight", embType, new long[] {d, c.vocabSize()}, (first, count, buf) -> {
             for (int j = 0; j < count; j++) {
                 weights.embedding().lookup((int) (first + j), buf, j * d);
@@ -145,6 +155,14 @@ public final class GgufConverter {
             return GgmlType.F16;
         }
         return requested;
+    }
+
+    /**
+     * The type of {@code token_embd.weight} (also the tied output projection) for a requested type: F16 for Q8_0
+     * (see the class comment), else as {@link #choose(GgmlType, int, int)}.
+     */
+    public static GgmlType embeddingType(GgmlType requested, int dModel) {
+        return requested == GgmlType.Q8_0 ? GgmlType.F16 : choose(requested, dModel, 0);
     }
 
     /** The type {@link #convert} writes matrix {@code m} as. */

@@ -23,6 +23,20 @@ public record GgufVocab(String[] tokens, float[] scores, int[] tokenTypes, int b
         }
     }
 
+    /** A tokenizer's pieces, scores and types by id, with its special ids and no automatic BOS (what a converter writes). */
+    public static GgufVocab of(grok1j.tokenizer.Tokenizer tok) {
+        int n = tok.vocabSize();
+        String[] pieces = new String[n];
+        float[] scores = new float[n];
+        int[] types = new int[n];
+        for (int id = 0; id < n; id++) {
+            pieces[id] = tok.piece(id);
+            scores[id] = tok.model().score(id);
+            types[id] = tok.type(id).wireValue;
+        }
+        return new GgufVocab(pieces, scores, types, tok.bosId(), tok.eosId(), tok.unkId(), tok.padId(), false);
+    }
+
     /** Grok-1's special ids (bos 1, eos 2, unk 3, pad 0) and no automatic BOS. */
     public static GgufVocab grok1(String[] tokens, float[] scores, int[] tokenTypes) {
         return new GgufVocab(tokens, scores, tokenTypes, 1, 2, 3, 0, false);
