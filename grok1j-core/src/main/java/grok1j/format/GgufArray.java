@@ -137,8 +137,31 @@ public final class GgufArray {
                 sb.append(", ");
             }
             Object v = get(i);
-            sb.append(v instanceof String s ? '"' + s + '"' : v);
+            sb.append(v instanceof String s ? '"' + escape(s) + '"' : v);
         }
         return sb.append(length > 8 ? ", ...]" : "]").toString();
+    }
+
+    /** {@code s} with backslashes, quotes and control characters written as Java escapes: one printable line. */
+    public static String escape(String s) {
+        StringBuilder sb = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '\\' -> sb.append("\\\\");
+                case '"' -> sb.append("\\\"");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                        sb.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        sb.append(c);
+                    }
+                }
+            }
+        }
+        return sb.toString();
     }
 }

@@ -97,18 +97,26 @@ public final class GgufModel implements ModelFile {
                     intKey(f, "grok.expert_count", d.experts()),
                     intKey(f, "grok.expert_used_count", d.expertsPerToken()),
                     intKey(f, "grok.context_length", d.contextLength()),
-                    f.getDouble("grok.rope.freq_base", d.ropeTheta()),
-                    f.getDouble("grok.attention.layer_norm_rms_epsilon", d.rmsEps()),
-                    f.getDouble("grok.embedding_scale", d.embeddingMultiplier()),
-                    f.getDouble("grok.logit_scale", d.outputMultiplier()),
-                    f.getDouble("grok.attention.output_scale", d.attnOutputMultiplier()),
-                    f.getDouble("grok.attn_logit_softcapping", d.attnSoftcap()),
+                    number(f, "grok.rope.freq_base", d.ropeTheta()),
+                    number(f, "grok.attention.layer_norm_rms_epsilon", d.rmsEps()),
+                    number(f, "grok.embedding_scale", d.embeddingMultiplier()),
+                    number(f, "grok.logit_scale", d.outputMultiplier()),
+                    number(f, "grok.attention.output_scale", d.attnOutputMultiplier()),
+                    number(f, "grok.attn_logit_softcapping", d.attnSoftcap()),
                     intKey(f, "tokenizer.ggml.padding_token_id", d.padId()),
                     intKey(f, "tokenizer.ggml.bos_token_id", d.bosId()),
                     intKey(f, "tokenizer.ggml.eos_token_id", d.eosId()));
         } catch (IllegalArgumentException e) {
             throw new GgufFormatException(f.path() + ": invalid hyperparameters: " + e.getMessage());
         }
+    }
+
+    /**
+     * A numeric key; a FLOAT32 value is taken as the decimal it was written from ({@code 1e-5}, not the widened
+     * {@code 9.999999747378752E-6}), which is the same float, so that {@code inspect} and logs show the nominal values.
+     */
+    private static double number(GgufFile f, String key, double dflt) {
+        return f.get(key) instanceof Float v ? Double.parseDouble(v.toString()) : f.getDouble(key, dflt);
     }
 
     private static int required(GgufFile f, String key) {
@@ -284,7 +292,10 @@ public final class GgufModel implements ModelFile {
         return file.tensors().stream().map(GgufTensor::info).toList();
     }
 
-    /** {@code format}, {@code files}, {@code alignment}, then every metadata key with its value (arrays abbreviated). */
+    /**
+     * {@code format}, {@code files}, {@code alignment}, then every metadata key with its value (arrays abbreviated,
+     * control characters escaped so that each entry is one line), then {@code tokenizer}.
+     */
     @Override
     public Map<String, String> metadata() {
         Map<String, String> m = new LinkedHashMap<>();
@@ -293,8 +304,11 @@ public final class GgufModel implements ModelFile {
                 : file.files().size() + " shards: " + file.files().stream().map(p -> p.getFileName().toString()).toList());
         m.put("alignment", Integer.toString(file.alignment()));
         for (Map.Entry<String, Object> e : file.metadata().entrySet()) {
-            m.put(e.getKey(), String.valueOf(e.getValue()));
+            m.put(e.getKey(), e.getValue() instanceof String v ? GgufArray.escape(v) : String.valueOf(e.getValue()));
         }
+        GgufArray tokens = file.getArray("tokenizer.ggml.tokens");
+        m.put("tokenizer", tokens == null ? "none (no tokenizer.ggml.tokens; pass --tokenizer PATH)"
+                : "embedded vocabulary of " + tokens.length() + " pieces (tokenized as SentencePiece does)");
         return Collections.unmodifiableMap(m);
     }
 
