@@ -8,26 +8,17 @@ public final class Kernels {
     private Kernels() {}
 
     /**
-     * {@code y = x @ w} for {@code tokens} rows, output columns split across the pool's threads.
+     * {@code y = x @ w} for {@code tokens} rows, output columns split across the pool's threads (inline when tiny).
+     * Allocates nothing; see {@link MatmulList} to run several products as one region.
      *
      * @param x [tokens, w.inputDim()]
      * @param y [tokens, w.outputDim()]
      */
     public static void matmul(ThreadPool pool, WeightMatrix w, float[] x, int tokens, float[] y) {
-        int n = w.outputDim();
-        int parts = pool.threads();
-        // Tiny matrices (the router, test models) are not worth a handoff.
-        if (parts == 1 || (long) n * w.inputDim() * tokens < 32_768) {
-            w.multiply(x, tokens, y, 0, n);
-            return;
+        // the pool's own reusable work list: no task object per call
+        synchronized (pool) {
+            pool.matmuls().clear().add(w, x, tokens, y).run(pool);
         }
-        int align = Math.max(1, w.columnAlignment());
-        pool.run((part, count) -> {
-            int[] r = split(n, align, part, count);
-            if (r[0] < r[1]) {
-                w.multiply(x, tokens, y, r[0], r[1]);
-            }
-        });
     }
 
     /** Splits {@code [0, n)} into {@code parts} contiguous ranges whose boundaries are multiples of {@code align}. */

@@ -29,6 +29,7 @@ public final class ThreadPool implements AutoCloseable {
     private volatile Thread caller;
     private volatile RuntimeException failure;
     private volatile boolean closed;
+    private final MatmulList matmuls = new MatmulList();
 
     private static ThreadPool shared;
 
@@ -59,6 +60,11 @@ public final class ThreadPool implements AutoCloseable {
 
     public int threads() {
         return threads;
+    }
+
+    /** A work list for one-off products ({@link Kernels#matmul}); use only while holding this pool's monitor. */
+    MatmulList matmuls() {
+        return matmuls;
     }
 
     /** Runs {@code job} on all threads and returns when every part has finished. */
