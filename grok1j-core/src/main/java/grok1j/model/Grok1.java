@@ -6,9 +6,6 @@ import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.util.Arrays;
 import java.util.List;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Grok-1 forward pass (spec §3), in float32 as the engine-numerics box at the top of §3 prescribes: no
@@ -39,8 +36,6 @@ public final class Grok1 {
     private final float softcap;
     private final float eps;
     private final float[] invFreq;
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int L = F.length();
     // reusable per-model state: no allocation per layer or per matmul
     private final MatmulList matmuls = new MatmulList();
     private final Scratch scratch = new Scratch();
@@ -231,7 +226,7 @@ public final class Grok1 {
         int[][] members;
         int[] memberCount;
         float[][] xe, gate, up, ye;
-        /** Per thread, attention scores over the cached positions. */
+        /** Per part of the attention job, scores over the cached positions. */
         float[][] scores;
 
         Scratch ensure(int n) {
@@ -267,7 +262,7 @@ public final class Grok1 {
                 ye = new float[e][];
             }
             if (scores == null) {
-                scores = new float[pool.threads()][];
+                scores = new float[4 * pool.threads()][];
             }
             rows = n;
             return this;
@@ -365,7 +360,7 @@ public final class Grok1 {
         if (pool.threads() == 1 || work < 65_536) {
             attention.run(0, 1);
         } else {
-            pool.run(attention);
+            pool.run(attention, 4 * pool.threads());
         }
         list.add(lw.attnOutput(), sc.o, rows, sc.branch).run(pool);
         addNormed(h, sc.branch, lw.postAttnNorm(), rows);
@@ -394,20 +389,18 @@ public final class Grok1 {
                 float[] scores = sc.scores(part, pos + 1);
                 int off = t * qWidth + head * hd;
                 KvCache cache = sc.cache[t];
-                if (hd % L == 0) {
-                    attendVector(sc.q, off, cache, layer, head / cfg.groupSize(), pos, scores, sc.o, off);
-                } else {
-                    attendOneHead(sc.q, off, cache, layer, head / cfg.groupSize(), pos, scores, sc.o, off);
-                }
+                attendOneHead(sc.q, off, cache, layer, head / cfg.groupSize(), pos, scores, sc.o, off);
             }
         }
     }
 
     /**
-     * {@link #attendOneHead} with the dot products and the weighted sum of values vectorized over the head
-     * dimension (a multiple of the vector length).
+     * One query head at absolute position {@code pos} over cached keys {@code [0, pos]}: float32 logits scaled by
+     * the attention multiplier, soft-capped {@code c*tanh(x/c)}, keys holding the padding id masked out,
+     * softmax, weighted sum of values (spec §3.6 steps 5-8). The dot products and the weighted sum are vectorized
+     * over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
      */
-    private void attendVector(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
+    private void attendOneHead(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
                               float[] out, int outOff) {
         final int hd = cfg.headDim();
         final int width = cache.rowWidth();
@@ -420,17 +413,7 @@ public final class Grok1 {
                 scores[s] = Float.NEGATIVE_INFINITY;
                 continue;
             }
-            final int kOff = s * width + kvOff;
-            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-            int i = 0;
-            for (; i + 2 * L <= hd; i += 2 * L) {
-                acc0 = FloatVector.fromArray(F, q, qOff + i).fma(FloatVector.fromArray(F, keys, kOff + i), acc0);
-                acc1 = FloatVector.fromArray(F, q, qOff + i + L).fma(FloatVector.fromArray(F, keys, kOff + i + L), acc1);
-            }
-            for (; i < hd; i += L) {
-                acc0 = FloatVector.fromArray(F, q, qOff + i).fma(FloatVector.fromArray(F, keys, kOff + i), acc0);
-            }
-            float l = acc0.add(acc1).reduceLanes(VectorOperators.ADD) * attnScale;
+            float l = Kernels.dot(q, qOff, keys, s * width + kvOff, hd) * attnScale;
             l = softcap * (float) Math.tanh(l / softcap);
             scores[s] = l;
             max = Math.max(max, l);
@@ -451,64 +434,7 @@ public final class Grok1 {
             if (p == 0f) {
                 continue;
             }
-            final FloatVector pv = FloatVector.broadcast(F, p);
-            final int vOff = s * width + kvOff;
-            for (int i = 0; i < hd; i += L) {
-                FloatVector.fromArray(F, values, vOff + i).fma(pv, FloatVector.fromArray(F, out, outOff + i))
-                        .intoArray(out, outOff + i);
-            }
-        }
-    }
-
-    /**
-     * One query head at absolute position {@code pos} over cached keys {@code [0, pos]}: float32 logits scaled by
-     * the attention multiplier, soft-capped {@code c*tanh(x/c)}, keys holding the padding id masked out,
-     * softmax, weighted sum of values (spec §3.6 steps 5-8). Scalar: head dimensions that are not a multiple of the
-     * vector length.
-     */
-    private void attendOneHead(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
-                               float[] out, int outOff) {
-        int hd = cfg.headDim();
-        int width = cache.rowWidth();
-        float[] keys = cache.keys(layer);
-        float[] values = cache.values(layer);
-        int kvOff = kvHead * hd;
-        float max = Float.NEGATIVE_INFINITY;
-        for (int s = 0; s <= pos; s++) {
-            if (cache.token(s) == cfg.padId()) {
-                scores[s] = Float.NEGATIVE_INFINITY;
-                continue;
-            }
-            int kOff = s * width + kvOff;
-            float dot = 0;
-            for (int i = 0; i < hd; i++) {
-                dot += q[qOff + i] * keys[kOff + i];
-            }
-            float l = dot * attnScale;
-            l = softcap * (float) Math.tanh(l / softcap);
-            scores[s] = l;
-            max = Math.max(max, l);
-        }
-        Arrays.fill(out, outOff, outOff + hd, 0f);
-        if (max == Float.NEGATIVE_INFINITY) {
-            return; // every key is padding: the reference would attend uniformly to garbage; we output zeros
-        }
-        double sum = 0;
-        for (int s = 0; s <= pos; s++) {
-            float e = scores[s] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[s] - max);
-            scores[s] = e;
-            sum += e;
-        }
-        float inv = (float) (1.0 / sum);
-        for (int s = 0; s <= pos; s++) {
-            float p = scores[s] * inv;
-            if (p == 0f) {
-                continue;
-            }
-            int vOff = s * width + kvOff;
-            for (int i = 0; i < hd; i++) {
-                out[outOff + i] += p * values[vOff + i];
-            }
+            Kernels.axpy(p, values, s * width + kvOff, out, outOff, hd);
         }
     }
 
@@ -653,7 +579,7 @@ public final class Grok1 {
         if (pool.threads() == 1 || n < 8192) {
             gelu.run(0, 1);
         } else {
-            pool.run(gelu);
+            pool.run(gelu, 2 * pool.threads());
         }
         gelu.gate = null;
         gelu.up = null;
