@@ -47,6 +47,7 @@ public class Int8GemmBench {
 
     @Setup(Level.Trial)
     public void setup() {
+        Weights.warmInt8(tokens);
         arena = Arena.ofShared();
         pool = new ThreadPool(threads);
         w = Weights.int8(arena, 2048, 6144, 8, 3);

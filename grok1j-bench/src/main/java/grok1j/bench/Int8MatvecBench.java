@@ -54,6 +54,7 @@ public class Int8MatvecBench {
     public void setup() {
         int k = shape.equals("cache") ? 256 : 8192;
         int n = shape.equals("cache") ? 4096 : 32768;
+        Weights.warmInt8(1);
         arena = Arena.ofShared();
         pool = new ThreadPool(threads);
         w = Weights.int8(arena, k, n, groups, 1);

@@ -36,6 +36,21 @@ final class Weights {
         return new F32Matrix(m, k, n, layout);
     }
 
+    /**
+     * Runs the int8 kernels many times on a small matrix so that C2 has compiled them before a large matrix is
+     * timed (a first call on a 268 MB matrix would otherwise run interpreted or in OSR code, kernels.md §4.3).
+     */
+    static void warmInt8(int tokens) {
+        try (Arena arena = Arena.ofConfined()) {
+            Int8GroupedMatrix w = int8(arena, 256, 1024, 8, 9);
+            float[] x = floats(256 * tokens, 1);
+            float[] y = new float[1024 * tokens];
+            for (int i = 0; i < 5000; i++) {
+                w.multiply(x, tokens, y, 0, 1024);
+            }
+        }
+    }
+
     static float[] floats(int n, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         float[] x = new float[n];

@@ -19,10 +19,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Kernels (kernels.md §4.3 rules: static final species, one flat method per shape, vectors only in locals):
  * <ul>
- * <li><b>one token</b> ({@link #matvec}): the {@code [in, out]} layout is read row by row: four rows at a time, each
- *     a contiguous slice of {@link #TILE} columns, widened int8 to float32 and accumulated with the broadcast
- *     activations into a per-thread float32 tile that stays in L1; the group's scales are applied once per tile.
- *     Every weight byte is read exactly once, in long sequential runs.</li>
+ * <li><b>one token</b> ({@link #matvec}): the {@code [in, out]} layout is read row by row: eight rows at a time, each
+ *     a contiguous slice of up to {@link #TILE} columns, widened int8 to float32 and accumulated with the broadcast
+ *     activations into a per-thread float32 tile (L2); the group's scales are applied once per tile. Every weight
+ *     byte is read exactly once, in long sequential runs.</li>
  * <li><b>several tokens</b> ({@link #gemm}): a 64-column by {@link #KB}-row panel is dequantized to float32 once
  *     (exact), then a 6-token by 2-vector register tile (12 accumulators) runs over it with FMAs.</li>
  * </ul>
@@ -41,8 +41,13 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** Columns of the decode accumulator tile (16 KB of float32: stays in L1 while four rows stream through). */
-    static final int TILE = 4096;
+    /**
+     * Columns of the decode accumulator tile (128 KB of float32, in L2). Long: the weight rows are read in runs of
+     * this many bytes, and DRAM streams need long runs. Measured here (1 thread, 6144 x 32768, same run as the
+     * bandwidth probe): runs of 4 KB reach ~50 % of the probe, 16 KB ~80 %, whole 32 KB rows ~93 %. When a part
+     * spans all columns, consecutive rows are adjacent and the whole matrix is one sequential stream.
+     */
+    static final int TILE = 32768;
     /** Rows of a dequantized prefill panel (64 columns x KB rows x 4 bytes = 16 KB). */
     static final int KB = 64;
     /** Columns of a prefill panel. */

@@ -13,8 +13,6 @@ package grok1j.tensor;
 public final class MatmulList implements ThreadPool.Job {
     /** Below this many multiply-adds in total a region is not worth a handoff. */
     static final long PARALLEL_THRESHOLD = 32_768;
-    /** Multiply-adds per part above which a region is cut into 4 parts per thread. */
-    static final long BALANCE_MACS = 1 << 20;
 
     private WeightMatrix[] w = new WeightMatrix[8];
     private float[][] x = new float[8][];
@@ -75,9 +73,9 @@ public final class MatmulList implements ThreadPool.Job {
         if (pool.threads() == 1 || macs < PARALLEL_THRESHOLD) {
             run(0, 1);
         } else {
-            // more parts than threads when there is enough work: a thread the scheduler delays costs one part
-            int parts = macs >= (long) pool.threads() * 4 * BALANCE_MACS ? pool.threads() * 4 : pool.threads();
-            pool.run(this, parts);
+            // one contiguous part per thread: wide parts read the [in, out] weights in long sequential runs, which
+            // matters more for DRAM bandwidth than finer load balancing (Int8GroupedMatrix.TILE)
+            pool.run(this, pool.threads());
         }
         clear();
     }
