@@ -23,7 +23,8 @@ import jdk.incubator.vector.VectorSpecies;
  *     a contiguous slice of up to {@link #TILE} columns, widened int8 to float32 and accumulated with the broadcast
  *     activations into a per-thread float32 tile (L2); the group's scales are applied once per tile. Every weight
  *     byte is read exactly once, in long sequential runs.</li>
- * <li><b>several tokens</b> ({@link #gemm}): a 64-column by {@link #KB}-row panel is dequantized to float32 once
+ * <li><b>several tokens</b> (at least {@link #GEMM_MIN_TOKENS}, {@link #gemm}): a {@link #NB}-column by
+ *     {@link #KB}-row panel is dequantized to float32 once
  *     (exact), then a 6-token by 2-vector register tile (12 accumulators) runs over it with FMAs.</li>
  * </ul>
  * Scratch is per thread and allocated once; the kernels allocate nothing per call.
@@ -48,10 +49,12 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * spans all columns, consecutive rows are adjacent and the whole matrix is one sequential stream.
      */
     static final int TILE = 32768;
-    /** Rows of a dequantized prefill panel (64 columns x KB rows x 4 bytes = 16 KB). */
+    /** Rows of a dequantized prefill panel (KB x NB x 4 bytes = 64 KB, in L2). */
     static final int KB = 64;
-    /** Columns of a prefill panel. */
-    static final int NB = 64;
+    /** Columns of a prefill panel: each weight row is read in runs of NB bytes. */
+    static final int NB = 256;
+    /** Below this many tokens a product runs as one matvec per token (row runs of up to {@link #TILE} bytes). */
+    static final int GEMM_MIN_TOKENS = 8;
 
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Math.max(TILE, KB * NB)]);
 
@@ -113,7 +116,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         }
         float[] scratch = SCRATCH.get();
         int c = n0;
-        if (tokens > 1) {
+        if (tokens >= GEMM_MIN_TOKENS) {
             int full = n0 + (n1 - n0) / NB * NB;
             for (; c < full; c += NB) {
                 gemm(x, tokens, y, c, scratch);
@@ -211,6 +214,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * by 2 vectors (12 accumulators: fits the 16 registers of AVX2) runs over each 2-vector column strip of it.
      */
     void gemm(float[] x, int tokens, float[] y, int c, float[] panel) {
+        // (few tokens take the matvec path: the panel reads NB-byte runs per row, fine only when compute dominates)
         final int t6 = tokens - tokens % 6;
         for (int kb = 0; kb < k; kb += KB) {
             final int kc = Math.min(KB, k - kb);

@@ -88,12 +88,16 @@ class Int8GroupedMatrixTest {
 
     @Test
     void severalTokensOddSizes() {
-        for (int tokens : new int[] {2, 3, 5, 6, 7, 13}) {
+        // below GEMM_MIN_TOKENS one matvec per token; from it on the panel GEMM (full 256-column panels, the rest
+        // of the columns by matvec), with token counts around the 6-token register tile
+        for (int tokens : new int[] {2, 3, 7, 8, 9, 12, 13, 17}) {
             check(1, 70, 1, tokens, null);
             check(37, 131, 1, tokens, null);
             check(130, 64, 2, tokens, null);
             check(88, 200, 8, tokens, null);
-            check(200, 129, 5, tokens, null);
+            check(1, 300, 1, tokens, null);
+            check(130, 520, 2, tokens, null);  // a 65-row scale group crosses the 64-row panel
+            check(200, 777, 5, tokens, null);
         }
     }
 
@@ -104,6 +108,7 @@ class Int8GroupedMatrixTest {
                 check(300, 1000, 4, 1, p);
                 check(97, 777, 1, 1, p);
                 check(96, 250, 8, 9, p);
+                check(96, 1100, 8, 9, p);
                 check(5, 70, 1, 1, p); // below the handoff threshold: runs inline
             }
         }
