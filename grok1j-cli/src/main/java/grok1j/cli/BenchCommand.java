@@ -49,8 +49,11 @@ final class BenchCommand implements Callable<Integer> {
             description = "Prompt lengths to prefill, comma-separated (default: ${DEFAULT-VALUE}).")
     int[] prefill;
 
-    @Option(names = "--bandwidth-gib", paramLabel = "G", defaultValue = "2", description = "Size of the bandwidth buffer in GiB (default: ${DEFAULT-VALUE}).")
-    int bandwidthGib;
+    @Option(names = "--bandwidth-mib", paramLabel = "M", defaultValue = "2048", description = "Size of the bandwidth buffer in MiB (default: ${DEFAULT-VALUE}).")
+    int bandwidthMib;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "6", description = "Warm-up rounds on a small model before timing (default: ${DEFAULT-VALUE}).")
+    int warmupRounds;
 
     @Option(names = "--passes", paramLabel = "N", defaultValue = "7", description = "Bandwidth passes; the median is reported (default: ${DEFAULT-VALUE}).")
     int passes;
@@ -67,8 +70,8 @@ final class BenchCommand implements Callable<Integer> {
         if (layers < 1 || layers > 64) {
             throw new IllegalArgumentException("--layers must be between 1 and 64, got " + layers);
         }
-        if (bandwidthGib < 1 || passes < 1 || decodeTokens < 1) {
-            throw new IllegalArgumentException("--bandwidth-gib, --passes and --decode-tokens must be positive");
+        if (bandwidthMib < 1 || passes < 1 || decodeTokens < 1 || warmupRounds < 0) {
+            throw new IllegalArgumentException("--bandwidth-mib, --passes and --decode-tokens must be positive, --warmup not negative");
         }
         PrintStream out = CommandLineContext.out();
         PrintStream err = CommandLineContext.err();
@@ -78,10 +81,10 @@ final class BenchCommand implements Callable<Integer> {
         r.put("vector_bits", jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
         try (ThreadPool pool = new ThreadPool(t)) {
             // 1. bandwidth, with its buffer freed before the model is built
-            progress(err, "measuring memory bandwidth (" + bandwidthGib + " GiB, " + passes + " passes, " + t + " threads)");
+            progress(err, "measuring memory bandwidth (" + bandwidthMib + " MiB, " + passes + " passes, " + t + " threads)");
             double[] bw;
             try (Arena arena = Arena.ofShared()) {
-                MemorySegment buf = arena.allocate((long) bandwidthGib << 30, 4096);
+                MemorySegment buf = arena.allocate((long) bandwidthMib << 20, 4096);
                 buf.fill((byte) 1);
                 bw = new MemoryBandwidth(buf, t).measure(pool, passes);
             }
@@ -145,7 +148,7 @@ final class BenchCommand implements Callable<Integer> {
                 cfg.attnSoftcap(), cfg.padId(), cfg.bosId(), cfg.eosId());
         try (SyntheticModel sm = new SyntheticModel(small, pool)) {
             Grok1 s = new Grok1(sm.weights(), pool);
-            for (int round = 0; round < 6; round++) {
+            for (int round = 0; round < warmupRounds; round++) {
                 KvCache warm = new KvCache(small);
                 s.forward(randomTokens(rnd, small, 40), 0, 40, warm, Grok1.Logits.LAST);
                 for (int i = 0; i < 60; i++) {
