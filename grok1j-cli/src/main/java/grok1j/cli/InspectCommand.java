@@ -25,11 +25,13 @@ final class InspectCommand implements Callable<Integer> {
         PrintStream out = CommandLineContext.out();
         try (ModelFile f = ModelFiles.open(model)) {
             GrokConfig c = f.weights().config();
-            out.println("model: " + f.location());
+            out.println("location: " + f.location());
             for (Map.Entry<String, String> e : f.metadata().entrySet()) {
                 out.println(e.getKey() + ": " + e.getValue());
             }
-            out.println("tokenizer: " + (f.tokenizerPath() == null ? "(none found)" : f.tokenizerPath()));
+            if (!f.metadata().containsKey("tokenizer")) {
+                out.println("tokenizer: " + (f.tokenizerPath() == null ? "(none found)" : f.tokenizerPath()));
+            }
             out.println();
             out.println("hyperparameters:");
             out.printf("  vocab_size                 %d%n", c.vocabSize());
@@ -51,7 +53,7 @@ final class InspectCommand implements Callable<Integer> {
             long total = 0;
             out.printf("tensors (%d):%n", f.tensors().size());
             for (TensorInfo t : f.tensors()) {
-                out.printf("  %-56s %-22s %-30s %,15d bytes%n", t.name(), Arrays.toString(t.shape()), t.type(), t.bytes());
+                out.printf("  %-58s %-20s %-28s %,15d bytes%n", t.name(), Arrays.toString(t.shape()), t.type(), t.bytes());
                 total += t.bytes();
             }
             out.printf("total: %,d bytes (%.2f GiB)%n", total, total / (double) (1L << 30));

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 /** The {@code grok1j} command line. Bad input prints one line to stderr and exits with status 2. */
 @Command(name = "grok1j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run xAI's Grok-1 on the JVM.",
-        subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class, BenchCommand.class,
+        subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class,
+                ConvertCommand.class, ServeCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
@@ -23,7 +24,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (generate, score, tokenize, inspect, bench)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (generate, score, tokenize, inspect, serve, bench)");
     }
 
     public static void main(String[] args) {

@@ -1,5 +1,6 @@
 package grok1j.format;
 
+import grok1j.tokenizer.SentencePieceModel;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,7 +20,11 @@ public final class ModelFiles {
             throw new NoSuchFileException(path.toString());
         }
         if (isGguf(path)) {
-            throw new IOException(path + ": GGUF files are not supported yet");
+            try {
+                return GgufModel.open(path);
+            } catch (GgufFormatException e) {
+                throw new ModelFormatException(e.getMessage(), e);
+            }
         }
         return OfficialCheckpoint.open(path);
     }
@@ -44,6 +49,9 @@ public final class ModelFiles {
         if (explicit != null) {
             return loadTokenizer(explicit);
         }
+        if (file instanceof GgufModel gguf) {
+            return ggufTokenizer(gguf);
+        }
         Path found = file.tokenizerPath();
         if (found == null) {
             throw new IOException("no tokenizer.model found for " + file.location()
@@ -52,11 +60,29 @@ public final class ModelFiles {
         return Tokenizer.load(found);
     }
 
-    /** Loads a {@code tokenizer.model} (SentencePiece) file. */
+    /**
+     * Loads a tokenizer from a {@code tokenizer.model} (SentencePiece) file, or from the vocabulary a {@code .gguf}
+     * file carries (tokenized with the SentencePiece-exact algorithm, not llama.cpp's, spec §7.6).
+     */
     public static Tokenizer loadTokenizer(Path path) throws IOException {
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString());
         }
+        if (isGguf(path)) {
+            try (ModelFile f = open(path)) {
+                return ggufTokenizer((GgufModel) f);
+            }
+        }
         return Tokenizer.load(path);
+    }
+
+    private static Tokenizer ggufTokenizer(GgufModel gguf) throws IOException {
+        try {
+            GgufVocab v = gguf.tokenizerPieces();
+            return new Tokenizer(SentencePieceModel.fromVocabulary(gguf.location().toString(), v.tokens(), v.scores(),
+                    v.tokenTypes(), v.bosId(), v.eosId(), v.padId()));
+        } catch (GgufFormatException e) {
+            throw new ModelFormatException(e.getMessage(), e);
+        }
     }
 }

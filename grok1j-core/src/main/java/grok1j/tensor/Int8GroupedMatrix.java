@@ -94,7 +94,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     @Override public long storedBytes() { return q.byteSize() + scales.byteSize(); }
     @Override public String typeName() { return "int8 x bf16 scales (" + groups + (groups == 1 ? " group)" : " groups)"); }
 
-    /** Scale groups along the input axis (G). */
+    /** Number of scale groups along the input axis (each covers {@code inputDim() / groups()} input rows). */
     public int groups() {
         return groups;
     }

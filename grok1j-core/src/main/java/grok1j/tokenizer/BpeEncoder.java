@@ -38,6 +38,7 @@ final class BpeEncoder {
 
     /** For UNUSED pieces made by a merge: the length of their left part, to split them again on output. */
     private Map<String, Integer> unusedSplits;
+    private final byte[] utf8 = new byte[4];
 
     private BpeEncoder(Vocabulary vocab, char[] text) {
         this.vocab = vocab;
@@ -66,7 +67,7 @@ final class BpeEncoder {
         if (count > 0) {
             next[count - 1] = -1;
         }
-        // At most (n - 1) initial candidates plus two per merge, and there are at most n - 1 merges.
+        // Grown on demand: there are at most (count - 1) initial candidates plus two per merge.
         int capacity = Math.max(16, count);
         candLeft = new int[capacity];
         candRight = new int[capacity];
@@ -218,7 +219,6 @@ final class BpeEncoder {
         }
         boolean unknown = type == PieceType.UNKNOWN;
         if (unknown && vocab.byteFallback()) {
-            byte[] utf8 = new byte[4];
             for (int pos = from; pos < to; ) {
                 int cp = Character.codePointAt(text, pos);
                 int n = Utf8.encode(cp, utf8, 0);

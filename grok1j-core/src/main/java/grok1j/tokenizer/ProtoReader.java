@@ -117,10 +117,11 @@ final class ProtoReader {
     String readString() throws TokenizerFormatException {
         int start = pos;
         int length = readLength();
-        if (!Utf8.isWellFormed(data, pos, pos + length)) {
+        // The JDK decoder is fast but lenient (bad bytes become U+FFFD); only then is a strict check needed.
+        String s = new String(data, pos, length, StandardCharsets.UTF_8);
+        if (s.indexOf(Utf8.REPLACEMENT) >= 0 && !Utf8.isWellFormed(data, pos, pos + length)) {
             throw error(start, "field " + field + " is not valid UTF-8");
         }
-        String s = new String(data, pos, length, StandardCharsets.UTF_8);
         pos += length;
         return s;
     }
@@ -168,7 +169,7 @@ final class ProtoReader {
         long length = readVarint();
         if (length < 0 || length > limit - pos) {
             throw error(start, "field " + field + " declares " + Long.toUnsignedString(length) + " bytes but only "
-                    + (limit - pos) + " remain in " + message + " (truncated or not a SentencePiece model)");
+                    + (limit - pos) + " remain; truncated, or not a SentencePiece model");
         }
         return (int) length;
     }
@@ -180,7 +181,6 @@ final class ProtoReader {
     }
 
     private TokenizerFormatException error(int offset, String what) {
-        return new TokenizerFormatException(source + ": " + what + " (in " + message + " at byte offset " + offset
-                + ")");
+        return new TokenizerFormatException(source + ": " + what + " (" + message + ", byte offset " + offset + ")");
     }
 }

@@ -46,7 +46,8 @@ public final class SentencePieceModel {
      * @param bosPiece                text of the BOS piece
      * @param eosPiece                text of the EOS piece
      * @param padPiece                text of the padding piece
-     * @param unkSurface              what the unknown piece decodes to (default {@code " ⁇ "}; Grok-1: {@code "[UNK]"})
+     * @param unkSurface              what the unknown piece decodes to (default {@code " ⁇ "}; Grok-1:
+     *                                {@code "[UNK]"})
      * @param treatWhitespaceAsSuffix whether "▁" ends words instead of starting them (refused when true)
      */
     public record TrainerSpec(int modelType, int vocabSize, boolean byteFallback, int unkId, int bosId, int eosId,
@@ -120,6 +121,60 @@ public final class SentencePieceModel {
             throw new TokenizerFormatException(source + ": empty file (0 bytes), not a SentencePiece model");
         }
         return new Parser(bytes, source).parse();
+    }
+
+    /**
+     * Builds a BPE model from a vocabulary stored elsewhere, e.g. a GGUF file's {@code tokenizer.ggml.*} arrays
+     * (spec §6.1: raw piece strings with "▁", scores, SentencePiece piece types). The normalizer is SentencePiece's
+     * identity with the dummy prefix and whitespace escaping, as in Grok-1's {@code tokenizer.model}; byte fallback
+     * is on when the vocabulary has byte pieces; the unknown piece decodes to its own text ({@code "[UNK]"} for
+     * Grok-1, which is also its {@code unk_surface}).
+     *
+     * @param source  a name for error messages
+     * @param pieces  piece texts, by id
+     * @param scores  merge scores, by id
+     * @param types   SentencePiece piece types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte)
+     * @param bosId   beginning-of-sequence id, or -1
+     * @param eosId   end-of-sequence id, or -1
+     * @param padId   padding id, or -1
+     * @throws TokenizerFormatException if the arrays disagree in length, a type is unknown, or the vocabulary
+     *     fails SentencePiece's own load checks
+     */
+    public static SentencePieceModel fromVocabulary(String source, String[] pieces, float[] scores, int[] types,
+                                                    int bosId, int eosId, int padId) throws TokenizerFormatException {
+        if (pieces.length != scores.length || pieces.length != types.length) {
+            throw new TokenizerFormatException(source + ": " + pieces.length + " pieces but " + scores.length
+                    + " scores and " + types.length + " types");
+        }
+        Parser p = new Parser(new byte[0], source);
+        p.modelType = BPE;
+        p.vocabSize = pieces.length;
+        p.normalizerName = "identity";
+        p.removeExtraWhitespaces = false;
+        p.scoreArray = Arrays.copyOf(scores, Math.max(1, scores.length));
+        for (int id = 0; id < pieces.length; id++) {
+            PieceType type = PieceType.fromWireValue(types[id]);
+            if (type == null) {
+                throw new TokenizerFormatException(source + ": piece " + id + " has unknown type " + types[id]);
+            }
+            p.pieceList.add(pieces[id]);
+            p.typeList.add(type);
+            if (type == PieceType.BYTE) {
+                p.byteFallback = true;
+            }
+            if (type == PieceType.UNKNOWN) {
+                p.unkId = id;
+                p.unkPiece = pieces[id];
+                p.unkSurface = pieces[id];
+            }
+        }
+        p.bosId = bosId;
+        p.eosId = eosId;
+        p.padId = padId;
+        p.bosPiece = bosId >= 0 && bosId < pieces.length ? pieces[bosId] : p.bosPiece;
+        p.eosPiece = eosId >= 0 && eosId < pieces.length ? pieces[eosId] : p.eosPiece;
+        p.padPiece = padId >= 0 && padId < pieces.length ? pieces[padId] : p.padPiece;
+        return p.check();
     }
 
     /** @return the file name or source name this model was read from */
@@ -234,7 +289,7 @@ public final class SentencePieceModel {
             ProtoReader model = new ProtoReader(bytes, 0, bytes.length, source, "ModelProto");
             while (model.hasMore()) {
                 switch (model.readField()) {
-                    case 1 -> readPiece(model.readMessage("ModelProto.pieces[" + pieceList.size() + "]"));
+                    case 1 -> readPiece(model.readMessage("ModelProto.pieces"));
                     case 2 -> readTrainer(model.readMessage("ModelProto.trainer_spec"));
                     case 3 -> readNormalizer(model.readMessage("ModelProto.normalizer_spec"));
                     case 5 -> readDenormalizer(model.readMessage("ModelProto.denormalizer_spec"));
@@ -379,7 +434,8 @@ public final class SentencePieceModel {
             NormalizerSpec normalizer = new NormalizerSpec(normalizerName, charsmapBytes, addDummyPrefix,
                     removeExtraWhitespaces, escapeWhitespaces);
             return new SentencePieceModel(source, pieceList.toArray(new String[0]),
-                    Arrays.copyOf(scoreArray, n), typeList.toArray(new PieceType[0]), trainer, normalizer, mergeable, reserved);
+                    Arrays.copyOf(scoreArray, n), typeList.toArray(new PieceType[0]), trainer, normalizer, mergeable,
+                    reserved);
         }
 
         private void refuseUnsupported() throws TokenizerFormatException {

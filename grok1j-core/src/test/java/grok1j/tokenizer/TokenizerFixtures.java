@@ -40,10 +40,10 @@ final class TokenizerFixtures {
 
     /** The real Grok-1 tokenizer, loaded once per test JVM. */
     static Tokenizer grok1() {
-        return Holder.TOKENIZER;
+        return TokenizerHolder.TOKENIZER;
     }
 
-    private static final class Holder {
+    private static final class TokenizerHolder {
         static final Tokenizer TOKENIZER;
 
         static {
@@ -55,7 +55,16 @@ final class TokenizerFixtures {
         }
     }
 
+    /** All fixture cases, parsed once per test JVM. */
     static List<Case> cases() {
+        return CasesHolder.CASES;
+    }
+
+    private static final class CasesHolder {
+        static final List<Case> CASES = readCases();
+    }
+
+    private static List<Case> readCases() {
         Path file = sharedDir().resolve("fixtures/tokenizer/grok-1.jsonl");
         List<String> lines;
         try {
@@ -76,7 +85,7 @@ final class TokenizerFixtures {
             }
             cases.add(new Case(i + 1, (String) object.get("tag"), (String) object.get("text"), idArray));
         }
-        return cases;
+        return List.copyOf(cases);
     }
 
     /** A small JSON parser: objects, arrays, strings (all escapes), integers, true/false/null. */

@@ -1,0 +1,131 @@
+package grok1j.cli;
+
+import grok1j.format.GgufConverter;
+import grok1j.format.GgufProgress;
+import grok1j.format.GgufVocab;
+import grok1j.format.ModelFile;
+import grok1j.format.ModelFiles;
+import grok1j.tensor.GgmlType;
+import grok1j.tokenizer.Tokenizer;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code grok1j convert}: official checkpoint (or GGUF) to GGUF, tensor by tensor. */
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = {"Convert a Grok-1 checkpoint to GGUF (architecture grok), streaming one tensor at a time.",
+                "Matrices whose input dimension is not a multiple of the type's block, or whose int8 scale groups are",
+                "narrower than a block, are written as F16; norms and the router stay F32."})
+final class ConvertCommand implements Callable<Integer> {
+    @Option(names = "--type", required = true, paramLabel = "T", description = "f32, f16, bf16, q8_0, q4_k or q6_k.")
+    String type;
+
+    @Option(names = "--split-max-size", paramLabel = "SIZE",
+            description = "Split into shards of at most SIZE bytes (suffix K, M, G: e.g. 50G), named NAME-00001-of-0000N.gguf.")
+    String splitMaxSize;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.model (default: found beside the checkpoint).")
+    Path tokenizer;
+
+    @Option(names = "--name", paramLabel = "NAME", defaultValue = "grok-1", description = "general.name (default: ${DEFAULT-VALUE}).")
+    String name;
+
+    @Parameters(index = "0", paramLabel = "INPUT", description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+    Path input;
+
+    @Parameters(index = "1", paramLabel = "OUTPUT", description = "The .gguf file to write.")
+    Path output;
+
+    @Override
+    public Integer call() throws Exception {
+        GgmlType t = parseType(type);
+        long maxShard = splitMaxSize == null ? 0 : parseSize(splitMaxSize);
+        if (Files.isDirectory(output)) {
+            throw new IllegalArgumentException(output + " is a directory; give the .gguf file to write");
+        }
+        PrintStream err = CommandLineContext.err();
+        try (ModelFile in = ModelFiles.open(input)) {
+            Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
+            GgufVocab vocab = vocabulary(tok);
+            long total = GgufConverter.plan(in.weights(), vocab, t, name).dataBytes();
+            long started = System.nanoTime();
+            List<Path> written;
+            try (ProgressBar bar = new ProgressBarBuilder()
+                    .setTaskName("convert " + t.name().toLowerCase(Locale.ROOT))
+                    .setInitialMax(total)
+                    .setUnit(" MiB", 1L << 20)
+                    .showSpeed()
+                    .setStyle(ProgressBarStyle.ASCII)
+                    .setConsumer(new ConsoleProgressBarConsumer(err))
+                    .build()) {
+                GgufProgress progress = (tensor, done, all) -> {
+                    bar.stepTo(done);
+                    bar.setExtraMessage(" " + tensor);
+                };
+                written = GgufConverter.convert(in.weights(), vocab, t, name, output, maxShard, progress);
+                bar.stepTo(total);
+            }
+            double secs = (System.nanoTime() - started) / 1e9;
+            for (Path p : written) {
+                err.printf("wrote %s (%,d bytes)%n", p, Files.size(p));
+            }
+            err.printf("%,d bytes of tensor data in %.1f s%n", total, secs);
+        }
+        return 0;
+    }
+
+    /** The tokenizer's pieces as the GGUF {@code tokenizer.ggml.*} arrays, with Grok-1's special ids. */
+    static GgufVocab vocabulary(Tokenizer tok) {
+        int n = tok.vocabSize();
+        String[] pieces = new String[n];
+        float[] scores = new float[n];
+        int[] types = new int[n];
+        for (int id = 0; id < n; id++) {
+            pieces[id] = tok.piece(id);
+            scores[id] = tok.model().score(id);
+            types[id] = tok.type(id).wireValue;
+        }
+        return new GgufVocab(pieces, scores, types, tok.bosId(), tok.eosId(), tok.unkId(), tok.padId(), false);
+    }
+
+    static GgmlType parseType(String s) {
+        for (GgmlType t : GgufConverter.TYPES) {
+            if (t.name().equalsIgnoreCase(s)) {
+                return t;
+            }
+        }
+        throw new IllegalArgumentException("--type " + s + " is not supported; choose one of "
+                + GgufConverter.TYPES.stream().map(t -> t.name().toLowerCase(Locale.ROOT)).toList());
+    }
+
+    static long parseSize(String s) {
+        String t = s.trim().toUpperCase(Locale.ROOT);
+        long mult = 1;
+        if (t.endsWith("B")) {
+            t = t.substring(0, t.length() - 1);
+        }
+        if (t.endsWith("K")) { mult = 1L << 10; t = t.substring(0, t.length() - 1); }
+        else if (t.endsWith("M")) { mult = 1L << 20; t = t.substring(0, t.length() - 1); }
+        else if (t.endsWith("G")) { mult = 1L << 30; t = t.substring(0, t.length() - 1); }
+        else if (t.endsWith("T")) { mult = 1L << 40; t = t.substring(0, t.length() - 1); }
+        try {
+            long v = Math.multiplyExact(Long.parseLong(t), mult);
+            if (v <= 0) {
+                throw new NumberFormatException();
+            }
+            return v;
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("--split-max-size " + s + " is not a size (e.g. 500M, 50G)");
+        }
+    }
+}

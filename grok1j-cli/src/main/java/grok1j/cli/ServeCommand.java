@@ -1,0 +1,122 @@
+package grok1j.cli;
+
+import grok1j.model.Model;
+import grok1j.server.ChatTemplate;
+import grok1j.server.OpenAiServer;
+import grok1j.server.ServerConfig;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code grok1j serve}: the OpenAI-compatible HTTP server. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Serve the model over an OpenAI-compatible HTTP API with continuous batching:",
+                "/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics, /tokenize, /detokenize.",
+                "Runs until interrupted (Ctrl-C or SIGTERM), then finishes or cancels running requests."})
+final class ServeCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--host", paramLabel = "ADDR", defaultValue = "127.0.0.1",
+            description = "Bind address (default: ${DEFAULT-VALUE}; 0.0.0.0 for all interfaces).")
+    String host;
+
+    @Option(names = "--port", paramLabel = "N", defaultValue = "8000", description = "TCP port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+
+    @Option(names = "--api-key", paramLabel = "KEY",
+            description = "Require 'Authorization: Bearer KEY' on /v1/* (default: the GROK1J_API_KEY environment variable, else none).")
+    String apiKey;
+
+    @Option(names = "--parallel", paramLabel = "N", defaultValue = "4",
+            description = "Sequences decoded together, each with its own KV cache (default: ${DEFAULT-VALUE}).")
+    int parallel;
+
+    @Option(names = "--queue", paramLabel = "N", defaultValue = "64",
+            description = "Sequences that may wait for a slot; more get HTTP 429 (default: ${DEFAULT-VALUE}).")
+    int queue;
+
+    @Option(names = "--max-body", paramLabel = "BYTES", defaultValue = "8388608",
+            description = "Largest request body (default: ${DEFAULT-VALUE}).")
+    int maxBody;
+
+    @Option(names = "--chat-template", paramLabel = "FILE",
+            description = "JSON chat template {system, user, assistant, generation_prompt, stop} (default: User:/Assistant: turns).")
+    Path chatTemplate;
+
+    @Option(names = "--served-model-name", paramLabel = "ID",
+            description = "Model id in /v1/models and responses (default: the model folder or file name).")
+    String modelId;
+
+    @Option(names = "--shutdown-grace", paramLabel = "SECONDS", defaultValue = "10",
+            description = "On shutdown, how long running requests may finish before they are cancelled (default: ${DEFAULT-VALUE}).")
+    int grace;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream err = CommandLineContext.err();
+        String key = apiKey != null ? apiKey : System.getenv("GROK1J_API_KEY");
+        if (key != null && key.isBlank()) {
+            key = null;
+        }
+        if (grace < 0) {
+            throw new IllegalArgumentException("--shutdown-grace must be >= 0, got " + grace);
+        }
+        ServerConfig config;
+        try {
+            config = ServerConfig.defaults().withHost(host).withPort(port).withApiKey(key).withParallel(parallel)
+                    .withQueue(queue).withMaxBodyBytes(maxBody)
+                    .withChatTemplate(chatTemplate == null ? ChatTemplate.defaults() : ChatTemplate.read(chatTemplate))
+                    .withModelId(modelId != null ? modelId : defaultModelId(model.model))
+                    .withShutdownGrace(Duration.ofSeconds(grace));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage().replace("parallel", "--parallel").replace("queue", "--queue")
+                    .replace("port must", "--port must"), e);
+        }
+        if (!java.nio.file.Files.exists(model.model)) {
+            throw new java.nio.file.NoSuchFileException(model.model.toString());
+        }
+        OpenAiServer server = OpenAiServer.start(config);
+        err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");
+        err.flush();
+        Thread hook = new Thread(() -> {
+            err.println("grok1j: shutting down");
+            err.flush();
+            server.close();
+        }, "grok1j-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        Model m;
+        try {
+            m = model.open();
+        } catch (Exception e) {
+            Runtime.getRuntime().removeShutdownHook(hook);
+            server.close();
+            throw e;
+        }
+        try (m) {
+            server.ready(m);
+            err.println("grok1j: serving '" + config.modelId() + "' (" + m.config().summary() + ") on " + server.baseUrl()
+                    + (key != null ? ", API key required" : ""));
+            err.flush();
+            server.awaitTermination();
+        }
+        return 0;
+    }
+
+    /** The model folder or file name; for {@code .../NAME/ckpt-0} the folder above. */
+    static String defaultModelId(Path p) {
+        Path abs = p.toAbsolutePath().normalize();
+        Path name = abs.getFileName();
+        if (name == null) {
+            return "grok-1";
+        }
+        if (name.toString().equals("ckpt-0") && abs.getParent() != null && abs.getParent().getFileName() != null) {
+            return abs.getParent().getFileName().toString();
+        }
+        return name.toString();
+    }
+}

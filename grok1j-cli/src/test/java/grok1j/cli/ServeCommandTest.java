@@ -1,0 +1,45 @@
+package grok1j.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+class ServeCommandTest {
+    @Test
+    void modelIdIsTheFolderOrFileName() {
+        assertEquals("grok-1", ServeCommand.defaultModelId(Path.of("/models/grok-1")));
+        assertEquals("grok-1", ServeCommand.defaultModelId(Path.of("/models/grok-1/ckpt-0")));
+        assertEquals("grok-1-q8_0.gguf", ServeCommand.defaultModelId(Path.of("models/grok-1-q8_0.gguf")));
+    }
+
+    @Test
+    void badOptionsAreOneLineAndExit2() {
+        assertBadInput("--parallel must be in [1, 1024], got 0", "serve", "--model", "x", "--parallel", "0");
+        assertBadInput("--queue must be >= 0", "serve", "--model", "x", "--queue", "-1");
+        assertBadInput("no such file or directory: /no/such/model", "serve", "--model", "/no/such/model", "--port", "0");
+    }
+
+    @Test
+    void helpListsTheOptions() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int code = Main.run(new String[] {"serve", "--help"}, new PrintStream(out, true, StandardCharsets.UTF_8), System.err);
+        assertEquals(0, code);
+        String help = out.toString(StandardCharsets.UTF_8);
+        for (String o : new String[] {"--host", "--port", "--api-key", "--parallel", "--queue", "--threads", "--tokenizer", "--chat-template"}) {
+            assertTrue(help.contains(o), o);
+        }
+    }
+
+    private static void assertBadInput(String message, String... args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, System.out, new PrintStream(err, true, StandardCharsets.UTF_8));
+        String e = err.toString(StandardCharsets.UTF_8);
+        assertEquals(2, code, e);
+        assertTrue(e.contains(message), e);
+    }
+}

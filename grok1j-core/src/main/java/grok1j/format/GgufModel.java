@@ -1,0 +1,316 @@
+package grok1j.format;
+
+import grok1j.model.Embedding;
+import grok1j.model.GrokConfig;
+import grok1j.model.GrokWeights;
+import grok1j.model.LayerWeights;
+import grok1j.tensor.GgmlDequant;
+import grok1j.tensor.GgufMatrix;
+import grok1j.tensor.WeightMatrix;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A Grok-1 architecture model in GGUF ({@code general.architecture = "grok"}, spec §6): hyperparameters from the
+ * {@code grok.*} keys, with the spec §6.1 defaults for keys older files lack; weights as {@link GgufMatrix} views
+ * of the mapped file(s); experts sliced from the 3-D {@code blk.N.ffn_*_exps} tensors; the output projection tied
+ * to {@code token_embd.weight} when {@code output.weight} is absent.
+ *
+ * <p>GGUF stores {@code [out][in]} rows, i.e. ggml {@code ne = {in, out}}; each matrix is exposed as the logical
+ * {@code [in, out]} weight of spec §2 without copying.
+ */
+public final class GgufModel implements ModelFile {
+    private final GgufFile file;
+    private final GrokConfig config;
+    private final GrokWeights weights;
+
+    private GgufModel(GgufFile file, GrokConfig config, GrokWeights weights) {
+        this.file = file;
+        this.config = config;
+        this.weights = weights;
+    }
+
+    /**
+     * Opens a GGUF file (any shard of a split model) and builds the Grok weights.
+     *
+     * @throws IOException         if a file cannot be read
+     * @throws GgufFormatException if the file is malformed, not architecture {@code grok}, lacks a required key or
+     *                             tensor, has a tensor of the wrong shape, or uses an unsupported tensor type (the
+     *                             message names the tensor and the type)
+     */
+    public static GgufModel open(Path path) throws IOException {
+        GgufFile f = GgufFile.open(path);
+        try {
+            GrokConfig c = config(f);
+            return new GgufModel(f, c, new Builder(f, c).weights());
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Reads the Grok hyperparameters from {@code grok.*} keys. Required: {@code embedding_length},
+     * {@code block_count}, {@code attention.head_count}. Defaults: {@code head_count_kv} = head count,
+     * {@code attention.key_length} = embedding length / head count, expert FFN from
+     * {@code expert_feed_forward_length}, else {@code feed_forward_length}, else the {@code ffn_gate_exps} shape;
+     * {@code expert_count} 8, {@code expert_used_count} 2, {@code context_length} 8192, {@code rope.freq_base} 10000,
+     * {@code attention.layer_norm_rms_epsilon} 1e-5, {@code embedding_scale} 78.38367176906169,
+     * {@code logit_scale} 0.5773502691896257, {@code attention.output_scale} 0.08838834764831845,
+     * {@code attn_logit_softcapping} 30 (spec §6.1, llama.cpp's defaults). The vocabulary size is the row count of
+     * {@code token_embd.weight}; special ids come from {@code tokenizer.ggml.*_token_id} (pad 0, bos 1, eos 2).
+     *
+     * @throws GgufFormatException naming the key or tensor at fault
+     */
+    public static GrokConfig config(GgufFile f) {
+        String arch = f.getString("general.architecture", null);
+        if (!"grok".equals(arch)) {
+            throw new GgufFormatException(f.path() + ": general.architecture is " + (arch == null ? "missing" : "\"" + arch + "\"")
+                    + ", expected \"grok\"");
+        }
+        GrokConfig d = GrokConfig.grok1();
+        int dModel = required(f, "grok.embedding_length");
+        int layers = required(f, "grok.block_count");
+        int heads = required(f, "grok.attention.head_count");
+        int kvHeads = intKey(f, "grok.attention.head_count_kv", heads);
+        int headDim = intKey(f, "grok.attention.key_length", heads > 0 ? dModel / heads : 0);
+        GgufTensor embd = f.tensor("token_embd.weight");
+        if (embd == null || embd.ne().length != 2) {
+            throw new GgufFormatException(f.path() + ": missing 2-D tensor token_embd.weight");
+        }
+        int ffn = intKey(f, "grok.expert_feed_forward_length", intKey(f, "grok.feed_forward_length", -1));
+        if (ffn < 0) {
+            GgufTensor gate = f.tensor("blk.0.ffn_gate_exps.weight");
+            if (gate == null || gate.ne().length != 3) {
+                throw new GgufFormatException(f.path() + ": missing metadata grok.expert_feed_forward_length");
+            }
+            ffn = toInt(f, "blk.0.ffn_gate_exps.weight", gate.ne()[1]);
+        }
+        try {
+            return new GrokConfig(toInt(f, "token_embd.weight", embd.ne()[1]), dModel, layers, heads, kvHeads, headDim, ffn,
+                    intKey(f, "grok.expert_count", d.experts()),
+                    intKey(f, "grok.expert_used_count", d.expertsPerToken()),
+                    intKey(f, "grok.context_length", d.contextLength()),
+                    f.getDouble("grok.rope.freq_base", d.ropeTheta()),
+                    f.getDouble("grok.attention.layer_norm_rms_epsilon", d.rmsEps()),
+                    f.getDouble("grok.embedding_scale", d.embeddingMultiplier()),
+                    f.getDouble("grok.logit_scale", d.outputMultiplier()),
+                    f.getDouble("grok.attention.output_scale", d.attnOutputMultiplier()),
+                    f.getDouble("grok.attn_logit_softcapping", d.attnSoftcap()),
+                    intKey(f, "tokenizer.ggml.padding_token_id", d.padId()),
+                    intKey(f, "tokenizer.ggml.bos_token_id", d.bosId()),
+                    intKey(f, "tokenizer.ggml.eos_token_id", d.eosId()));
+        } catch (IllegalArgumentException e) {
+            throw new GgufFormatException(f.path() + ": invalid hyperparameters: " + e.getMessage());
+        }
+    }
+
+    private static int required(GgufFile f, String key) {
+        if (f.get(key) == null) {
+            throw new GgufFormatException(f.path() + ": missing metadata " + key);
+        }
+        return intKey(f, key, 0);
+    }
+
+    private static int intKey(GgufFile f, String key, int dflt) {
+        long v = f.getLong(key, dflt);
+        if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            throw new GgufFormatException(f.path() + ": metadata " + key + " = " + v + " is out of range");
+        }
+        return (int) v;
+    }
+
+    private static int toInt(GgufFile f, String tensor, long v) {
+        if (v > Integer.MAX_VALUE) {
+            throw GgufFormatException.tensor(f.path(), tensor, "dimension " + v + " is too large");
+        }
+        return (int) v;
+    }
+
+    /** Builds the weights, checking every tensor's presence, shape and type against the config. */
+    private static final class Builder {
+        private final GgufFile f;
+        private final GrokConfig c;
+
+        Builder(GgufFile f, GrokConfig c) {
+            this.f = f;
+            this.c = c;
+        }
+
+        GgufTensor tensor(String name, long... ne) {
+            GgufTensor t = f.tensor(name);
+            if (t == null) {
+                throw new GgufFormatException(f.path() + ": missing tensor " + name);
+            }
+            if (!Arrays.equals(t.ne(), ne)) {
+                throw GgufFormatException.tensor(t.file(), name, "shape (ggml ne) " + Arrays.toString(t.ne())
+                        + ", expected " + Arrays.toString(ne));
+            }
+            if (!t.type().supported()) {
+                throw GgufFormatException.tensor(t.file(), name, "type " + t.type() + " is not supported (supported: "
+                        + "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+            }
+            return t;
+        }
+
+        GgufMatrix matrix(String name, int in, int out) {
+            GgufTensor t = tensor(name, in, out);
+            return new GgufMatrix(t.type(), t.data(), in, out);
+        }
+
+        float[] norm(String name) {
+            GgufTensor t = tensor(name, c.dModel());
+            float[] v = new float[c.dModel()];
+            GgmlDequant.dequantize(t.type(), t.data(), 0, v, 0, v.length);
+            return v;
+        }
+
+        /** The per-expert {@code [in, out]} matrices of a {@code {in, out, experts}} tensor: contiguous slices. */
+        WeightMatrix[] experts(String name, int in, int out) {
+            GgufTensor t = tensor(name, in, out, c.experts());
+            long bytes = t.data().byteSize() / c.experts();
+            WeightMatrix[] m = new WeightMatrix[c.experts()];
+            for (int e = 0; e < m.length; e++) {
+                m[e] = new GgufMatrix(t.type(), t.data().asSlice(e * bytes, bytes), in, out);
+            }
+            return m;
+        }
+
+        GrokWeights weights() {
+            int d = c.dModel();
+            int q = c.queryHeads() * c.headDim();
+            int kv = c.kvHeads() * c.headDim();
+            int ffn = c.expertFfn();
+            GgufMatrix embd = matrix("token_embd.weight", d, c.vocabSize());
+            GgufMatrix output = f.tensor("output.weight") != null ? matrix("output.weight", d, c.vocabSize()) : embd;
+            List<LayerWeights> layers = new ArrayList<>(c.layers());
+            for (int i = 0; i < c.layers(); i++) {
+                String p = "blk." + i + ".";
+                String postMoe = f.tensor(p + "layer_output_norm.weight") == null && f.tensor(p + "post_ffw_norm.weight") != null
+                        ? p + "post_ffw_norm.weight" : p + "layer_output_norm.weight";
+                layers.add(new LayerWeights(
+                        norm(p + "attn_norm.weight"),
+                        matrix(p + "attn_q.weight", d, q),
+                        matrix(p + "attn_k.weight", d, kv),
+                        matrix(p + "attn_v.weight", d, kv),
+                        matrix(p + "attn_output.weight", q, d),
+                        norm(p + "attn_output_norm.weight"),
+                        norm(p + "ffn_norm.weight"),
+                        matrix(p + "ffn_gate_inp.weight", d, c.experts()),
+                        experts(p + "ffn_gate_exps.weight", d, ffn),
+                        experts(p + "ffn_up_exps.weight", d, ffn),
+                        experts(p + "ffn_down_exps.weight", ffn, d),
+                        norm(postMoe)));
+            }
+            return new GrokWeights(c, new GgufEmbedding(embd, output), norm("output_norm.weight"), List.copyOf(layers));
+        }
+    }
+
+    /** The tied embedding: lookup dequantizes one row of {@code token_embd}; the unembedding is {@code output} or it. */
+    private record GgufEmbedding(GgufMatrix table, GgufMatrix output) implements Embedding {
+        @Override
+        public void lookup(int token, float[] out, int off) {
+            if (token < 0 || token >= table.outputDim()) {
+                throw new IndexOutOfBoundsException("token id " + token + " outside the vocabulary of " + table.outputDim());
+            }
+            table.dequantizeRow(token, out, off);
+        }
+
+        @Override
+        public WeightMatrix unembedding() {
+            return output;
+        }
+    }
+
+    /** The underlying file (metadata, tensors, shards). */
+    public GgufFile file() {
+        return file;
+    }
+
+    /** The hyperparameters (also {@code weights().config()}). */
+    public GrokConfig config() {
+        return config;
+    }
+
+    /** Whether the file has its own {@code output.weight} (false: tied to {@code token_embd.weight}). */
+    public boolean untiedOutput() {
+        return file.tensor("output.weight") != null;
+    }
+
+    /**
+     * The vocabulary arrays ({@code tokenizer.ggml.tokens/scores/token_type} and special ids), for building the
+     * SentencePiece-exact tokenizer. Missing scores default to 0, missing types to 1 (normal).
+     *
+     * @throws GgufFormatException if {@code tokenizer.ggml.tokens} is missing or the arrays disagree in length
+     */
+    public GgufVocab tokenizerPieces() {
+        GgufArray tokens = file.getArray("tokenizer.ggml.tokens");
+        if (tokens == null || tokens.elementType() != GgufValueType.STRING) {
+            throw new GgufFormatException(file.path() + ": missing string array tokenizer.ggml.tokens");
+        }
+        String[] t = tokens.toStringArray();
+        GgufArray s = file.getArray("tokenizer.ggml.scores");
+        GgufArray ty = file.getArray("tokenizer.ggml.token_type");
+        float[] scores = s == null ? new float[t.length] : s.toFloatArray();
+        int[] types = ty == null ? filled(t.length, 1) : ty.toIntArray();
+        if (scores.length != t.length || types.length != t.length) {
+            throw new GgufFormatException(file.path() + ": tokenizer arrays differ in length: " + t.length + " tokens, "
+                    + scores.length + " scores, " + types.length + " token types");
+        }
+        return new GgufVocab(t, scores, types, config.bosId(), config.eosId(),
+                (int) file.getLong("tokenizer.ggml.unknown_token_id", 3), config.padId(),
+                file.getBoolean("tokenizer.ggml.add_bos_token", false));
+    }
+
+    private static int[] filled(int n, int v) {
+        int[] a = new int[n];
+        Arrays.fill(a, v);
+        return a;
+    }
+
+    @Override
+    public GrokWeights weights() {
+        return weights;
+    }
+
+    @Override
+    public List<TensorInfo> tensors() {
+        return file.tensors().stream().map(GgufTensor::info).toList();
+    }
+
+    /** {@code format}, {@code files}, {@code alignment}, then every metadata key with its value (arrays abbreviated). */
+    @Override
+    public Map<String, String> metadata() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("format", "GGUF v" + file.version());
+        m.put("files", file.files().size() == 1 ? file.files().get(0).getFileName().toString()
+                : file.files().size() + " shards: " + file.files().stream().map(p -> p.getFileName().toString()).toList());
+        m.put("alignment", Integer.toString(file.alignment()));
+        for (Map.Entry<String, Object> e : file.metadata().entrySet()) {
+            m.put(e.getKey(), String.valueOf(e.getValue()));
+        }
+        return Collections.unmodifiableMap(m);
+    }
+
+    @Override
+    public Path location() {
+        return file.path();
+    }
+
+    /** GGUF files carry their vocabulary ({@link #tokenizerPieces()}), so there is no separate tokenizer file. */
+    @Override
+    public Path tokenizerPath() {
+        return null;
+    }
+
+    @Override
+    public void close() {
+        file.close();
+    }
+}

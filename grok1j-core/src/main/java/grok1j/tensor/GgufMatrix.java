@@ -1,0 +1,94 @@
+package grok1j.tensor;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A weight stored the GGUF way: {@code N} rows of {@code K} elements of one ggml type, each row a run of blocks
+ * along the input dimension (ggml {@code ne = {K, N}}). As a {@link WeightMatrix} it is the logical {@code [K, N]}
+ * weight: output column {@code n} is the dot product of stored row {@code n} with the input.
+ *
+ * <p>The data is a view of the memory-mapped file (an expert is a slice of its 3-D {@code *_exps} tensor); nothing is
+ * copied. F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K have vectorized kernels ({@link GgmlKernels}); the other
+ * supported types dequantize a row at a time and then take a vector dot.
+ */
+public final class GgufMatrix implements WeightMatrix {
+    private final GgmlType type;
+    private final MemorySegment data;
+    private final int k;
+    private final int n;
+    private final long rowBytes;
+
+    /**
+     * @param data the {@code n} rows, {@code n * type.bytesFor(k)} bytes
+     * @throws IllegalArgumentException if the type is unsupported, {@code k} is not a multiple of its block size, or
+     *                                  the size disagrees
+     */
+    public GgufMatrix(GgmlType type, MemorySegment data, int k, int n) {
+        if (!type.supported()) {
+            throw new IllegalArgumentException("tensor type " + type + " is not supported (supported: F32, F16, BF16, "
+                    + "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
+        }
+        if (k <= 0 || n <= 0 || k % type.blockSize() != 0) {
+            throw new IllegalArgumentException("a " + type + " matrix needs rows of a positive multiple of "
+                    + type.blockSize() + " elements, got " + k + " x " + n);
+        }
+        this.rowBytes = type.bytesFor(k);
+        if (data.byteSize() != rowBytes * n) {
+            throw new IllegalArgumentException(type + " matrix " + k + " x " + n + " needs " + rowBytes * n
+                    + " bytes, has " + data.byteSize());
+        }
+        this.type = type;
+        this.data = data;
+        this.k = k;
+        this.n = n;
+    }
+
+    @Override public int inputDim() { return k; }
+    @Override public int outputDim() { return n; }
+    @Override public long storedBytes() { return data.byteSize(); }
+    @Override public String typeName() { return type.name(); }
+
+    /** The element type. */
+    public GgmlType type() {
+        return type;
+    }
+
+    /** The stored bytes (a view). */
+    public MemorySegment data() {
+        return data;
+    }
+
+    /** Dequantizes stored row {@code row} (output column {@code row} of the logical weight) into {@code out[off, off+K)}. */
+    public void dequantizeRow(int row, float[] out, int off) {
+        GgmlDequant.dequantize(type, data, row * rowBytes, out, off, k);
+    }
+
+    @Override
+    public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
+        // Row outer, tokens inner: a row (a few KB) is read from memory once and reused from L1 for every token.
+        float[] scratch = switch (type) {
+            case F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K -> null;
+            default -> new float[k];
+        };
+        for (int c = n0; c < n1; c++) {
+            long off = c * rowBytes;
+            if (scratch != null) {
+                GgmlDequant.dequantize(type, data, off, scratch, 0, k);
+            }
+            for (int t = 0; t < tokens; t++) {
+                int xo = t * k;
+                float v = switch (type) {
+                    case F32 -> GgmlKernels.dotF32(data, off, x, xo, k);
+                    case F16 -> GgmlKernels.dotF16(data, off, x, xo, k);
+                    case BF16 -> GgmlKernels.dotBF16(data, off, x, xo, k);
+                    case Q8_0 -> GgmlKernels.dotQ8_0(data, off, x, xo, k);
+                    case Q4_0 -> GgmlKernels.dotQ4_0(data, off, x, xo, k);
+                    case Q4_K -> GgmlKernels.dotQ4_K(data, off, x, xo, k);
+                    case Q6_K -> GgmlKernels.dotQ6_K(data, off, x, xo, k);
+                    default -> GgmlKernels.dotArrays(scratch, x, xo, k);
+                };
+                y[t * n + c] = v;
+            }
+        }
+    }
+}

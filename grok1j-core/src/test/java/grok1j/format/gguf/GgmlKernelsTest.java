@@ -1,0 +1,103 @@
+package grok1j.format.gguf;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import grok1j.tensor.GgmlType;
+import grok1j.tensor.GgufMatrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** Every kernel against a scalar dequantize-then-dot (in double), on odd shapes. */
+class GgmlKernelsTest {
+
+    static void check(GgmlType t, int k, int n, int tokens, int n0, int n1, Random r) {
+        int blocks = k / t.blockSize() * n;
+        byte[] raw = Blocks.random(t, blocks, r);
+        try (Arena arena = Arena.ofConfined()) {
+            // an off-heap, deliberately misaligned copy, as a mapped tensor slice can be
+            MemorySegment seg = arena.allocate(raw.length + 3).asSlice(3);
+            MemorySegment.copy(raw, 0, seg, ValueLayout.JAVA_BYTE, 0, raw.length);
+            GgufMatrix m = new GgufMatrix(t, seg, k, n);
+            float[] w = Blocks.decode(t, raw, blocks); // [n][k]
+            float[] x = new float[tokens * k];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextGaussian();
+            }
+            float[] y = new float[tokens * n];
+            java.util.Arrays.fill(y, Float.NaN);
+            m.multiply(x, tokens, y, n0, n1);
+            float[] row = new float[k];
+            for (int tk = 0; tk < tokens; tk++) {
+                for (int c = 0; c < n; c++) {
+                    if (c < n0 || c >= n1) {
+                        assertEquals(Float.NaN, y[tk * n + c], "column outside the range was written");
+                        continue;
+                    }
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < k; i++) {
+                        double p = (double) w[c * k + i] * x[tk * k + i];
+                        ref += p;
+                        mag += Math.abs(p);
+                    }
+                    assertEquals(ref, y[tk * n + c], 1e-5 * mag + 1e-30, t + " k=" + k + " n=" + n + " token " + tk + " column " + c);
+                    m.dequantizeRow(c, row, 0);
+                    for (int i = 0; i < k; i++) {
+                        assertEquals(w[c * k + i], row[i], 0f);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void everySupportedTypeOnOddShapes() {
+        Random r = new Random(3);
+        for (GgmlType t : GgmlBlocksTest.SUPPORTED) {
+            int bs = t.blockSize();
+            int[] ks = bs == 1 ? new int[] {1, 15, 16, 17, 33, 100} : new int[] {bs, 2 * bs, 3 * bs, 7 * bs};
+            for (int k : ks) {
+                check(t, k, 1, 1, 0, 1, r);
+                check(t, k, 3, 2, 0, 3, r);
+                check(t, k, 17, 3, 5, 16, r);
+            }
+        }
+    }
+
+    @Test
+    void unsupportedTypesAreRefused() {
+        MemorySegment seg = MemorySegment.ofArray(new byte[66]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new GgufMatrix(GgmlType.IQ2_XXS, seg, 256, 1));
+        assertEquals(true, e.getMessage().contains("IQ2_XXS"));
+        assertThrows(IllegalArgumentException.class, () -> new GgufMatrix(GgmlType.Q8_0, seg, 32, 2));
+    }
+
+    /** The vectorized half-to-float widening on subnormals, extremes, signed zero, infinity and NaN. */
+    @Test
+    void f16SpecialValues() {
+        short[] bits = {0x0001, 0x03FF, (short) 0x8001, 0x0400, 0x7BFF, (short) 0xFBFF, (short) 0x8000, 0x3C00,
+                0x3555, (short) 0x83FF, 0x0200, 0x1234, 0x6789, (short) 0xABCD, 0x7000, 0x0010};
+        MemorySegment seg = MemorySegment.ofArray(new byte[3 * 32]);
+        for (int i = 0; i < 16; i++) {
+            seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 2L * i, bits[i]);
+        }
+        seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 32, (short) 0xFC00);
+        seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 64, (short) 0x7E00);
+        GgufMatrix m = new GgufMatrix(GgmlType.F16, seg, 16, 3);
+        float[] y = new float[3];
+        for (int i = 0; i < 16; i++) {
+            float[] x = new float[16];
+            x[i] = 1;
+            m.multiply(x, 1, y, 0, 1);
+            assertEquals(Float.float16ToFloat(bits[i]), y[0], 0f, "half bits " + Integer.toHexString(bits[i] & 0xFFFF));
+        }
+        float[] x = new float[16];
+        x[0] = 1;
+        m.multiply(x, 1, y, 1, 3);
+        assertEquals(Float.NEGATIVE_INFINITY, y[1]);
+        assertEquals(Float.NaN, y[2]);
+    }
+}

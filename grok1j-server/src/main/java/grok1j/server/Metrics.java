@@ -1,0 +1,140 @@
+package grok1j.server;
+
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.DoubleAdder;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The server's Prometheus metrics, rendered in the text exposition format (version 0.0.4) by {@link #render()}.
+ * All names start with {@code grok1j_}. Thread-safe.
+ */
+public final class Metrics {
+    private static final double[] LATENCY_BUCKETS = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+    final AtomicLong running = new AtomicLong();
+    final AtomicLong waiting = new AtomicLong();
+    final LongAdder promptTokens = new LongAdder();
+    final LongAdder generationTokens = new LongAdder();
+    final LongAdder finishedStop = new LongAdder();
+    final LongAdder finishedLength = new LongAdder();
+    final LongAdder cancelled = new LongAdder();
+    final LongAdder failed = new LongAdder();
+    final LongAdder rejected = new LongAdder();
+    final LongAdder httpRequests = new LongAdder();
+    final LongAdder steps = new LongAdder();
+    final Histogram timeToFirstToken = new Histogram(LATENCY_BUCKETS);
+    final Histogram interTokenLatency = new Histogram(LATENCY_BUCKETS);
+    final Histogram stepDuration = new Histogram(LATENCY_BUCKETS);
+    volatile long kvCachePositionsUsed;
+    volatile long kvCachePositionsTotal;
+    volatile long kvCacheBytes;
+    volatile int slots;
+
+    /** Sequences currently holding a slot in the batch. */
+    public long running() {
+        return running.get();
+    }
+
+    /** Sequences waiting for a slot. */
+    public long waiting() {
+        return waiting.get();
+    }
+
+    /** The metrics in Prometheus text format. */
+    public String render() {
+        StringBuilder b = new StringBuilder(4096);
+        gauge(b, "grok1j_requests_running", "Sequences (choices) holding a slot in the decode batch.", running.get());
+        gauge(b, "grok1j_requests_waiting", "Sequences (choices) waiting for a slot.", waiting.get());
+        gauge(b, "grok1j_slots", "Parallel sequence slots (--parallel).", slots);
+        counter(b, "grok1j_prompt_tokens_total", "Prompt tokens processed.", promptTokens.sum());
+        counter(b, "grok1j_generation_tokens_total", "Tokens generated.", generationTokens.sum());
+        b.append("# HELP grok1j_sequences_finished_total Sequences ended, by reason.\n");
+        b.append("# TYPE grok1j_sequences_finished_total counter\n");
+        b.append("grok1j_sequences_finished_total{reason=\"stop\"} ").append(finishedStop.sum()).append('\n');
+        b.append("grok1j_sequences_finished_total{reason=\"length\"} ").append(finishedLength.sum()).append('\n');
+        b.append("grok1j_sequences_finished_total{reason=\"cancelled\"} ").append(cancelled.sum()).append('\n');
+        b.append("grok1j_sequences_finished_total{reason=\"error\"} ").append(failed.sum()).append('\n');
+        counter(b, "grok1j_requests_rejected_total", "Requests refused because the queue was full (HTTP 429).", rejected.sum());
+        counter(b, "grok1j_http_requests_total", "HTTP requests received.", httpRequests.sum());
+        counter(b, "grok1j_batch_steps_total", "Forward passes run by the scheduler.", steps.sum());
+        timeToFirstToken.render(b, "grok1j_time_to_first_token_seconds", "From request arrival to its first generated token.");
+        interTokenLatency.render(b, "grok1j_inter_token_latency_seconds", "Between consecutive generated tokens of a sequence.");
+        stepDuration.render(b, "grok1j_batch_step_duration_seconds", "Duration of one forward pass of the batch.");
+        gauge(b, "grok1j_kv_cache_used_positions", "KV cache positions filled by running sequences.", kvCachePositionsUsed);
+        gauge(b, "grok1j_kv_cache_capacity_positions", "KV cache positions the slots can hold (slots x context).", kvCachePositionsTotal);
+        long total = kvCachePositionsTotal;
+        b.append("# HELP grok1j_kv_cache_usage_ratio Used over capacity positions.\n# TYPE grok1j_kv_cache_usage_ratio gauge\n");
+        b.append("grok1j_kv_cache_usage_ratio ").append(fmt(total == 0 ? 0 : (double) kvCachePositionsUsed / total)).append('\n');
+        gauge(b, "grok1j_kv_cache_allocated_bytes", "Bytes of KV cache storage allocated by the slots.", kvCacheBytes);
+        return b.toString();
+    }
+
+    private static void gauge(StringBuilder b, String name, String help, long v) {
+        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        b.append("# TYPE ").append(name).append(" gauge\n");
+        b.append(name).append(' ').append(v).append('\n');
+    }
+
+    private static void counter(StringBuilder b, String name, String help, long v) {
+        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        b.append("# TYPE ").append(name).append(" counter\n");
+        b.append(name).append(' ').append(v).append('\n');
+    }
+
+    static String fmt(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            return Long.toString((long) v);
+        }
+        return String.format(Locale.ROOT, "%.6g", v);
+    }
+
+    /** A cumulative histogram with fixed upper bounds, in seconds. */
+    static final class Histogram {
+        private final double[] bounds;
+        private final LongAdder[] counts;
+        private final LongAdder count = new LongAdder();
+        private final DoubleAdder sum = new DoubleAdder();
+
+        Histogram(double[] bounds) {
+            this.bounds = bounds.clone();
+            this.counts = new LongAdder[bounds.length];
+            for (int i = 0; i < counts.length; i++) {
+                counts[i] = new LongAdder();
+            }
+        }
+
+        void observeNanos(long nanos) {
+            observe(nanos / 1e9);
+        }
+
+        void observe(double seconds) {
+            for (int i = 0; i < bounds.length; i++) {
+                if (seconds <= bounds[i]) {
+                    counts[i].increment();
+                    break;
+                }
+            }
+            count.increment();
+            sum.add(seconds);
+        }
+
+        long count() {
+            return count.sum();
+        }
+
+        void render(StringBuilder b, String name, String help) {
+            b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+            b.append("# TYPE ").append(name).append(" histogram\n");
+            long cum = 0;
+            for (int i = 0; i < bounds.length; i++) {
+                cum += counts[i].sum();
+                b.append(name).append("_bucket{le=\"").append(fmt(bounds[i])).append("\"} ").append(cum).append('\n');
+            }
+            long n = Math.max(cum, count.sum()); // read apart from the buckets: keep +Inf >= every bucket
+            b.append(name).append("_bucket{le=\"+Inf\"} ").append(n).append('\n');
+            b.append(name).append("_sum ").append(fmt(sum.sum())).append('\n');
+            b.append(name).append("_count ").append(n).append('\n');
+        }
+    }
+}
