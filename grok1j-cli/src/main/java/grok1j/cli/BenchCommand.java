@@ -95,6 +95,7 @@ final class BenchCommand implements Callable<Integer> {
             // 2. the model
             GrokWeights weights;
             AutoCloseable owner;
+            MemorySegment probeBuffer = null;
             if (model != null) {
                 ModelFile f = ModelFiles.open(model);
                 owner = f;
@@ -111,11 +112,12 @@ final class BenchCommand implements Callable<Integer> {
                 SyntheticModel sm = new SyntheticModel(cfg, pool);
                 owner = sm;
                 weights = sm.weights();
+                probeBuffer = sm.embeddingTable();
                 r.put("model", "synthetic Grok-1 shape, " + layers + " layers, random int8 weights");
                 r.put("build_s", round((System.nanoTime() - b0) / 1e9, 1));
             }
             try (AutoCloseable ignored = owner) {
-                run(weights, pool, bandwidth, r, err);
+                run(weights, pool, bandwidth, probeBuffer, r, err);
             }
         }
         r.put("loadavg", loadavg());
@@ -127,7 +129,12 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void run(GrokWeights weights, ThreadPool pool, double bandwidth, ObjectNode r, PrintStream err) {
+    /**
+     * @param probe a large off-heap buffer to re-measure the bandwidth between decode steps (the synthetic model's
+     *              embedding table), or null
+     */
+    private void run(GrokWeights weights, ThreadPool pool, double bandwidth, MemorySegment probe, ObjectNode r,
+                     PrintStream err) {
         GrokConfig cfg = weights.config();
         int nl = cfg.layers();
         Grok1 net = new Grok1(weights, pool);
@@ -174,7 +181,13 @@ final class BenchCommand implements Callable<Integer> {
         double[] layer = new double[decodeTokens];
         double[] unembed = new double[decodeTokens];
         int[] one = new int[1];
+        // the machine's load changes by the minute: when possible, re-measure the bandwidth between decode steps
+        MemoryBandwidth interleaved = probe == null ? null : new MemoryBandwidth(probe, pool.threads());
+        double[] probeGbs = new double[decodeTokens];
         for (int i = 0; i < decodeTokens; i++) {
+            if (interleaved != null) {
+                probeGbs[i] = i == 0 ? interleaved.measure(pool, 1)[0] : interleaved.pass(pool);
+            }
             one[0] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
             net.forward(one, 0, 1, cache, Grok1.Logits.LAST);
             long sum = 0;
@@ -195,6 +208,11 @@ final class BenchCommand implements Callable<Integer> {
         r.put("decode_unembed_ms", round(msUnembed, 2));
         r.put("decode_layer_gbs", round(layerGbs, 2));
         r.put("decode_bandwidth_fraction", round(layerGbs / bandwidth, 3));
+        if (interleaved != null) {
+            double bi = MemoryBandwidth.median(probeGbs);
+            r.put("bandwidth_interleaved_gbs", round(bi, 2));
+            r.put("decode_bandwidth_fraction_interleaved", round(layerGbs / bi, 3));
+        }
         r.put("decode_unembed_bandwidth_fraction",
                 round(weights.embedding().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth, 3));
         r.put("projected_64_layer_decode_ms_per_token", round(64 * msLayer + msUnembed + Math.max(0, other), 1));
@@ -272,6 +290,10 @@ final class BenchCommand implements Callable<Integer> {
                 r.get("decode_layer_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction").asDouble(),
                 r.get("decode_unembed_ms").asDouble(), 100 * r.get("decode_unembed_bandwidth_fraction").asDouble());
         out.printf("weight bytes per layer: %d%n", r.get("weight_bytes_per_layer").asLong());
+        if (r.has("bandwidth_interleaved_gbs")) {
+            out.printf("bandwidth re-measured between decode steps: %.1f GB/s; decode layers at %.0f %% of it%n",
+                    r.get("bandwidth_interleaved_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction_interleaved").asDouble());
+        }
         for (int n : prefill) {
             out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer, time to first token %.0f ms%n", n,
                     r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),

@@ -30,6 +30,7 @@ final class SyntheticModel implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final ThreadPool pool;
     private final GrokWeights weights;
+    private final MemorySegment embeddingTable;
     private long seed = 0x9E3779B97F4A7C15L;
 
     SyntheticModel(GrokConfig cfg, ThreadPool pool) {
@@ -39,7 +40,7 @@ final class SyntheticModel implements AutoCloseable {
             int qw = cfg.queryHeads() * cfg.headDim();
             int kvw = cfg.kvHeads() * cfg.headDim();
             int ffn = cfg.expertFfn();
-            MemorySegment emb = arena.allocate(4L * cfg.vocabSize() * d, 64);
+            MemorySegment emb = arena.allocate(4L * cfg.vocabSize() * d, 4096);
             fillFloats(emb, 0.02f);
             List<LayerWeights> layers = new ArrayList<>();
             for (int l = 0; l < cfg.layers(); l++) {
@@ -58,6 +59,7 @@ final class SyntheticModel implements AutoCloseable {
                         gate, up, down, ones(d)));
             }
             weights = new GrokWeights(cfg, new F32Embedding(emb, cfg.vocabSize(), d), ones(d), List.copyOf(layers));
+            embeddingTable = emb;
         } catch (RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -66,6 +68,11 @@ final class SyntheticModel implements AutoCloseable {
 
     GrokWeights weights() {
         return weights;
+    }
+
+    /** The f32 embedding table (3.2 GB at the real shape): a large off-heap buffer the bandwidth probe can re-read. */
+    MemorySegment embeddingTable() {
+        return embeddingTable;
     }
 
     private static float[] ones(int d) {

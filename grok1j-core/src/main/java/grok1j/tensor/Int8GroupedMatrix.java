@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Kernels (kernels.md §4.3 rules: static final species, one flat method per shape, vectors only in locals):
  * <ul>
- * <li><b>one token</b> ({@link #matvec}): the {@code [in, out]} layout is read row by row: eight rows at a time, each
+ * <li><b>one token</b> ({@link #matvec}): the {@code [in, out]} layout is read row by row: four rows at a time, each
  *     a contiguous slice of up to {@link #TILE} columns, widened int8 to float32 and accumulated with the broadcast
  *     activations into a per-thread float32 tile (L2); the group's scales are applied once per tile. Every weight
  *     byte is read exactly once, in long sequential runs.</li>
@@ -56,6 +56,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     /** Below this many tokens a product runs as one matvec per token (row runs of up to {@link #TILE} bytes). */
     static final int GEMM_MIN_TOKENS = 8;
 
+    private static final ThreadLocal<short[]> SCALES = ThreadLocal.withInitial(() -> new short[TILE]);
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Math.max(TILE, KB * NB)]);
 
     private final MemorySegment q;
@@ -142,35 +143,30 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                 java.util.Arrays.fill(acc, 0, w, 0f);
                 final int rEnd = (g + 1) * groupRows;
                 int r = g * groupRows;
-                for (; r + 8 <= rEnd; r += 8) {
+                // four rows per pass: 4 broadcasts + 4 widened rows + the accumulator fit AVX2's 16 registers
+                // (eight rows spilled the broadcasts to the stack: checked in the C2 output)
+                for (; r + 4 <= rEnd; r += 4) {
                     final FloatVector x0 = FloatVector.broadcast(F, x[xOff + r]);
                     final FloatVector x1 = FloatVector.broadcast(F, x[xOff + r + 1]);
                     final FloatVector x2 = FloatVector.broadcast(F, x[xOff + r + 2]);
                     final FloatVector x3 = FloatVector.broadcast(F, x[xOff + r + 3]);
-                    final FloatVector x4 = FloatVector.broadcast(F, x[xOff + r + 4]);
-                    final FloatVector x5 = FloatVector.broadcast(F, x[xOff + r + 5]);
-                    final FloatVector x6 = FloatVector.broadcast(F, x[xOff + r + 6]);
-                    final FloatVector x7 = FloatVector.broadcast(F, x[xOff + r + 7]);
                     final long o0 = r * rowBytes + c0;
+                    final long o1 = o0 + rowBytes;
+                    final long o2 = o1 + rowBytes;
+                    final long o3 = o2 + rowBytes;
                     for (int j = 0; j < wv; j += L) {
-                        final long o = o0 + j;
-                        FloatVector a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x0);
-                        FloatVector b = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).mul(x1);
-                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + 2 * rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, a);
-                        b = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + 3 * rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, b);
-                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + 4 * rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x4, a);
-                        b = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + 5 * rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x5, b);
-                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + 6 * rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x6, a);
-                        b = ((FloatVector) ByteVector.fromMemorySegment(B, q, o + 7 * rowBytes, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x7, b);
-                        a.add(b).add(FloatVector.fromArray(F, acc, j)).intoArray(acc, j);
+                        FloatVector a = FloatVector.fromArray(F, acc, j);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o0 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x0, a);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o1 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, a);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o2 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, a);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o3 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, a);
+                        a.intoArray(acc, j);
                     }
                     if (wv < w) {
+                        float s0 = x[xOff + r], s1 = x[xOff + r + 1], s2 = x[xOff + r + 2], s3 = x[xOff + r + 3];
                         for (int j = wv; j < w; j++) {
-                            float sum = 0;
-                            for (int i = 0; i < 8; i++) {
-                                sum += x[xOff + r + i] * q.get(ValueLayout.JAVA_BYTE, o0 + i * rowBytes + j);
-                            }
-                            acc[j] += sum;
+                            acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o1 + j)
+                                    + s2 * q.get(ValueLayout.JAVA_BYTE, o2 + j) + s3 * q.get(ValueLayout.JAVA_BYTE, o3 + j);
                         }
                     }
                 }
@@ -187,24 +183,36 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                         acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j);
                     }
                 }
-                // y (+)= acc * s[g]
-                final long so = 2L * ((long) g * n + c0);
-                final int yo = yOff + c0;
-                for (int j = 0; j < wv; j += L) {
-                    FloatVector s = ((IntVector) ShortVector.fromMemorySegment(S, scales, so + 2L * j, LE)
-                            .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                    FloatVector a = FloatVector.fromArray(F, acc, j);
-                    if (g == 0) {
-                        a.mul(s).intoArray(y, yo + j);
-                    } else {
-                        a.fma(s, FloatVector.fromArray(F, y, yo + j)).intoArray(y, yo + j);
-                    }
-                }
-                for (int j = wv; j < w; j++) {
-                    float s = BFloat16.toFloat(scales.get(BF16, so + 2L * j));
-                    y[yo + j] = g == 0 ? acc[j] * s : y[yo + j] + acc[j] * s;
-                }
+                scaleInto(acc, w, 2L * ((long) g * n + c0), y, yOff + c0, g == 0);
             }
+        }
+    }
+
+    /**
+     * {@code y[yo + j] (+)= acc[j] * s[j]} for {@code j < w}, with the bf16 scales at byte {@code so}. The scales are
+     * first copied to a short array: the same loop reading the segment directly made C2 hit a loop-predicate trap
+     * and recompile the whole kernel over and over (running it in C1 code meanwhile).
+     */
+    private void scaleInto(float[] acc, int w, long so, float[] y, int yo, boolean first) {
+        final short[] sc = SCALES.get();
+        MemorySegment.copy(scales, BF16, so, sc, 0, w);
+        final int wv = w - w % L;
+        if (first) {
+            for (int j = 0; j < wv; j += L) {
+                FloatVector s = ((IntVector) ShortVector.fromArray(S, sc, j).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector.fromArray(F, acc, j).mul(s).intoArray(y, yo + j);
+            }
+        } else {
+            for (int j = 0; j < wv; j += L) {
+                FloatVector s = ((IntVector) ShortVector.fromArray(S, sc, j).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector.fromArray(F, acc, j).fma(s, FloatVector.fromArray(F, y, yo + j)).intoArray(y, yo + j);
+            }
+        }
+        for (int j = wv; j < w; j++) {
+            float s = BFloat16.toFloat(sc[j]);
+            y[yo + j] = first ? acc[j] * s : y[yo + j] + acc[j] * s;
         }
     }
 
