@@ -1,6 +1,7 @@
 package grok1j.model;
 
 import grok1j.tensor.Kernels;
+import grok1j.tensor.MatmulList;
 import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.util.Arrays;
@@ -21,7 +22,9 @@ import java.util.List;
  * Prefill (many tokens) and decode (one token) are the same {@link #forward} call. The MoE computes only the
  * top-2 experts of each token and groups a chunk's tokens by expert so that each expert's weights are read once.
  *
- * <p>Not thread-safe: one forward pass at a time per instance (the scratch buffers are shared).
+ * <p>Forward calls are serialised per instance ({@link #forward(List)} is synchronized): activation buffers are kept in
+ * the instance and reused, so a decode step allocates nothing but its logits. In the last layer only the positions
+ * whose logits were asked for run past the key/value projections (their keys and values still enter the cache).
  */
 public final class Grok1 {
     private final GrokConfig cfg;
@@ -33,6 +36,12 @@ public final class Grok1 {
     private final float softcap;
     private final float eps;
     private final float[] invFreq;
+    // reusable per-model state: no allocation per layer or per matmul
+    private final MatmulList matmuls = new MatmulList();
+    private final Scratch scratch = new Scratch();
+    private final AttentionJob attention = new AttentionJob();
+    private final GeluJob gelu = new GeluJob();
+    private Timings timings;
 
     /** @throws IllegalArgumentException if the weights' shapes disagree with their config */
     public Grok1(GrokWeights weights, ThreadPool pool) {
@@ -93,7 +102,7 @@ public final class Grok1 {
      * @throws IllegalArgumentException for an id outside the vocabulary, or the same cache twice in one batch
      * @throws IllegalStateException    if a cache would exceed the context length (nothing is changed then)
      */
-    public List<float[]> forward(List<Step> steps) {
+    public synchronized List<float[]> forward(List<Step> steps) {
         int rows = 0;
         for (Step st : steps) {
             for (int i = st.offset(); i < st.offset() + st.count(); i++) {
@@ -107,143 +116,304 @@ public final class Grok1 {
             }
             rows += st.count();
         }
-        Batch batch = new Batch(rows);
-        int r = 0;
-        java.util.IdentityHashMap<KvCache, Boolean> seen = new java.util.IdentityHashMap<>();
-        for (Step st : steps) {
-            if (seen.put(st.cache(), Boolean.TRUE) != null) {
-                throw new IllegalArgumentException("the same KV cache appears twice in one batch");
+        for (int i = 0; i < steps.size(); i++) {
+            for (int j = 0; j < i; j++) {
+                if (steps.get(i).cache() == steps.get(j).cache()) {
+                    throw new IllegalArgumentException("the same KV cache appears twice in one batch");
+                }
             }
+        }
+        long t0 = System.nanoTime();
+        Scratch sc = scratch.ensure(rows);
+        int r = 0;
+        int needed = 0;
+        for (Step st : steps) {
             int start = st.cache().reserve(st.tokens(), st.offset(), st.count());
             for (int t = 0; t < st.count(); t++, r++) {
-                batch.cache[r] = st.cache();
-                batch.position[r] = start + t;
+                sc.cache[r] = st.cache();
+                sc.position[r] = start + t;
+                boolean want = st.which() == Logits.ALL || (st.which() == Logits.LAST && t == st.count() - 1);
+                if (want) {
+                    sc.keep[needed++] = r;
+                }
             }
         }
         int d = cfg.dModel();
-        float[] h = new float[rows * d];
+        float[] h = sc.h;
         r = 0;
         for (Step st : steps) {
             for (int t = 0; t < st.count(); t++, r++) {
                 weights.embedding().lookup(st.tokens()[st.offset() + t], h, r * d);
             }
         }
-        for (int i = 0; i < h.length; i++) {
+        for (int i = 0; i < rows * d; i++) {
             h[i] *= embeddingMultiplier;
         }
-        ropeTable(batch);
-        for (int l = 0; l < cfg.layers(); l++) {
-            LayerWeights lw = weights.layers().get(l);
-            attentionBlock(lw, l, h, batch);
-            moeBlock(lw, h, rows);
+        ropeTable(sc, rows);
+        Timings tm = timings;
+        if (tm != null) {
+            tm.rows = rows;
+            tm.embedNanos = System.nanoTime() - t0;
         }
+        int live = rows;
+        for (int l = 0; l < cfg.layers(); l++) {
+            long l0 = System.nanoTime();
+            LayerWeights lw = weights.layers().get(l);
+            boolean last = l == cfg.layers() - 1;
+            live = attentionBlock(lw, l, live, last ? needed : -1);
+            if (live > 0) {
+                moeBlock(lw, live);
+            }
+            if (tm != null) {
+                tm.layerNanos[l] = System.nanoTime() - l0;
+            }
+        }
+        // after the last layer, rows [0, needed) of h are the positions that asked for logits, in batch order
+        long u0 = System.nanoTime();
         List<float[]> out = new java.util.ArrayList<>(steps.size());
-        r = 0;
+        float[] logits = needed > 0 ? unembed(sc, needed) : null;
+        int vocab = cfg.vocabSize();
+        int at = 0;
         for (Step st : steps) {
             st.cache().commit(st.count());
-            out.add(switch (st.which()) {
-                case NONE -> new float[0];
-                case LAST -> unembed(h, r + st.count() - 1, 1);
-                case ALL -> unembed(h, r, st.count());
-            });
-            r += st.count();
+            int n = switch (st.which()) {
+                case NONE -> 0;
+                case LAST -> 1;
+                case ALL -> st.count();
+            };
+            out.add(n == 0 ? new float[0]
+                    : needed == n ? logits : java.util.Arrays.copyOfRange(logits, at * vocab, (at + n) * vocab));
+            at += n;
+        }
+        if (tm != null) {
+            tm.unembedNanos = System.nanoTime() - u0;
+            tm.totalNanos = System.nanoTime() - t0;
         }
         return out;
     }
 
-    /** Per row of a forward call: its sequence's cache, its absolute position, and RoPE cos/sin. */
-    private static final class Batch {
-        final KvCache[] cache;
-        final int[] position;
-        float[] cos;
-        float[] sin;
+    /**
+     * Optional wall-clock breakdown of the last {@link #forward} call (for {@code grok1j bench}); off by default.
+     * {@code layerNanos[l]} is layer {@code l}; the last layer computes only the positions that asked for logits.
+     */
+    public static final class Timings {
+        public final long[] layerNanos;
+        public int rows;
+        public long embedNanos;
+        public long unembedNanos;
+        public long totalNanos;
 
-        Batch(int rows) {
-            cache = new KvCache[rows];
-            position = new int[rows];
+        public Timings(int layers) {
+            layerNanos = new long[layers];
+        }
+    }
+
+    /** Records per-layer times of later forward calls into {@code t} (null stops recording). */
+    public synchronized void recordTimings(Timings t) {
+        this.timings = t;
+    }
+
+    /**
+     * Activation buffers of one forward call, kept between calls and grown (never shrunk) to the largest batch seen,
+     * so a decode step allocates nothing but its logits.
+     */
+    private final class Scratch {
+        int rows = -1;
+        float[] h, x, q, k, v, o, branch, probs, gates, cos, sin;
+        int[] position, chosen, keep;
+        KvCache[] cache;
+        // per expert: member (token, slot) pairs, and buffers
+        int[][] members;
+        int[] memberCount;
+        float[][] xe, gate, up, ye;
+        /** Per part of the attention job, scores over the cached positions. */
+        float[][] scores;
+
+        Scratch ensure(int n) {
+            if (n <= rows) {
+                return this;
+            }
+            int d = cfg.dModel();
+            int qw = cfg.queryHeads() * cfg.headDim();
+            int kvw = cfg.kvHeads() * cfg.headDim();
+            int e = cfg.experts();
+            int top = cfg.expertsPerToken();
+            h = new float[n * d];
+            x = new float[n * d];
+            q = new float[n * qw];
+            k = new float[n * kvw];
+            v = new float[n * kvw];
+            o = new float[n * qw];
+            branch = new float[n * d];
+            probs = new float[n * e];
+            gates = new float[n * top];
+            chosen = new int[n * top];
+            cos = new float[n * invFreq.length];
+            sin = new float[n * invFreq.length];
+            position = new int[n];
+            keep = new int[n];
+            cache = new KvCache[n];
+            members = new int[e][n];
+            memberCount = new int[e];
+            if (xe == null) {
+                xe = new float[e][];
+                gate = new float[e][];
+                up = new float[e][];
+                ye = new float[e][];
+            }
+            if (scores == null) {
+                scores = new float[4 * pool.threads()][];
+            }
+            rows = n;
+            return this;
         }
 
-        int rows() {
-            return position.length;
+        /** Expert buffers of slot {@code e} for {@code n} tokens. */
+        void expertBuffers(int e, int n) {
+            int d = cfg.dModel();
+            int ffn = cfg.expertFfn();
+            if (xe[e] == null || xe[e].length < n * d) {
+                xe[e] = new float[n * d];
+                ye[e] = new float[n * d];
+                gate[e] = new float[n * ffn];
+                up[e] = new float[n * ffn];
+            }
+        }
+
+        float[] scores(int part, int len) {
+            float[] s = scores[part];
+            if (s == null || s.length < len) {
+                // grow geometrically: a long decode reallocates O(log context) times, not every step
+                int cap = s == null ? 1024 : 2 * s.length;
+                s = new float[Math.max(len, Math.min(cfg.contextLength(), cap))];
+                scores[part] = s;
+            }
+            return s;
         }
     }
 
     // ---------------------------------------------------------------- attention (spec §3.6, §3.7)
 
-    private void attentionBlock(LayerWeights lw, int layer, float[] h, Batch batch) {
-        int count = batch.rows();
+    /**
+     * Attention sub-layer over {@code rows} batch rows: writes every row's key and value into its cache. With
+     * {@code keep >= 0} (the last layer) only the {@code keep} rows listed in {@code scratch.keep} continue: they
+     * are moved to the front and the query, attention, output projection (and the caller's MoE) run for them alone.
+     *
+     * @return the rows that continue
+     */
+    private int attentionBlock(LayerWeights lw, int layer, int rows, int keep) {
+        Scratch sc = scratch;
         int d = cfg.dModel();
         int hd = cfg.headDim();
         int half = hd / 2;
         int qWidth = cfg.queryHeads() * hd;
         int kvWidth = cfg.kvHeads() * hd;
-        float[] x = new float[count * d];
-        for (int t = 0; t < count; t++) {
+        float[] h = sc.h, x = sc.x, q = sc.q, k = sc.k, v = sc.v;
+        for (int t = 0; t < rows; t++) {
             Kernels.rmsNorm(h, t * d, lw.attnNorm(), eps, x, t * d, d);
         }
-        float[] q = new float[count * qWidth];
-        float[] k = new float[count * kvWidth];
-        float[] v = new float[count * kvWidth];
-        Kernels.matmul(pool, lw.query(), x, count, q);
-        Kernels.matmul(pool, lw.key(), x, count, k);
-        Kernels.matmul(pool, lw.value(), x, count, v);
-        for (int t = 0; t < count; t++) {
-            for (int head = 0; head < cfg.queryHeads(); head++) {
-                applyRope(q, t * qWidth + head * hd, batch.cos, batch.sin, t * half);
-            }
+        boolean compact = keep >= 0;
+        MatmulList list = matmuls;
+        if (!compact) {
+            list.add(lw.query(), x, rows, q);
+        }
+        list.add(lw.key(), x, rows, k).add(lw.value(), x, rows, v).run(pool);
+        for (int t = 0; t < rows; t++) {
             for (int head = 0; head < cfg.kvHeads(); head++) {
-                applyRope(k, t * kvWidth + head * hd, batch.cos, batch.sin, t * half);
+                applyRope(k, t * kvWidth + head * hd, sc.cos, sc.sin, t * half);
             }
             // the cache holds post-RoPE keys and raw values
-            KvCache c = batch.cache[t];
-            System.arraycopy(k, t * kvWidth, c.keys(layer), batch.position[t] * kvWidth, kvWidth);
-            System.arraycopy(v, t * kvWidth, c.values(layer), batch.position[t] * kvWidth, kvWidth);
+            KvCache c = sc.cache[t];
+            System.arraycopy(k, t * kvWidth, c.keys(layer), sc.position[t] * kvWidth, kvWidth);
+            System.arraycopy(v, t * kvWidth, c.values(layer), sc.position[t] * kvWidth, kvWidth);
         }
+        if (compact) {
+            // rows nobody needs logits for stop here (their keys and values are cached)
+            for (int i = 0; i < keep; i++) {
+                int from = sc.keep[i];
+                if (from != i) {
+                    System.arraycopy(h, from * d, h, i * d, d);
+                    System.arraycopy(x, from * d, x, i * d, d);
+                    sc.cache[i] = sc.cache[from];
+                    sc.position[i] = sc.position[from];
+                    System.arraycopy(sc.cos, from * half, sc.cos, i * half, half);
+                    System.arraycopy(sc.sin, from * half, sc.sin, i * half, half);
+                }
+            }
+            rows = keep;
+            if (rows == 0) {
+                return 0;
+            }
+            list.add(lw.query(), x, rows, q).run(pool);
+        }
+        for (int t = 0; t < rows; t++) {
+            for (int head = 0; head < cfg.queryHeads(); head++) {
+                applyRope(q, t * qWidth + head * hd, sc.cos, sc.sin, t * half);
+            }
+        }
+        attention.layer = layer;
+        attention.rows = rows;
+        long work = 0;
+        for (int t = 0; t < rows; t++) {
+            work += (long) (sc.position[t] + 1) * cfg.queryHeads() * hd * 2;
+        }
+        if (pool.threads() == 1 || work < 65_536) {
+            attention.run(0, 1);
+        } else {
+            pool.run(attention, 4 * pool.threads());
+        }
+        list.add(lw.attnOutput(), sc.o, rows, sc.branch).run(pool);
+        addNormed(h, sc.branch, lw.postAttnNorm(), rows);
+        return rows;
+    }
 
-        float[] o = new float[count * qWidth];
-        int heads = cfg.queryHeads();
-        pool.run((part, parts) -> {
-            float[] scores = null;
-            for (int job = part; job < count * heads; job += parts) {
+    /** Attention for every (row, query head) of the scratch, split across threads by interleaved jobs. */
+    private final class AttentionJob implements ThreadPool.Job {
+        int layer;
+        int rows;
+
+        @Override
+        public void run(int part, int parts) {
+            Scratch sc = scratch;
+            int heads = cfg.queryHeads();
+            int hd = cfg.headDim();
+            int qWidth = heads * hd;
+            int jobs = rows * heads;
+            // contiguous ranges of (row, head): neighbouring heads share a KV head, so its keys stay in cache
+            int from = (int) ((long) jobs * part / parts);
+            int to = (int) ((long) jobs * (part + 1) / parts);
+            for (int job = from; job < to; job++) {
                 int t = job / heads;
                 int head = job % heads;
-                int pos = batch.position[t];
-                if (scores == null || scores.length < pos + 1) {
-                    scores = new float[pos + 1];
-                }
-                attendOneHead(q, t * qWidth + head * hd, batch.cache[t], layer, head / cfg.groupSize(), pos, scores, o,
-                        t * qWidth + head * hd);
+                int pos = sc.position[t];
+                float[] scores = sc.scores(part, pos + 1);
+                int off = t * qWidth + head * hd;
+                KvCache cache = sc.cache[t];
+                attendOneHead(sc.q, off, cache, layer, head / cfg.groupSize(), pos, scores, sc.o, off);
             }
-        });
-        float[] out = new float[count * d];
-        Kernels.matmul(pool, lw.attnOutput(), o, count, out);
-        addNormed(h, out, lw.postAttnNorm(), count);
+        }
     }
 
     /**
      * One query head at absolute position {@code pos} over cached keys {@code [0, pos]}: float32 logits scaled by
      * the attention multiplier, soft-capped {@code c*tanh(x/c)}, keys holding the padding id masked out,
-     * softmax, weighted sum of values (spec §3.6 steps 5-8).
+     * softmax, weighted sum of values (spec §3.6 steps 5-8). The dot products and the weighted sum are vectorized
+     * over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
      */
     private void attendOneHead(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
-                               float[] out, int outOff) {
-        int hd = cfg.headDim();
-        int width = cache.rowWidth();
-        float[] keys = cache.keys(layer);
-        float[] values = cache.values(layer);
-        int kvOff = kvHead * hd;
+                              float[] out, int outOff) {
+        final int hd = cfg.headDim();
+        final int width = cache.rowWidth();
+        final float[] keys = cache.keys(layer);
+        final float[] values = cache.values(layer);
+        final int kvOff = kvHead * hd;
         float max = Float.NEGATIVE_INFINITY;
         for (int s = 0; s <= pos; s++) {
             if (cache.token(s) == cfg.padId()) {
                 scores[s] = Float.NEGATIVE_INFINITY;
                 continue;
             }
-            int kOff = s * width + kvOff;
-            float dot = 0;
-            for (int i = 0; i < hd; i++) {
-                dot += q[qOff + i] * keys[kOff + i];
-            }
-            float l = dot * attnScale;
+            float l = Kernels.dot(q, qOff, keys, s * width + kvOff, hd) * attnScale;
             l = softcap * (float) Math.tanh(l / softcap);
             scores[s] = l;
             max = Math.max(max, l);
@@ -258,16 +428,13 @@ public final class Grok1 {
             scores[s] = e;
             sum += e;
         }
-        float inv = (float) (1.0 / sum);
+        final float inv = (float) (1.0 / sum);
         for (int s = 0; s <= pos; s++) {
             float p = scores[s] * inv;
             if (p == 0f) {
                 continue;
             }
-            int vOff = s * width + kvOff;
-            for (int i = 0; i < hd; i++) {
-                out[outOff + i] += p * values[vOff + i];
-            }
+            Kernels.axpy(p, values, s * width + kvOff, out, outOff, hd);
         }
     }
 
@@ -284,17 +451,14 @@ public final class Grok1 {
     }
 
     /** cos and sin of θ[r,i] = pos_r * inv_freq[i] for every row's absolute position. */
-    private void ropeTable(Batch batch) {
+    private void ropeTable(Scratch sc, int rows) {
         int half = invFreq.length;
-        int rows = batch.rows();
-        batch.cos = new float[rows * half];
-        batch.sin = new float[rows * half];
         for (int t = 0; t < rows; t++) {
-            float pos = batch.position[t];
+            float pos = sc.position[t];
             for (int i = 0; i < half; i++) {
                 float theta = pos * invFreq[i];
-                batch.cos[t * half + i] = (float) Math.cos(theta);
-                batch.sin[t * half + i] = (float) Math.sin(theta);
+                sc.cos[t * half + i] = (float) Math.cos(theta);
+                sc.sin[t * half + i] = (float) Math.sin(theta);
             }
         }
     }
@@ -314,63 +478,125 @@ public final class Grok1 {
 
     // ---------------------------------------------------------------- MoE (spec §3.8)
 
-    private void moeBlock(LayerWeights lw, float[] h, int count) {
+    /** Routed (token, slot) pairs up to which all selected experts run as one work list (decode, small batches). */
+    private static final int FUSED_PAIRS = 16;
+
+    private void moeBlock(LayerWeights lw, int count) {
+        Scratch sc = scratch;
         int d = cfg.dModel();
         int experts = cfg.experts();
         int topK = cfg.expertsPerToken();
-        float[] x = new float[count * d];
+        float[] h = sc.h, x = sc.x;
         for (int t = 0; t < count; t++) {
             Kernels.rmsNorm(h, t * d, lw.preMoeNorm(), eps, x, t * d, d);
         }
         // router: float32 logits over all experts, softmax, top-k without renormalisation, ties to the lower index
-        float[] probs = new float[count * experts];
-        Kernels.matmul(pool, lw.router(), x, count, probs);
-        int[] chosen = new int[count * topK];
-        float[] gates = new float[count * topK];
+        float[] probs = sc.probs;
+        matmuls.add(lw.router(), x, count, probs).run(pool);
         for (int t = 0; t < count; t++) {
             Kernels.softmax(probs, t * experts, experts);
-            selectTopK(probs, t * experts, experts, topK, chosen, gates, t * topK);
+            selectTopK(probs, t * experts, experts, topK, sc.chosen, sc.gates, t * topK);
         }
-        float[] moe = new float[count * d];
         // group the chunk's tokens by expert so each expert's weights stream through once
-        int[] members = new int[count];
-        for (int e = 0; e < experts; e++) {
-            int n = 0;
-            for (int j = 0; j < count * topK; j++) {
-                if (chosen[j] == e) {
-                    members[n++] = j;
+        Arrays.fill(sc.memberCount, 0);
+        for (int j = 0; j < count * topK; j++) {
+            int e = sc.chosen[j];
+            sc.members[e][sc.memberCount[e]++] = j;
+        }
+        float[] moe = sc.branch;
+        Arrays.fill(moe, 0, count * d, 0f);
+        if (count * topK <= FUSED_PAIRS) {
+            // every selected expert's gate and up projections in one region, then every down projection in one
+            for (int e = 0; e < experts; e++) {
+                int n = sc.memberCount[e];
+                if (n > 0) {
+                    sc.expertBuffers(e, n);
+                    gather(sc, e, n);
+                    matmuls.add(lw.gate()[e], sc.xe[e], n, sc.gate[e]).add(lw.up()[e], sc.xe[e], n, sc.up[e]);
                 }
             }
-            if (n > 0) {
-                runExpert(lw, e, x, members, n, gates, moe);
+            matmuls.run(pool);
+            for (int e = 0; e < experts; e++) {
+                int n = sc.memberCount[e];
+                if (n > 0) {
+                    geluTimesUp(sc.gate[e], sc.up[e], n * cfg.expertFfn());
+                    matmuls.add(lw.down()[e], sc.gate[e], n, sc.ye[e]);
+                }
+            }
+            matmuls.run(pool);
+            for (int e = 0; e < experts; e++) {
+                scatter(sc, e, sc.memberCount[e], sc.ye[e], moe);
+            }
+        } else {
+            for (int e = 0; e < experts; e++) {
+                int n = sc.memberCount[e];
+                if (n == 0) {
+                    continue;
+                }
+                // one set of buffers (slot 0), reused expert after expert
+                sc.expertBuffers(0, n);
+                float[] xe = sc.xe[0];
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(x, (sc.members[e][i] / topK) * d, xe, i * d, d);
+                }
+                matmuls.add(lw.gate()[e], xe, n, sc.gate[0]).add(lw.up()[e], xe, n, sc.up[0]).run(pool);
+                geluTimesUp(sc.gate[0], sc.up[0], n * cfg.expertFfn());
+                matmuls.add(lw.down()[e], sc.gate[0], n, sc.ye[0]).run(pool);
+                scatter(sc, e, n, sc.ye[0], moe);
             }
         }
         addNormed(h, moe, lw.postMoeNorm(), count);
     }
 
-    /** out[token] += gate * down( gelu(x @ gate_e) * (x @ up_e) ) for the {@code n} routed (token, slot) pairs. */
-    private void runExpert(LayerWeights lw, int e, float[] x, int[] members, int n, float[] gates, float[] out) {
+    /** Copies the normed inputs of expert {@code e}'s members into its own buffer. */
+    private void gather(Scratch sc, int e, int n) {
         int d = cfg.dModel();
-        int ffn = cfg.expertFfn();
         int topK = cfg.expertsPerToken();
-        float[] xe = new float[n * d];
         for (int i = 0; i < n; i++) {
-            System.arraycopy(x, (members[i] / topK) * d, xe, i * d, d);
+            System.arraycopy(sc.x, (sc.members[e][i] / topK) * d, sc.xe[e], i * d, d);
         }
-        float[] gate = new float[n * ffn];
-        float[] up = new float[n * ffn];
-        Kernels.matmul(pool, lw.gate()[e], xe, n, gate);
-        Kernels.matmul(pool, lw.up()[e], xe, n, up);
-        for (int i = 0; i < gate.length; i++) {
-            gate[i] = Kernels.gelu(gate[i]) * up[i];
-        }
-        float[] y = new float[n * d];
-        Kernels.matmul(pool, lw.down()[e], gate, n, y);
+    }
+
+    /** out[token] += gate * y[i] for expert {@code e}'s members. */
+    private void scatter(Scratch sc, int e, int n, float[] y, float[] out) {
+        int d = cfg.dModel();
+        int topK = cfg.expertsPerToken();
         for (int i = 0; i < n; i++) {
-            int t = members[i] / topK;
-            float g = gates[members[i]];
+            int j = sc.members[e][i];
+            int t = j / topK;
+            float g = sc.gates[j];
             for (int c = 0; c < d; c++) {
                 out[t * d + c] += g * y[i * d + c];
+            }
+        }
+    }
+
+    /** {@code gate[i] = gelu(gate[i]) * up[i]} for {@code i < n}, split across the pool when large. */
+    private void geluTimesUp(float[] gate, float[] up, int n) {
+        gelu.gate = gate;
+        gelu.up = up;
+        gelu.n = n;
+        if (pool.threads() == 1 || n < 8192) {
+            gelu.run(0, 1);
+        } else {
+            pool.run(gelu, 2 * pool.threads());
+        }
+        gelu.gate = null;
+        gelu.up = null;
+    }
+
+    private static final class GeluJob implements ThreadPool.Job {
+        float[] gate;
+        float[] up;
+        int n;
+
+        @Override
+        public void run(int part, int parts) {
+            int from = (int) ((long) n * part / parts);
+            int to = (int) ((long) n * (part + 1) / parts);
+            float[] g = gate, u = up;
+            for (int i = from; i < to; i++) {
+                g[i] = Kernels.gelu(g[i]) * u[i];
             }
         }
     }
@@ -404,14 +630,15 @@ public final class Grok1 {
 
     // ---------------------------------------------------------------- output (spec §3.2)
 
-    private float[] unembed(float[] h, int first, int rows) {
+    /** Logits of the first {@code rows} rows of the scratch, {@code [rows, vocab]}. */
+    private float[] unembed(Scratch sc, int rows) {
         int d = cfg.dModel();
-        float[] x = new float[rows * d];
+        float[] x = sc.x;
         for (int r = 0; r < rows; r++) {
-            Kernels.rmsNorm(h, (first + r) * d, weights.finalNorm(), eps, x, r * d, d);
+            Kernels.rmsNorm(sc.h, r * d, weights.finalNorm(), eps, x, r * d, d);
         }
         float[] logits = new float[rows * cfg.vocabSize()];
-        Kernels.matmul(pool, weights.embedding().unembedding(), x, rows, logits);
+        matmuls.add(weights.embedding().unembedding(), x, rows, logits).run(pool);
         for (int i = 0; i < logits.length; i++) {
             logits[i] *= outputMultiplier;
         }

@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code [N, K]}, one contiguous row per output, e.g. the tied embedding used as the unembedding, or GGUF F32).
  */
 public final class F32Matrix implements WeightMatrix {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Storage order of the elements. */
@@ -48,12 +48,17 @@ public final class F32Matrix implements WeightMatrix {
 
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
-        for (int t = 0; t < tokens; t++) {
-            if (layout == Layout.OUT_IN) {
-                for (int c = n0; c < n1; c++) {
-                    y[t * n + c] = dotRow((long) c * k * 4, x, t * k);
+        if (layout == Layout.OUT_IN) {
+            // row outer, tokens inner: each stored row is read from memory once per call, whatever the token count
+            for (int c = n0; c < n1; c++) {
+                long off = (long) c * k * 4;
+                for (int t = 0; t < tokens; t++) {
+                    y[t * n + c] = dotRow(off, x, t * k);
                 }
-            } else {
+            }
+        } else {
+            // small [K, N] matrices (the router): double accumulation, as the scalar reference
+            for (int t = 0; t < tokens; t++) {
                 for (int c = n0; c < n1; c++) {
                     double acc = 0;
                     for (int r = 0; r < k; r++) {
@@ -65,15 +70,35 @@ public final class F32Matrix implements WeightMatrix {
         }
     }
 
-    private float dotRow(long byteOff, float[] x, int xOff) {
-        FloatVector acc = FloatVector.zero(F);
-        int i = 0;
-        int bound = F.loopBound(k);
-        for (; i < bound; i += F.length()) {
-            FloatVector w = FloatVector.fromMemorySegment(F, data, byteOff + 4L * i, ByteOrder.LITTLE_ENDIAN);
-            acc = w.fma(FloatVector.fromArray(F, x, xOff + i), acc);
+    /** Scalar reference of {@link #multiply} with double accumulation (tests, benchmarks). */
+    public void multiplyScalar(float[] x, int tokens, float[] y, int n0, int n1) {
+        for (int t = 0; t < tokens; t++) {
+            for (int c = n0; c < n1; c++) {
+                double acc = 0;
+                for (int r = 0; r < k; r++) {
+                    acc += (double) x[t * k + r] * get(r, c);
+                }
+                y[t * n + c] = (float) acc;
+            }
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Dot product of stored row at {@code byteOff} with {@code x[xOff, xOff + k)}: four independent accumulators. */
+    private float dotRow(long byteOff, float[] x, int xOff) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        final int l = F.length();
+        int i = 0;
+        for (; i + 4 * l <= k; i += 4 * l) {
+            long o = byteOff + 4L * i;
+            a0 = FloatVector.fromMemorySegment(F, data, o, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+            a1 = FloatVector.fromMemorySegment(F, data, o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i + l), a1);
+            a2 = FloatVector.fromMemorySegment(F, data, o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i + 2 * l), a2);
+            a3 = FloatVector.fromMemorySegment(F, data, o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i + 3 * l), a3);
+        }
+        for (; i + l <= k; i += l) {
+            a0 = FloatVector.fromMemorySegment(F, data, byteOff + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+        }
+        float sum = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) {
             sum += data.get(LE, byteOff + 4L * i) * x[xOff + i];
         }

@@ -8,6 +8,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -16,14 +17,47 @@ import jdk.incubator.vector.VectorSpecies;
  * The product is exact in float32 (8-bit by 8-bit significands), so no rounding is introduced; per group the kernel
  * sums {@code x[k] * q[k][n]} and then multiplies by the group's scale.
  *
+ * <p>Kernels (kernels.md §4.3 rules: static final species, one flat method per shape, vectors only in locals):
+ * <ul>
+ * <li><b>one token</b> ({@link #matvec}): the {@code [in, out]} layout is read row by row: four rows at a time, each
+ *     a contiguous slice of up to {@link #TILE} columns, widened int8 to float32 and accumulated with the broadcast
+ *     activations into a per-thread float32 tile (L2); the group's scales are applied once per tile. Every weight
+ *     byte is read exactly once, in long sequential runs.</li>
+ * <li><b>several tokens</b> (at least {@link #GEMM_MIN_TOKENS}, {@link #gemm}): a {@link #NB}-column by
+ *     {@link #KB}-row panel is dequantized to float32 once
+ *     (exact), then a 6-token by 2-vector register tile (12 accumulators) runs over it with FMAs.</li>
+ * </ul>
+ * Scratch is per thread and allocated once; the kernels allocate nothing per call.
+ *
  * <p>Both segments are views of the memory-mapped shard: nothing is copied.
  */
 public final class Int8GroupedMatrix implements WeightMatrix {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
-    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
-    private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    // The machine's widest float vector (AVX2: 8 lanes, AVX-512: 16), and byte/short/int species of the same lane
+    // count. All static final so C2 intrinsifies them (kernels.md §4.3).
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(L * 32));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /**
+     * Columns of the decode accumulator tile (128 KB of float32, in L2). Long: the weight rows are read in runs of
+     * this many bytes, and DRAM streams need long runs. Measured here (1 thread, 6144 x 32768, same run as the
+     * bandwidth probe): runs of 4 KB reach ~50 % of the probe, 16 KB ~80 %, whole 32 KB rows ~93 %. When a part
+     * spans all columns, consecutive rows are adjacent and the whole matrix is one sequential stream.
+     */
+    static final int TILE = 32768;
+    /** Rows of a dequantized prefill panel (KB x NB x 4 bytes = 64 KB, in L2). */
+    static final int KB = 64;
+    /** Columns of a prefill panel: each weight row is read in runs of NB bytes. */
+    static final int NB = 256;
+    /** Below this many tokens a product runs as one matvec per token (row runs of up to {@link #TILE} bytes). */
+    static final int GEMM_MIN_TOKENS = 8;
+
+    private static final ThreadLocal<short[]> SCALES = ThreadLocal.withInitial(() -> new short[TILE]);
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Math.max(TILE, KB * NB)]);
 
     private final MemorySegment q;
     private final MemorySegment scales;
@@ -78,61 +112,219 @@ public final class Int8GroupedMatrix implements WeightMatrix {
 
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
-        for (int t = 0; t < tokens; t++) {
-            multiplyRow(x, t * k, y, t * n, n0, n1);
+        if (n0 >= n1 || tokens <= 0) {
+            return;
         }
-    }
-
-    private void multiplyRow(float[] x, int xOff, float[] y, int yOff, int n0, int n1) {
+        float[] scratch = SCRATCH.get();
         int c = n0;
-        // 64 columns at a time: one cache line of each weight row, four 16-lane accumulators.
-        for (; c + 64 <= n1; c += 64) {
-            FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F), t2 = FloatVector.zero(F), t3 = FloatVector.zero(F);
-            for (int g = 0; g < groups; g++) {
-                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
-                int r0 = g * groupRows;
-                for (int r = r0; r < r0 + groupRows; r++) {
-                    FloatVector xv = FloatVector.broadcast(F, x[xOff + r]);
-                    long off = (long) r * n + c;
-                    a0 = widen(off).fma(xv, a0);
-                    a1 = widen(off + 16).fma(xv, a1);
-                    a2 = widen(off + 32).fma(xv, a2);
-                    a3 = widen(off + 48).fma(xv, a3);
-                }
-                long so = (long) g * n + c;
-                t0 = a0.fma(scaleVector(so), t0);
-                t1 = a1.fma(scaleVector(so + 16), t1);
-                t2 = a2.fma(scaleVector(so + 32), t2);
-                t3 = a3.fma(scaleVector(so + 48), t3);
+        if (tokens >= GEMM_MIN_TOKENS) {
+            int full = n0 + (n1 - n0) / NB * NB;
+            for (; c < full; c += NB) {
+                gemm(x, tokens, y, c, scratch);
             }
-            t0.intoArray(y, yOff + c);
-            t1.intoArray(y, yOff + c + 16);
-            t2.intoArray(y, yOff + c + 32);
-            t3.intoArray(y, yOff + c + 48);
         }
-        for (; c < n1; c++) {
-            float total = 0;
-            for (int g = 0; g < groups; g++) {
-                float acc = 0;
-                int r0 = g * groupRows;
-                for (int r = r0; r < r0 + groupRows; r++) {
-                    acc += x[xOff + r] * q.get(ValueLayout.JAVA_BYTE, (long) r * n + c);
-                }
-                total += acc * scale(g, c);
+        if (c < n1) {
+            for (int t = 0; t < tokens; t++) {
+                matvec(x, t * k, y, t * n, c, n1, scratch);
             }
-            y[yOff + c] = total;
         }
     }
 
-    private FloatVector widen(long off) {
-        return (FloatVector) ByteVector.fromMemorySegment(B, q, off, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.B2F, F, 0);
+    /**
+     * One token: {@code y[yOff + c] = sum_g s[g][c] * sum_{r in g} x[xOff + r] * q[r][c]} for {@code c in [n0, n1)}.
+     * {@code acc} is at least {@link #TILE} floats.
+     */
+    void matvec(float[] x, int xOff, float[] y, int yOff, int n0, int n1, float[] acc) {
+        final long rowBytes = n;
+        for (int c0 = n0; c0 < n1; c0 += TILE) {
+            final int w = Math.min(TILE, n1 - c0);
+            final int wv = w - w % L;
+            for (int g = 0; g < groups; g++) {
+                java.util.Arrays.fill(acc, 0, w, 0f);
+                final int rEnd = (g + 1) * groupRows;
+                int r = g * groupRows;
+                // four rows per pass: 4 broadcasts + 4 widened rows + the accumulator fit AVX2's 16 registers
+                // (eight rows spilled the broadcasts to the stack: checked in the C2 output)
+                for (; r + 4 <= rEnd; r += 4) {
+                    final FloatVector x0 = FloatVector.broadcast(F, x[xOff + r]);
+                    final FloatVector x1 = FloatVector.broadcast(F, x[xOff + r + 1]);
+                    final FloatVector x2 = FloatVector.broadcast(F, x[xOff + r + 2]);
+                    final FloatVector x3 = FloatVector.broadcast(F, x[xOff + r + 3]);
+                    final long o0 = r * rowBytes + c0;
+                    final long o1 = o0 + rowBytes;
+                    final long o2 = o1 + rowBytes;
+                    final long o3 = o2 + rowBytes;
+                    for (int j = 0; j < wv; j += L) {
+                        FloatVector a = FloatVector.fromArray(F, acc, j);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o0 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x0, a);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o1 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x1, a);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o2 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x2, a);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o3 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x3, a);
+                        a.intoArray(acc, j);
+                    }
+                    if (wv < w) {
+                        float s0 = x[xOff + r], s1 = x[xOff + r + 1], s2 = x[xOff + r + 2], s3 = x[xOff + r + 3];
+                        for (int j = wv; j < w; j++) {
+                            acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o1 + j)
+                                    + s2 * q.get(ValueLayout.JAVA_BYTE, o2 + j) + s3 * q.get(ValueLayout.JAVA_BYTE, o3 + j);
+                        }
+                    }
+                }
+                for (; r < rEnd; r++) {
+                    final FloatVector x0 = FloatVector.broadcast(F, x[xOff + r]);
+                    final long o0 = r * rowBytes + c0;
+                    for (int j = 0; j < wv; j += L) {
+                        FloatVector a = FloatVector.fromArray(F, acc, j);
+                        a = ((FloatVector) ByteVector.fromMemorySegment(B, q, o0 + j, LE).convertShape(VectorOperators.B2F, F, 0)).fma(x0, a);
+                        a.intoArray(acc, j);
+                    }
+                    float s0 = x[xOff + r];
+                    for (int j = wv; j < w; j++) {
+                        acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j);
+                    }
+                }
+                scaleInto(acc, w, 2L * ((long) g * n + c0), y, yOff + c0, g == 0);
+            }
+        }
     }
 
-    /** 16 bf16 scales starting at element {@code index}, widened to float32 (bits << 16). */
-    private FloatVector scaleVector(long index) {
-        IntVector bits = (IntVector) ShortVector.fromMemorySegment(S, scales, 2L * index, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.S2I, I, 0);
-        return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    /**
+     * {@code y[yo + j] (+)= acc[j] * s[j]} for {@code j < w}, with the bf16 scales at byte {@code so}. The scales are
+     * first copied to a short array: the same loop reading the segment directly made C2 hit a loop-predicate trap
+     * and recompile the whole kernel over and over (running it in C1 code meanwhile).
+     */
+    private void scaleInto(float[] acc, int w, long so, float[] y, int yo, boolean first) {
+        final short[] sc = SCALES.get();
+        MemorySegment.copy(scales, BF16, so, sc, 0, w);
+        final int wv = w - w % L;
+        if (first) {
+            for (int j = 0; j < wv; j += L) {
+                FloatVector s = ((IntVector) ShortVector.fromArray(S, sc, j).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector.fromArray(F, acc, j).mul(s).intoArray(y, yo + j);
+            }
+        } else {
+            for (int j = 0; j < wv; j += L) {
+                FloatVector s = ((IntVector) ShortVector.fromArray(S, sc, j).convertShape(VectorOperators.S2I, I, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector.fromArray(F, acc, j).fma(s, FloatVector.fromArray(F, y, yo + j)).intoArray(y, yo + j);
+            }
+        }
+        for (int j = wv; j < w; j++) {
+            float s = BFloat16.toFloat(sc[j]);
+            y[yo + j] = first ? acc[j] * s : y[yo + j] + acc[j] * s;
+        }
+    }
+
+    /**
+     * Several tokens, {@link #NB} columns {@code [c, c + NB)}: {@code y[t][c..] = x[t] @ W[:, c..]} for every token.
+     * The weights are dequantized (exactly) into a {@link #KB} x NB float32 panel, then a register tile of 6 tokens
+     * by 2 vectors (12 accumulators: fits the 16 registers of AVX2) runs over each 2-vector column strip of it.
+     */
+    void gemm(float[] x, int tokens, float[] y, int c, float[] panel) {
+        // (few tokens take the matvec path: the panel reads NB-byte runs per row, fine only when compute dominates)
+        final int t6 = tokens - tokens % 6;
+        for (int kb = 0; kb < k; kb += KB) {
+            final int kc = Math.min(KB, k - kb);
+            dequantize(kb, kc, c, panel);
+            final boolean first = kb == 0;
+            for (int strip = 0; strip < NB; strip += 2 * L) {
+                final int cs = c + strip;
+                int t = 0;
+                for (; t < t6; t += 6) {
+                    final int y0 = t * n + cs, y1 = y0 + n, y2 = y1 + n, y3 = y2 + n, y4 = y3 + n, y5 = y4 + n;
+                    FloatVector a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
+                    if (first) {
+                        a00 = a01 = a10 = a11 = a20 = a21 = FloatVector.zero(F);
+                        a30 = a31 = a40 = a41 = a50 = a51 = FloatVector.zero(F);
+                    } else {
+                        a00 = FloatVector.fromArray(F, y, y0); a01 = FloatVector.fromArray(F, y, y0 + L);
+                        a10 = FloatVector.fromArray(F, y, y1); a11 = FloatVector.fromArray(F, y, y1 + L);
+                        a20 = FloatVector.fromArray(F, y, y2); a21 = FloatVector.fromArray(F, y, y2 + L);
+                        a30 = FloatVector.fromArray(F, y, y3); a31 = FloatVector.fromArray(F, y, y3 + L);
+                        a40 = FloatVector.fromArray(F, y, y4); a41 = FloatVector.fromArray(F, y, y4 + L);
+                        a50 = FloatVector.fromArray(F, y, y5); a51 = FloatVector.fromArray(F, y, y5 + L);
+                    }
+                    final int x0 = t * k + kb, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k, x4 = x3 + k, x5 = x4 + k;
+                    for (int i = 0, p = strip; i < kc; i++, p += NB) {
+                        final FloatVector b0 = FloatVector.fromArray(F, panel, p);
+                        final FloatVector b1 = FloatVector.fromArray(F, panel, p + L);
+                        FloatVector v = FloatVector.broadcast(F, x[x0 + i]);
+                        a00 = b0.fma(v, a00); a01 = b1.fma(v, a01);
+                        v = FloatVector.broadcast(F, x[x1 + i]);
+                        a10 = b0.fma(v, a10); a11 = b1.fma(v, a11);
+                        v = FloatVector.broadcast(F, x[x2 + i]);
+                        a20 = b0.fma(v, a20); a21 = b1.fma(v, a21);
+                        v = FloatVector.broadcast(F, x[x3 + i]);
+                        a30 = b0.fma(v, a30); a31 = b1.fma(v, a31);
+                        v = FloatVector.broadcast(F, x[x4 + i]);
+                        a40 = b0.fma(v, a40); a41 = b1.fma(v, a41);
+                        v = FloatVector.broadcast(F, x[x5 + i]);
+                        a50 = b0.fma(v, a50); a51 = b1.fma(v, a51);
+                    }
+                    a00.intoArray(y, y0); a01.intoArray(y, y0 + L);
+                    a10.intoArray(y, y1); a11.intoArray(y, y1 + L);
+                    a20.intoArray(y, y2); a21.intoArray(y, y2 + L);
+                    a30.intoArray(y, y3); a31.intoArray(y, y3 + L);
+                    a40.intoArray(y, y4); a41.intoArray(y, y4 + L);
+                    a50.intoArray(y, y5); a51.intoArray(y, y5 + L);
+                }
+                for (; t < tokens; t++) {
+                    final int y0 = t * n + cs;
+                    FloatVector a0, a1;
+                    if (first) {
+                        a0 = a1 = FloatVector.zero(F);
+                    } else {
+                        a0 = FloatVector.fromArray(F, y, y0);
+                        a1 = FloatVector.fromArray(F, y, y0 + L);
+                    }
+                    final int x0 = t * k + kb;
+                    for (int i = 0, p = strip; i < kc; i++, p += NB) {
+                        final FloatVector v = FloatVector.broadcast(F, x[x0 + i]);
+                        a0 = FloatVector.fromArray(F, panel, p).fma(v, a0);
+                        a1 = FloatVector.fromArray(F, panel, p + L).fma(v, a1);
+                    }
+                    a0.intoArray(y, y0);
+                    a1.intoArray(y, y0 + L);
+                }
+            }
+        }
+    }
+
+    /** {@code panel[i][j] = q[kb + i][c + j] * s[group][c + j]} for {@code i < kc}, {@code j < NB} (exact float32). */
+    private void dequantize(int kb, int kc, int c, float[] panel) {
+        final long rowBytes = n;
+        int r = 0;
+        while (r < kc) {
+            final int g = (kb + r) / groupRows;
+            final int segEnd = Math.min(kc, (g + 1) * groupRows - kb);
+            final long so = 2L * ((long) g * n + c);
+            for (int j = 0; j < NB; j += L) {
+                final FloatVector s = ((IntVector) ShortVector.fromMemorySegment(S, scales, so + 2L * j, LE)
+                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                for (int i = r; i < segEnd; i++) {
+                    ((FloatVector) ByteVector.fromMemorySegment(B, q, (kb + i) * rowBytes + c + j, LE)
+                            .convertShape(VectorOperators.B2F, F, 0)).mul(s).intoArray(panel, i * NB + j);
+                }
+            }
+            r = segEnd;
+        }
+    }
+
+    /** Scalar reference of {@link #multiply}, double accumulation (tests and benchmarks compare against it). */
+    public void multiplyScalar(float[] x, int tokens, float[] y, int n0, int n1) {
+        for (int t = 0; t < tokens; t++) {
+            for (int c = n0; c < n1; c++) {
+                double total = 0;
+                for (int g = 0; g < groups; g++) {
+                    double acc = 0;
+                    for (int r = g * groupRows; r < (g + 1) * groupRows; r++) {
+                        acc += (double) x[t * k + r] * q.get(ValueLayout.JAVA_BYTE, (long) r * n + c);
+                    }
+                    total += acc * scale(g, c);
+                }
+                y[t * n + c] = (float) total;
+            }
+        }
     }
 }

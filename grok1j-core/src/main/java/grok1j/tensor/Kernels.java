@@ -1,5 +1,9 @@
 package grok1j.tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Small float32 kernels the model calls (spec §3): matmul dispatch over threads, RMSNorm, softmax, GELU.
  * Weight-format specific inner loops live in the {@link WeightMatrix} implementations.
@@ -7,27 +11,70 @@ package grok1j.tensor;
 public final class Kernels {
     private Kernels() {}
 
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+
     /**
-     * {@code y = x @ w} for {@code tokens} rows, output columns split across the pool's threads.
+     * {@code sum_i a[aOff + i] * b[bOff + i]} for {@code i < n}, float32 with two vector accumulators (attention
+     * logits over the KV cache). Vectors stay inside this method.
+     */
+    public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 2 * L <= n; i += 2 * L) {
+            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
+            acc1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), acc1);
+        }
+        for (; i + L <= n; i += L) {
+            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
+        }
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += a[aOff + i] * b[bOff + i];
+        }
+        return sum;
+    }
+
+    /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n} (attention's weighted sum of values). */
+    public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        FloatVector av = FloatVector.broadcast(F, alpha);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+
+    /** Scalar {@link #dot} (tests, benchmarks). */
+    public static float dotScalar(float[] a, int aOff, float[] b, int bOff, int n) {
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += a[aOff + i] * b[bOff + i];
+        }
+        return sum;
+    }
+
+    /** Scalar {@link #axpy} (tests, benchmarks). */
+    public static void axpyScalar(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) {
+            y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+
+    /**
+     * {@code y = x @ w} for {@code tokens} rows, output columns split across the pool's threads (inline when tiny).
+     * Allocates nothing; see {@link MatmulList} to run several products as one region.
      *
      * @param x [tokens, w.inputDim()]
      * @param y [tokens, w.outputDim()]
      */
     public static void matmul(ThreadPool pool, WeightMatrix w, float[] x, int tokens, float[] y) {
-        int n = w.outputDim();
-        int parts = pool.threads();
-        // Tiny matrices (the router, test models) are not worth a handoff.
-        if (parts == 1 || (long) n * w.inputDim() * tokens < 32_768) {
-            w.multiply(x, tokens, y, 0, n);
-            return;
+        // the pool's own reusable work list: no task object per call
+        synchronized (pool) {
+            pool.matmuls().clear().add(w, x, tokens, y).run(pool);
         }
-        int align = Math.max(1, w.columnAlignment());
-        pool.run((part, count) -> {
-            int[] r = split(n, align, part, count);
-            if (r[0] < r[1]) {
-                w.multiply(x, tokens, y, r[0], r[1]);
-            }
-        });
     }
 
     /** Splits {@code [0, n)} into {@code parts} contiguous ranges whose boundaries are multiples of {@code align}. */

@@ -9,7 +9,8 @@ import java.util.concurrent.locks.LockSupport;
  * handoff to a spinning worker ~0.1 µs). One job runs at a time; {@link #run} is not reentrant and must be called
  * from one thread at a time (it is synchronized).
  *
- * <p>A job is split into {@code threads} parts; part {@code i} is run by thread {@code i} (the caller runs part 0).
+ * <p>A job is split into parts (by default one per thread); every part runs exactly once, on whichever thread
+ * claims it first (see {@link #run(Job, int)}).
  */
 public final class ThreadPool implements AutoCloseable {
 
@@ -24,11 +25,15 @@ public final class ThreadPool implements AutoCloseable {
     private final int threads;
     private final Thread[] workers;
     private volatile Job job;
+    private volatile int parts;
+    private volatile boolean jobClosed = true;
     private volatile long epoch;
-    private final AtomicInteger remaining = new AtomicInteger();
+    private final AtomicInteger nextPart = new AtomicInteger();
+    private final AtomicInteger active = new AtomicInteger();
     private volatile Thread caller;
     private volatile RuntimeException failure;
     private volatile boolean closed;
+    private final MatmulList matmuls = new MatmulList();
 
     private static ThreadPool shared;
 
@@ -40,8 +45,7 @@ public final class ThreadPool implements AutoCloseable {
         this.threads = threads;
         this.workers = new Thread[threads - 1];
         for (int i = 0; i < workers.length; i++) {
-            int part = i + 1;
-            Thread t = new Thread(() -> workLoop(part), "grok1j-compute-" + part);
+            Thread t = new Thread(this::workLoop, "grok1j-compute-" + (i + 1));
             t.setDaemon(true);
             workers[i] = t;
             t.start();
@@ -61,10 +65,32 @@ public final class ThreadPool implements AutoCloseable {
         return threads;
     }
 
-    /** Runs {@code job} on all threads and returns when every part has finished. */
+    /** A work list for one-off products ({@link Kernels#matmul}); use only while holding this pool's monitor. */
+    MatmulList matmuls() {
+        return matmuls;
+    }
+
+    /** Runs {@code job} split into {@link #threads()} parts and returns when every part has finished. */
     public synchronized void run(Job job) {
-        if (threads == 1) {
-            job.run(0, 1);
+        run(job, threads);
+    }
+
+    /**
+     * Runs {@code job} split into {@code parts} parts, each exactly once, and returns when all have finished.
+     *
+     * <p>Parts are claimed from a shared counter by the caller and by whichever workers wake up in time; a worker
+     * that has not started when the caller runs out of parts is shut out of this job, so the caller never waits
+     * for a thread the scheduler has not run (on a busy machine that costs a 4-8 ms quantum, kernels.md §4.5). It
+     * waits only for parts already being computed. More parts than threads balance the load further.
+     */
+    public synchronized void run(Job job, int parts) {
+        if (parts < 1) {
+            throw new IllegalArgumentException("parts must be >= 1, got " + parts);
+        }
+        if (threads == 1 || parts == 1) {
+            for (int p = 0; p < parts; p++) {
+                job.run(p, parts);
+            }
             return;
         }
         if (closed) {
@@ -72,20 +98,23 @@ public final class ThreadPool implements AutoCloseable {
         }
         failure = null;
         caller = Thread.currentThread();
-        remaining.set(threads - 1);
+        nextPart.set(0);
+        this.parts = parts;
         this.job = job;
-        epoch++; // publishes job (volatile write after the job write)
+        jobClosed = false;
+        epoch++; // publishes job, parts and the open gate (volatile write after them)
         for (Thread w : workers) {
             LockSupport.unpark(w);
         }
         RuntimeException own = null;
         try {
-            job.run(0, threads);
+            drain(job, parts);
         } catch (RuntimeException | Error e) {
             own = e instanceof RuntimeException re ? re : new RuntimeException(e);
         }
+        jobClosed = true; // late workers now skip this job
         long start = System.nanoTime();
-        while (remaining.get() > 0) {
+        while (active.get() > 0) {
             if (System.nanoTime() - start < SPIN_NANOS) {
                 Thread.onSpinWait();
             } else {
@@ -101,7 +130,14 @@ public final class ThreadPool implements AutoCloseable {
         }
     }
 
-    private void workLoop(int part) {
+    private void drain(Job j, int n) {
+        int p;
+        while ((p = nextPart.getAndIncrement()) < n) {
+            j.run(p, n);
+        }
+    }
+
+    private void workLoop() {
         long seen = 0;
         while (true) {
             long start = System.nanoTime();
@@ -116,15 +152,21 @@ public final class ThreadPool implements AutoCloseable {
                 }
             }
             seen = epoch;
-            Job j = job;
+            // join, then check the gate: the caller closes it before it reads `active`, so either it waits for
+            // us or we see it closed (both are volatile: sequentially consistent)
+            active.incrementAndGet();
             try {
-                if (j != null) {
-                    j.run(part, threads);
+                if (!jobClosed) {
+                    Job j = job;
+                    int n = parts;
+                    if (j != null) {
+                        drain(j, n);
+                    }
                 }
             } catch (Throwable e) {
                 failure = e instanceof RuntimeException re ? re : new RuntimeException(e);
             } finally {
-                if (remaining.decrementAndGet() == 0) {
+                if (active.decrementAndGet() == 0) {
                     LockSupport.unpark(caller);
                 }
             }

@@ -1,0 +1,62 @@
+package grok1j.bench;
+
+import grok1j.tensor.BFloat16;
+import grok1j.tensor.F32Matrix;
+import grok1j.tensor.Int8GroupedMatrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+
+/** Random weights in off-heap memory for the benchmarks. */
+final class Weights {
+    private Weights() {}
+
+    static Int8GroupedMatrix int8(Arena arena, int k, int n, int groups, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        MemorySegment q = arena.allocate((long) k * n, 64);
+        for (long i = 0; i + 8 <= q.byteSize(); i += 8) {
+            q.set(ValueLayout.JAVA_LONG_UNALIGNED, i, rnd.nextLong());
+        }
+        MemorySegment s = arena.allocate(2L * groups * n, 64);
+        for (long i = 0; i < (long) groups * n; i++) {
+            s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, BFloat16.fromFloat((float) (0.001 + 0.01 * rnd.nextDouble())));
+        }
+        return new Int8GroupedMatrix(q, s, k, n, groups);
+    }
+
+    static F32Matrix f32(Arena arena, int k, int n, F32Matrix.Layout layout, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        MemorySegment m = arena.allocate(4L * k * n, 64);
+        ValueLayout.OfFloat le = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < (long) k * n; i++) {
+            m.setAtIndex(le, i, (float) (rnd.nextDouble() - 0.5));
+        }
+        return new F32Matrix(m, k, n, layout);
+    }
+
+    /**
+     * Runs the int8 kernels many times on a small matrix so that C2 has compiled them before a large matrix is
+     * timed (a first call on a 268 MB matrix would otherwise run interpreted or in OSR code, kernels.md §4.3).
+     */
+    static void warmInt8(int tokens) {
+        try (Arena arena = Arena.ofConfined()) {
+            Int8GroupedMatrix w = int8(arena, 256, 1024, 8, 9);
+            float[] x = floats(256 * tokens, 1);
+            float[] y = new float[1024 * tokens];
+            for (int i = 0; i < 5000; i++) {
+                w.multiply(x, tokens, y, 0, 1024);
+            }
+        }
+    }
+
+    static float[] floats(int n, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (rnd.nextDouble() * 2 - 1);
+        }
+        return x;
+    }
+}

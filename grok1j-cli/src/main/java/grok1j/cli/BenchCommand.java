@@ -1,0 +1,324 @@
+package grok1j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import grok1j.format.ModelFile;
+import grok1j.format.ModelFiles;
+import grok1j.model.Grok1;
+import grok1j.model.GrokConfig;
+import grok1j.model.GrokWeights;
+import grok1j.model.KvCache;
+import grok1j.model.LayerWeights;
+import grok1j.tensor.MemoryBandwidth;
+import grok1j.tensor.ThreadPool;
+import grok1j.tensor.WeightMatrix;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code grok1j bench}: memory bandwidth, then decode and prefill of a Grok-1-shaped model with random int8 weights at
+ * the real dimensions (or of a real checkpoint), in one run, with the machine's load. Decode is memory-bound, so its
+ * figure of merit is the fraction of the measured bandwidth the weight reads reach.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Measure memory bandwidth, decode and prefill speed on a Grok-1-shaped model with random int8",
+                "weights (official [in, out] layout, real dimensions), or on a real checkpoint with --model."})
+final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--layers", paramLabel = "N", defaultValue = "2", description = "Decoder layers of the synthetic model (default: ${DEFAULT-VALUE}).")
+    int layers;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "T", description = "Compute threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "Bench this checkpoint instead of a synthetic model.")
+    Path model;
+
+    @Option(names = "--decode-tokens", paramLabel = "N", defaultValue = "8", description = "Timed decode steps (default: ${DEFAULT-VALUE}).")
+    int decodeTokens;
+
+    @Option(names = "--prefill", paramLabel = "N", split = ",", defaultValue = "128,512",
+            description = "Prompt lengths to prefill, comma-separated (default: ${DEFAULT-VALUE}).")
+    int[] prefill;
+
+    @Option(names = "--bandwidth-mib", paramLabel = "M", defaultValue = "2048", description = "Size of the bandwidth buffer in MiB (default: ${DEFAULT-VALUE}).")
+    int bandwidthMib;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "6", description = "Warm-up rounds on a small model before timing (default: ${DEFAULT-VALUE}).")
+    int warmupRounds;
+
+    @Option(names = "--passes", paramLabel = "N", defaultValue = "7", description = "Bandwidth passes; the median is reported (default: ${DEFAULT-VALUE}).")
+    int passes;
+
+    @Option(names = "--json", description = "Print one JSON object instead of a report.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+        if (t < 1 || t > 1024) {
+            throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + t);
+        }
+        if (layers < 1 || layers > 64) {
+            throw new IllegalArgumentException("--layers must be between 1 and 64, got " + layers);
+        }
+        if (bandwidthMib < 1 || passes < 1 || decodeTokens < 1 || warmupRounds < 0) {
+            throw new IllegalArgumentException("--bandwidth-mib, --passes and --decode-tokens must be positive, --warmup not negative");
+        }
+        PrintStream out = CommandLineContext.out();
+        PrintStream err = CommandLineContext.err();
+        ObjectNode r = new ObjectMapper().createObjectNode();
+        r.put("threads", t);
+        r.put("loadavg_start", loadavg());
+        r.put("vector_bits", jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        try (ThreadPool pool = new ThreadPool(t)) {
+            // 1. bandwidth, with its buffer freed before the model is built
+            progress(err, "measuring memory bandwidth (" + bandwidthMib + " MiB, " + passes + " passes, " + t + " threads)");
+            double[] bw;
+            try (Arena arena = Arena.ofShared()) {
+                MemorySegment buf = arena.allocate((long) bandwidthMib << 20, 4096);
+                buf.fill((byte) 1);
+                bw = new MemoryBandwidth(buf, t).measure(pool, passes);
+            }
+            double bandwidth = MemoryBandwidth.median(bw);
+            r.put("bandwidth_gbs", round(bandwidth, 2));
+            r.put("bandwidth_passes_gbs", Arrays.toString(Arrays.stream(bw).map(v -> round(v, 1)).toArray()));
+
+            // 2. the model
+            GrokWeights weights;
+            AutoCloseable owner;
+            MemorySegment probeBuffer = null;
+            if (model != null) {
+                ModelFile f = ModelFiles.open(model);
+                owner = f;
+                weights = f.weights();
+                r.put("model", model.toString());
+            } else {
+                GrokConfig g = GrokConfig.grok1();
+                GrokConfig cfg = new GrokConfig(g.vocabSize(), g.dModel(), layers, g.queryHeads(), g.kvHeads(), g.headDim(),
+                        g.expertFfn(), g.experts(), g.expertsPerToken(), g.contextLength(), g.ropeTheta(), g.rmsEps(),
+                        g.embeddingMultiplier(), g.outputMultiplier(), g.attnOutputMultiplier(), g.attnSoftcap(),
+                        g.padId(), g.bosId(), g.eosId());
+                progress(err, "building a synthetic Grok-1-shaped model with " + layers + " layer(s) in memory");
+                long b0 = System.nanoTime();
+                SyntheticModel sm = new SyntheticModel(cfg, pool);
+                owner = sm;
+                weights = sm.weights();
+                probeBuffer = sm.embeddingTable();
+                r.put("model", "synthetic Grok-1 shape, " + layers + " layers, random int8 weights");
+                r.put("build_s", round((System.nanoTime() - b0) / 1e9, 1));
+            }
+            try (AutoCloseable ignored = owner) {
+                run(weights, pool, bandwidth, probeBuffer, r, err);
+            }
+        }
+        r.put("loadavg", loadavg());
+        if (json) {
+            out.println(new ObjectMapper().writeValueAsString(r));
+        } else {
+            report(r, out);
+        }
+        return 0;
+    }
+
+    /**
+     * @param probe a large off-heap buffer to re-measure the bandwidth between decode steps (the synthetic model's
+     *              embedding table), or null
+     */
+    private void run(GrokWeights weights, ThreadPool pool, double bandwidth, MemorySegment probe, ObjectNode r,
+                     PrintStream err) {
+        GrokConfig cfg = weights.config();
+        int nl = cfg.layers();
+        Grok1 net = new Grok1(weights, pool);
+        Grok1.Timings tm = new Grok1.Timings(nl);
+        Random rnd = new Random(42);
+
+        long perLayer = weightBytesPerDecodeLayer(weights);
+        r.put("layers", nl);
+        r.put("weight_bytes_per_layer", perLayer);
+        r.put("unembedding_bytes", weights.embedding().unembedding().storedBytes());
+
+        // warm-up: first a small model of the same kind many times, then short prefill and decode steps on this
+        // one, so the kernels run C2 code before anything is timed (kernels.md §4.3)
+        progress(err, "warming up");
+        long w0 = System.nanoTime();
+        GrokConfig small = new GrokConfig(2048, 512, 2, 4, 2, 128, 1024, cfg.experts(), cfg.expertsPerToken(), 1024,
+                cfg.ropeTheta(), cfg.rmsEps(), cfg.embeddingMultiplier(), cfg.outputMultiplier(), cfg.attnOutputMultiplier(),
+                cfg.attnSoftcap(), cfg.padId(), cfg.bosId(), cfg.eosId());
+        try (SyntheticModel sm = new SyntheticModel(small, pool)) {
+            Grok1 s = new Grok1(sm.weights(), pool);
+            for (int round = 0; round < warmupRounds; round++) {
+                KvCache warm = new KvCache(small);
+                s.forward(randomTokens(rnd, small, 40), 0, 40, warm, Grok1.Logits.LAST);
+                for (int i = 0; i < 60; i++) {
+                    s.forward(randomTokens(rnd, small, 1), 0, 1, warm, Grok1.Logits.LAST);
+                }
+            }
+        }
+        for (int round = 0; round < 2; round++) {
+            KvCache warm = new KvCache(cfg);
+            net.forward(randomTokens(rnd, cfg, 13), 0, 13, warm, Grok1.Logits.LAST);
+            for (int i = 0; i < 3; i++) {
+                net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Grok1.Logits.LAST);
+            }
+        }
+        r.put("warmup_s", round((System.nanoTime() - w0) / 1e9, 1));
+
+        // decode: a 16-token prompt, then timed steps
+        progress(err, "decode: " + decodeTokens + " steps");
+        net.recordTimings(tm);
+        KvCache cache = new KvCache(cfg);
+        net.forward(randomTokens(rnd, cfg, 16), 0, 16, cache, Grok1.Logits.LAST);
+        double[] total = new double[decodeTokens];
+        double[] layer = new double[decodeTokens];
+        double[] unembed = new double[decodeTokens];
+        int[] one = new int[1];
+        // the machine's load changes by the minute: when possible, re-measure the bandwidth between decode steps
+        MemoryBandwidth interleaved = probe == null ? null : new MemoryBandwidth(probe, pool.threads());
+        double[] probeGbs = new double[decodeTokens];
+        for (int i = 0; i < decodeTokens; i++) {
+            if (interleaved != null) {
+                probeGbs[i] = i == 0 ? interleaved.measure(pool, 1)[0] : interleaved.pass(pool);
+            }
+            one[0] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+            net.forward(one, 0, 1, cache, Grok1.Logits.LAST);
+            long sum = 0;
+            for (long v : tm.layerNanos) {
+                sum += v;
+            }
+            total[i] = tm.totalNanos / 1e6;
+            layer[i] = sum / 1e6 / nl;
+            unembed[i] = tm.unembedNanos / 1e6;
+        }
+        double msToken = MemoryBandwidth.median(total);
+        double msLayer = MemoryBandwidth.median(layer);
+        double msUnembed = MemoryBandwidth.median(unembed);
+        double other = msToken - msLayer * nl - msUnembed;
+        double layerGbs = perLayer / (msLayer * 1e6);
+        r.put("decode_ms_per_token", round(msToken, 2));
+        r.put("decode_ms_per_layer", round(msLayer, 2));
+        r.put("decode_unembed_ms", round(msUnembed, 2));
+        r.put("decode_layer_gbs", round(layerGbs, 2));
+        r.put("decode_bandwidth_fraction", round(layerGbs / bandwidth, 3));
+        if (interleaved != null) {
+            double bi = MemoryBandwidth.median(probeGbs);
+            r.put("bandwidth_interleaved_gbs", round(bi, 2));
+            r.put("decode_bandwidth_fraction_interleaved", round(layerGbs / bi, 3));
+        }
+        r.put("decode_unembed_bandwidth_fraction",
+                round(weights.embedding().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth, 3));
+        r.put("projected_64_layer_decode_ms_per_token", round(64 * msLayer + msUnembed + Math.max(0, other), 1));
+        r.put("projected_64_layer_decode_tokens_per_s", round(1000 / (64 * msLayer + msUnembed + Math.max(0, other)), 3));
+
+        // prefill: fresh caches, logits for the last position only (as generate asks)
+        for (int n : prefill) {
+            if (n < 1 || n > cfg.contextLength()) {
+                throw new IllegalArgumentException("--prefill lengths must be between 1 and " + cfg.contextLength());
+            }
+            progress(err, "prefill: " + n + " tokens");
+            KvCache c = new KvCache(cfg);
+            int[] prompt = randomTokens(rnd, cfg, n);
+            long p0 = System.nanoTime();
+            float[] logits = net.forward(prompt, 0, n, c, Grok1.Logits.LAST);
+            argmax(logits); // the first token: greedy sampling over the logits
+            double ms = (System.nanoTime() - p0) / 1e6;
+            // every layer but the last is a full layer; the last runs past K/V only for the position with logits
+            double fullLayers = 0;
+            int full = Math.max(1, nl - 1);
+            for (int l = 0; l < full; l++) {
+                fullLayers += tm.layerNanos[l] / 1e6;
+            }
+            double msTokenLayer = fullLayers / full / n;
+            r.put("prefill" + n + "_ms", round(ms, 1));
+            r.put("prefill" + n + "_tokens_per_s", round(n / (ms / 1000), 2));
+            r.put("prefill" + n + "_ms_per_token_per_layer", round(msTokenLayer, 3));
+            r.put("prefill" + n + "_last_layer_ms", round(tm.layerNanos[nl - 1] / 1e6, 1));
+            r.put("ttft" + n + "_ms", round(ms, 1));
+            r.put("ttft_ms", round(ms, 1));
+            r.put("projected_64_layer_prefill" + n + "_tokens_per_s",
+                    round(n / ((64 * msTokenLayer * n + (ms - fullLayers * (nl - 1.0) / full)) / 1000), 3));
+        }
+        net.recordTimings(null);
+    }
+
+    /**
+     * Weight bytes one decode step reads per layer: attention (q, k, v, o), router, and the top-k experts' gate, up
+     * and down projections (expert 0's sizes; all experts have the same shapes).
+     */
+    static long weightBytesPerDecodeLayer(GrokWeights w) {
+        LayerWeights l = w.layers().getFirst();
+        long b = l.query().storedBytes() + l.key().storedBytes() + l.value().storedBytes() + l.attnOutput().storedBytes()
+                + l.router().storedBytes();
+        WeightMatrix g = l.gate()[0], u = l.up()[0], d = l.down()[0];
+        return b + w.config().expertsPerToken() * (g.storedBytes() + u.storedBytes() + d.storedBytes());
+    }
+
+    private static int[] randomTokens(Random rnd, GrokConfig cfg, int n) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+        }
+        return t;
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private void report(ObjectNode r, PrintStream out) {
+        out.printf("threads %d, %d-bit vectors, load at start %s%n", r.get("threads").asInt(), r.get("vector_bits").asInt(),
+                r.get("loadavg_start").asText());
+        out.printf("memory read bandwidth: %.1f GB/s (median of %s)%n", r.get("bandwidth_gbs").asDouble(),
+                r.get("bandwidth_passes_gbs").asText());
+        out.printf("model: %s%n", r.get("model").asText());
+        out.printf("decode: %.1f ms/token, %.2f ms/layer (%.1f GB/s of weights = %.0f %% of bandwidth), unembedding %.1f ms "
+                        + "(%.0f %%)%n", r.get("decode_ms_per_token").asDouble(), r.get("decode_ms_per_layer").asDouble(),
+                r.get("decode_layer_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction").asDouble(),
+                r.get("decode_unembed_ms").asDouble(), 100 * r.get("decode_unembed_bandwidth_fraction").asDouble());
+        out.printf("weight bytes per layer: %d%n", r.get("weight_bytes_per_layer").asLong());
+        if (r.has("bandwidth_interleaved_gbs")) {
+            out.printf("bandwidth re-measured between decode steps: %.1f GB/s; decode layers at %.0f %% of it%n",
+                    r.get("bandwidth_interleaved_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction_interleaved").asDouble());
+        }
+        for (int n : prefill) {
+            out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer, time to first token %.0f ms%n", n,
+                    r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
+                    r.get("ttft" + n + "_ms").asDouble());
+        }
+        out.printf("projected 64 layers: decode %.2f tokens/s (%.0f ms/token)%n",
+                r.get("projected_64_layer_decode_tokens_per_s").asDouble(), r.get("projected_64_layer_decode_ms_per_token").asDouble());
+        out.printf("load at end: %s%n", r.get("loadavg").asText());
+    }
+
+    private static void progress(PrintStream err, String what) {
+        err.println("bench: " + what);
+        err.flush();
+    }
+
+    private static String loadavg() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static double round(double v, int digits) {
+        double p = Math.pow(10, digits);
+        return Math.round(v * p) / p;
+    }
+}

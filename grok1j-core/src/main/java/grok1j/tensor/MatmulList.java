@@ -1,0 +1,116 @@
+package grok1j.tensor;
+
+/**
+ * A reusable list of independent products {@code y_i = x_i @ W_i} run as <em>one</em> parallel region: the output
+ * columns of all entries are laid end to end, weighted by their input dimension (the bytes each column reads), and
+ * cut into one contiguous range per thread, at multiples of each matrix's {@link WeightMatrix#columnAlignment()}.
+ * One handoff and one barrier for, e.g., the query/key/value projections, or the gate and up projections of both
+ * selected experts (kernels.md §6 item 4). Entries are stored in arrays that grow once; {@link #run} allocates
+ * nothing.
+ *
+ * <p>Not thread-safe: one owner fills and runs it.
+ */
+public final class MatmulList implements ThreadPool.Job {
+    /** Below this many multiply-adds in total a region is not worth a handoff. */
+    static final long PARALLEL_THRESHOLD = 32_768;
+
+    private WeightMatrix[] w = new WeightMatrix[8];
+    private float[][] x = new float[8][];
+    private float[][] y = new float[8][];
+    private int[] tokens = new int[8];
+    private long[] start = new long[9];
+    private int size;
+
+    /** Empties the list (keeps its storage). */
+    public MatmulList clear() {
+        for (int i = 0; i < size; i++) {
+            w[i] = null;
+            x[i] = null;
+            y[i] = null;
+        }
+        size = 0;
+        return this;
+    }
+
+    /**
+     * Adds {@code y = x @ w} for {@code tokens} rows.
+     *
+     * @param x [tokens, w.inputDim()]
+     * @param y [tokens, w.outputDim()]
+     */
+    public MatmulList add(WeightMatrix w, float[] x, int tokens, float[] y) {
+        if (size == this.w.length) {
+            int cap = size * 2;
+            this.w = java.util.Arrays.copyOf(this.w, cap);
+            this.x = java.util.Arrays.copyOf(this.x, cap);
+            this.y = java.util.Arrays.copyOf(this.y, cap);
+            this.tokens = java.util.Arrays.copyOf(this.tokens, cap);
+            this.start = java.util.Arrays.copyOf(this.start, cap + 1);
+        }
+        this.w[size] = w;
+        this.x[size] = x;
+        this.y[size] = y;
+        this.tokens[size] = tokens;
+        start[size + 1] = start[size] + (long) w.inputDim() * w.outputDim();
+        size++;
+        return this;
+    }
+
+    /** Number of entries. */
+    public int size() {
+        return size;
+    }
+
+    /** Runs every entry on {@code pool} (inline when the total work is tiny) and clears the list. */
+    public void run(ThreadPool pool) {
+        if (size == 0) {
+            return;
+        }
+        long macs = 0;
+        for (int i = 0; i < size; i++) {
+            macs += (start[i + 1] - start[i]) * tokens[i];
+        }
+        if (pool.threads() == 1 || macs < PARALLEL_THRESHOLD) {
+            run(0, 1);
+        } else {
+            // one contiguous part per thread: wide parts read the [in, out] weights in long sequential runs, which
+            // matters more for DRAM bandwidth than finer load balancing (Int8GroupedMatrix.TILE)
+            pool.run(this, pool.threads());
+        }
+        clear();
+    }
+
+    /** Part {@code part} of {@code parts}: the entries' columns between two cut points of the weighted column line. */
+    @Override
+    public void run(int part, int parts) {
+        long total = start[size];
+        long from = total * part / parts;
+        long to = total * (part + 1) / parts;
+        for (int i = 0; i < size; i++) {
+            long s = start[i], e = start[i + 1];
+            if (e <= from || s >= to) {
+                continue;
+            }
+            int c0 = column(i, from);
+            int c1 = column(i, to);
+            if (c0 < c1) {
+                w[i].multiply(x[i], tokens[i], y[i], c0, c1);
+            }
+        }
+    }
+
+    /** The column of entry {@code i} at cut point {@code cut}, rounded to the entry's alignment; clamped to [0, N]. */
+    private int column(int i, long cut) {
+        int n = w[i].outputDim();
+        if (cut <= start[i]) {
+            return 0;
+        }
+        if (cut >= start[i + 1]) {
+            return n;
+        }
+        long col = (cut - start[i]) / w[i].inputDim();
+        int align = Math.max(1, w[i].columnAlignment());
+        long rounded = (col + align / 2) / align * align;
+        return (int) Math.min(n, rounded);
+    }
+}

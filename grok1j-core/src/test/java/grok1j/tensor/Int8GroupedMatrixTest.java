@@ -1,0 +1,137 @@
+package grok1j.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The vectorized int8 kernels (one-token matvec, multi-token panel GEMM) against the scalar double-accumulating
+ * reference, on sizes that are not multiples of the vector length or the panel width, one row, one token, and
+ * column ranges split across threads.
+ */
+class Int8GroupedMatrixTest {
+    static final Arena ARENA = Arena.ofShared();
+
+    @AfterAll
+    static void close() {
+        ARENA.close();
+    }
+
+    /** A random [k, n] int8 matrix with g scale groups (bf16 scales around 0.01, some negative). */
+    static Int8GroupedMatrix random(int k, int n, int g, long seed) {
+        Random rnd = new Random(seed);
+        MemorySegment q = ARENA.allocate(Math.max(1, (long) k * n)).asSlice(0, (long) k * n);
+        for (long i = 0; i < (long) k * n; i++) {
+            q.set(ValueLayout.JAVA_BYTE, i, (byte) (rnd.nextInt(256) - 128));
+        }
+        MemorySegment s = ARENA.allocate(2L * g * n);
+        for (long i = 0; i < (long) g * n; i++) {
+            float v = (rnd.nextFloat() * 0.02f + 0.001f) * (rnd.nextInt(8) == 0 ? -1 : 1);
+            s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, BFloat16.fromFloat(v));
+        }
+        return new Int8GroupedMatrix(q, s, k, n, g);
+    }
+
+    static float[] randomVector(int len, long seed) {
+        Random rnd = new Random(seed);
+        float[] x = new float[len];
+        for (int i = 0; i < len; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        return x;
+    }
+
+    /** Relative to the size of the terms: |got - want| <= 1e-5 * sum |x * w| + 1e-6. */
+    static void assertClose(Int8GroupedMatrix w, float[] x, int tokens, float[] want, float[] got, int n0, int n1, String what) {
+        int k = w.inputDim(), n = w.outputDim();
+        for (int t = 0; t < tokens; t++) {
+            for (int c = n0; c < n1; c++) {
+                double mag = 0;
+                for (int r = 0; r < k; r++) {
+                    mag += Math.abs(x[t * k + r] * w.get(r, c));
+                }
+                assertEquals(want[t * n + c], got[t * n + c], 1e-5 * mag + 1e-6, what + " token " + t + " column " + c);
+            }
+        }
+    }
+
+    void check(int k, int n, int g, int tokens, ThreadPool pool) {
+        Int8GroupedMatrix w = random(k, n, g, 31L * k + n + g);
+        float[] x = randomVector(k * tokens, k + 7L * tokens);
+        float[] want = new float[tokens * n];
+        w.multiplyScalar(x, tokens, want, 0, n);
+        float[] got = new float[tokens * n];
+        java.util.Arrays.fill(got, Float.NaN);
+        if (pool == null) {
+            w.multiply(x, tokens, got, 0, n);
+        } else {
+            Kernels.matmul(pool, w, x, tokens, got);
+        }
+        assertClose(w, x, tokens, want, got, 0, n, "[" + k + "x" + n + "] g=" + g + " tokens=" + tokens);
+    }
+
+    @Test
+    void oneTokenOddSizes() {
+        int[][] shapes = {{1, 1}, {1, 17}, {3, 5}, {8, 88}, {88, 32}, {37, 131}, {64, 4096 + 24}, {13, 4096 * 2 + 3}};
+        for (int[] s : shapes) {
+            check(s[0], s[1], 1, 1, null);
+        }
+        check(88, 32, 8, 1, null);
+        check(33, 75, 3, 1, null);
+        check(24, 200, 8, 1, null);
+    }
+
+    @Test
+    void severalTokensOddSizes() {
+        // below GEMM_MIN_TOKENS one matvec per token; from it on the panel GEMM (full 256-column panels, the rest
+        // of the columns by matvec), with token counts around the 6-token register tile
+        for (int tokens : new int[] {2, 3, 7, 8, 9, 12, 13, 17}) {
+            check(1, 70, 1, tokens, null);
+            check(37, 131, 1, tokens, null);
+            check(130, 64, 2, tokens, null);
+            check(88, 200, 8, tokens, null);
+            check(1, 300, 1, tokens, null);
+            check(130, 520, 2, tokens, null);  // a 65-row scale group crosses the 64-row panel
+            check(200, 777, 5, tokens, null);
+        }
+    }
+
+    @Test
+    void columnRangesSplitAcrossThreads() {
+        try (ThreadPool two = new ThreadPool(2); ThreadPool three = new ThreadPool(3)) {
+            for (ThreadPool p : new ThreadPool[] {two, three}) {
+                check(300, 1000, 4, 1, p);
+                check(97, 777, 1, 1, p);
+                check(96, 250, 8, 9, p);
+                check(96, 1100, 8, 9, p);
+                check(5, 70, 1, 1, p); // below the handoff threshold: runs inline
+            }
+        }
+    }
+
+    @Test
+    void partialRangeLeavesOtherColumnsAlone() {
+        Int8GroupedMatrix w = random(45, 300, 3, 5);
+        for (int tokens : new int[] {1, 4}) {
+            float[] x = randomVector(45 * tokens, 9);
+            float[] want = new float[tokens * 300];
+            w.multiplyScalar(x, tokens, want, 0, 300);
+            float[] got = new float[tokens * 300];
+            java.util.Arrays.fill(got, -7f);
+            w.multiply(x, tokens, got, 70, 213);
+            assertClose(w, x, tokens, want, got, 70, 213, "range");
+            for (int t = 0; t < tokens; t++) {
+                for (int c = 0; c < 300; c++) {
+                    if (c < 70 || c >= 213) {
+                        assertEquals(-7f, got[t * 300 + c], "column " + c + " outside the range was written");
+                    }
+                }
+            }
+        }
+    }
+}
