@@ -23,9 +23,9 @@ import picocli.CommandLine.Parameters;
 
 /** {@code grok1j convert}: official checkpoint (or GGUF) to GGUF, tensor by tensor. */
 @Command(name = "convert", mixinStandardHelpOptions = true,
-        description = {"Convert a Grok-1 checkpoint to GGUF (architecture grok), streaming one tensor at a time.",
-                "Matrices whose input dimension is not a multiple of the type's block, or whose int8 scale groups are",
-                "narrower than a block, are written as F16; norms and the router stay F32."})
+        description = {"Convert a Grok-1 checkpoint to GGUF (architecture grok), streaming one tensor at a time. "
+                + "Matrices whose input dimension is not a multiple of the type's block, or whose int8 scale groups are "
+                + "narrower than a block, are written as F16; norms and the router stay F32."})
 final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--type", required = true, paramLabel = "T", description = "f32, f16, bf16, q8_0, q4_k or q6_k.")
     String type;

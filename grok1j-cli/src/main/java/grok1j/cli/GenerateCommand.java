@@ -83,8 +83,10 @@ final class GenerateCommand implements Callable<Integer> {
                 out.println();
             }
             out.flush();
-            err.printf("prompt tokens: %d, time to first token: %.1f ms, generated: %d tokens, %.2f tokens/s, finish: %s%n",
-                    r.promptIds().length, r.timeToFirstTokenNanos() / 1e6, r.ids().length, r.decodeTokensPerSecond(),
+            double speed = r.decodeTokensPerSecond();
+            err.printf("prompt tokens: %d, time to first token: %s, generated: %d tokens, %s, finish: %s%n",
+                    r.promptIds().length, r.ids().length == 0 ? "n/a" : String.format("%.1f ms", r.timeToFirstTokenNanos() / 1e6),
+                    r.ids().length, Double.isNaN(speed) ? "n/a tokens/s" : String.format("%.2f tokens/s", speed),
                     r.finishReason().apiName());
         }
         return 0;

@@ -49,7 +49,13 @@ public final class Main implements Runnable {
         });
         cli.setParameterExceptionHandler((e, a) -> {
             CommandLine cmd = e.getCommandLine();
-            cmd.getErr().println("grok1j: " + e.getMessage());
+            String msg = e.getMessage() == null ? "invalid arguments" : e.getMessage().replaceFirst("^Error: ", "");
+            if (e instanceof CommandLine.UnmatchedArgumentException u && cmd.getParent() == null
+                    && !u.getUnmatched().isEmpty() && !u.getUnmatched().getFirst().startsWith("-")) {
+                msg = "unknown command '" + u.getUnmatched().getFirst() + "' (commands: "
+                        + String.join(", ", cmd.getSubcommands().keySet().stream().filter(n -> !n.equals("help")).toList()) + ")";
+            }
+            cmd.getErr().println("grok1j: " + msg);
             cmd.getErr().println("Try 'grok1j " + (cmd.getCommandName().equals("grok1j") ? "" : cmd.getCommandName() + " ") + "--help'.");
             cmd.getErr().flush();
             return EXIT_BAD_INPUT;

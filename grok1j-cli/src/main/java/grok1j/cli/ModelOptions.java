@@ -25,6 +25,13 @@ final class ModelOptions {
         return Model.open(model, tokenizer, pool);
     }
 
+    /** @throws IllegalArgumentException if --threads is out of range */
+    void checkThreads() {
+        if (threads != null) {
+            checkedThreads();
+        }
+    }
+
     private int checkedThreads() {
         if (threads < 1 || threads > 1024) {
             throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + threads);

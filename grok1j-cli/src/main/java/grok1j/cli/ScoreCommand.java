@@ -80,7 +80,7 @@ final class ScoreCommand implements Callable<Integer> {
                     StringBuilder b = new StringBuilder();
                     b.append(String.format("%5d %8d %-16s", p, ids[p], Logits.quotePiece(m.tokenizer().piece(ids[p]))));
                     b.append(p + 1 < ids.length ? String.format(" logprob(next) %9.4f  top:", pos.get("logprob_next").asDouble()) : " logprob(next)       n/a  top:");
-                    for (int j = 0; j < Math.min(k, 5); j++) {
+                    for (int j = 0; j < k; j++) {
                         b.append(String.format(" %d:%.4f", top[j], logits[off + top[j]]));
                     }
                     out.println(b);

@@ -14,9 +14,9 @@ import picocli.CommandLine.Option;
 
 /** {@code grok1j serve}: the OpenAI-compatible HTTP server. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = {"Serve the model over an OpenAI-compatible HTTP API with continuous batching:",
-                "/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics, /tokenize, /detokenize.",
-                "Runs until interrupted (Ctrl-C or SIGTERM), then finishes or cancels running requests."})
+        description = {"Serve the model over an OpenAI-compatible HTTP API with continuous batching (/v1/completions, "
+                + "/v1/chat/completions, /v1/models, /health, /metrics, /tokenize, /detokenize). Runs until interrupted "
+                + "(Ctrl-C or SIGTERM), then finishes or cancels running requests."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
@@ -79,6 +79,10 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (!java.nio.file.Files.exists(model.model)) {
             throw new java.nio.file.NoSuchFileException(model.model.toString());
+        }
+        model.checkThreads();
+        if (new java.net.InetSocketAddress(host, 0).isUnresolved()) {
+            throw new IllegalArgumentException("--host " + host + " is not an address or a name this machine can resolve");
         }
         OpenAiServer server = OpenAiServer.start(config);
         err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");

@@ -38,6 +38,9 @@ final class TokenizeCommand implements Callable<Integer> {
         if ((jsonl == null) == (text == null)) {
             throw new IllegalArgumentException("give either TEXT or --jsonl FILE");
         }
+        if (jsonl != null && !jsonl.equals("-") && Files.isDirectory(Path.of(jsonl))) {
+            throw new IllegalArgumentException(jsonl + ": is a directory, expected a JSON-lines file");
+        }
         Tokenizer tok = ModelFiles.loadTokenizer(tokenizer);
         ObjectMapper mapper = new ObjectMapper();
         PrintStream out = CommandLineContext.out();

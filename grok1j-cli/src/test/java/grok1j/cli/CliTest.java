@@ -275,4 +275,41 @@ class CliTest {
         assertEquals(2, r.status());
         assertFalse(r.err().isEmpty());
     }
+
+    @Test
+    void configValuesThatMakeNoSenseAreRefusedNamingTheKey() throws IOException {
+        String[][] cases = {
+                {"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": -1", "rms_norm_eps"},
+                {"\"rope_theta\": 10000", "\"rope_theta\": 0", "rope_theta"},
+                {"\"eos_token_id\": 2", "\"eos_token_id\": 999999", "eos_token_id"},
+                {"\"attn_logit_softcapping\": 30.0", "\"attn_logit_softcapping\": 0", "attn_logit_softcapping"},
+                {"\"hidden_size\": 32", "\"hidden_size\": null", "hidden_size"},
+                {"\"hidden_size\": 32", "\"hidden_size\": \"32\"", "the string"},
+                {"\"vocab_size\": 131072", "\"vocab_size\": 1000000000000", "out of range"},
+        };
+        for (String[] c : cases) {
+            Path m = fixtureCopy();
+            Path cfg = m.resolve("config.json");
+            String text = Files.readString(cfg);
+            assertTrue(text.contains(c[0]), c[0]);
+            Files.writeString(cfg, text.replace(c[0], c[1]));
+            assertBadInput(run("generate", "--model", m.toString(), "--prompt", "x"), "config.json", c[2]);
+            deleteTemp();
+            makeTemp();
+        }
+    }
+
+    @Test
+    void aFileThatIsNeitherGgufNorACheckpointIsNamed() throws IOException {
+        Path f = Files.writeString(tmp.resolve("model.gguf"), "not a model");
+        assertBadInput(run("generate", "--model", f.toString(), "--prompt", "x"), f.toString(), "not a GGUF file");
+        assertBadInput(run("tokenize", "--tokenizer", tmp.toString(), "x"), tmp.toString(), "directory");
+    }
+
+    @Test
+    void unknownCommandListsTheCommands() {
+        Run r = run("frobnicate");
+        assertEquals(2, r.status());
+        assertTrue(r.errLine().contains("unknown command 'frobnicate'") && r.errLine().contains("generate"), r.err());
+    }
 }

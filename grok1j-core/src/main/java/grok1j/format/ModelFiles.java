@@ -19,6 +19,9 @@ public final class ModelFiles {
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString());
         }
+        if (Files.isRegularFile(path) && !isGguf(path)) {
+            throw new ModelFormatException(path + ": not a GGUF file (no GGUF magic) and not a checkpoint folder (holding ckpt-0/)");
+        }
         if (isGguf(path)) {
             try {
                 return GgufModel.open(path);
@@ -67,6 +70,9 @@ public final class ModelFiles {
     public static Tokenizer loadTokenizer(Path path) throws IOException {
         if (!Files.exists(path)) {
             throw new NoSuchFileException(path.toString());
+        }
+        if (Files.isDirectory(path)) {
+            throw new ModelFormatException(path + ": is a directory, expected a tokenizer.model or .gguf file");
         }
         if (isGguf(path)) {
             try (ModelFile f = open(path)) {

@@ -85,7 +85,7 @@ public final class OfficialCheckpoint implements ModelFile {
         }
         Path ckpt = findCkptDir(given, path);
         Path root = ckpt.getParent() != null ? ckpt.getParent() : ckpt;
-        Path configFile = Files.isRegularFile(root.resolve(CONFIG)) ? root.resolve(CONFIG) : null;
+        Path configFile = Files.exists(root.resolve(CONFIG)) ? root.resolve(CONFIG) : null;
         GrokConfig config = configFile != null ? readConfig(configFile) : GrokConfig.grok1();
         CheckpointLayout layout = new CheckpointLayout(config.layers());
         checkFileSet(ckpt, layout, configFile);
@@ -159,13 +159,23 @@ public final class OfficialCheckpoint implements ModelFile {
 
     private static GrokConfig readConfig(Path file) throws ModelFormatException {
         try {
-            Object json = Json.parse(Files.readString(file));
+            if (!Files.isRegularFile(file)) {
+                throw new ModelFormatException(file + ": not a regular file (expected a JSON object of hyperparameters)");
+            }
+            Object json;
+            try {
+                json = Json.parse(Files.readString(file));
+            } catch (java.nio.charset.CharacterCodingException e) {
+                throw new ModelFormatException(file + ": not UTF-8 text (expected a JSON object of hyperparameters)", e);
+            }
             if (!(json instanceof Map<?, ?> m)) {
                 throw new ModelFormatException(file + ": expected a JSON object");
             }
             @SuppressWarnings("unchecked")
             Map<String, Object> map = (Map<String, Object>) m;
             return GrokConfig.fromJson(map);
+        } catch (ModelFormatException e) {
+            throw e;
         } catch (IOException e) {
             throw new ModelFormatException("cannot read " + file + ": " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {

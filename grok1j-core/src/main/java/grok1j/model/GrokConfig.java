@@ -52,6 +52,28 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("head_dim " + headDim + " must be even for RoPE");
         }
+        positive("rope_theta", ropeTheta);
+        positive("rms_norm_eps", rmsEps);
+        positive("embedding_multiplier_scale", embeddingMultiplier);
+        positive("output_multiplier_scale", outputMultiplier);
+        positive("attn_output_multiplier", attnOutputMultiplier);
+        positive("attn_logit_softcapping", attnSoftcap);
+        tokenId("pad_token_id", padId, vocabSize);
+        tokenId("bos_token_id", bosId, vocabSize);
+        tokenId("eos_token_id", eosId, vocabSize);
+    }
+
+    private static void positive(String key, double v) {
+        if (!(v > 0) || Double.isInfinite(v)) {
+            throw new IllegalArgumentException(key + " must be a positive number, got " + v);
+        }
+    }
+
+    /** A special token id must name a vocabulary entry; -1 means the model has none. */
+    private static void tokenId(String key, int id, int vocab) {
+        if (id < -1 || id >= vocab) {
+            throw new IllegalArgumentException(key + " " + id + " is outside the vocabulary [0, " + vocab + ") (-1 for none)");
+        }
     }
 
     private static void positive(String key, int v) {
@@ -59,6 +81,7 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
             throw new IllegalArgumentException(key + " must be positive, got " + v);
         }
     }
+
 
     /** The released Grok-1 (spec §1). */
     public static GrokConfig grok1() {
@@ -124,26 +147,32 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
     }
 
     private static int intKey(Map<String, Object> m, String key, int dflt) {
-        Object v = m.get(key);
-        if (v == null) {
+        if (!m.containsKey(key)) {
             return dflt;
         }
-        if (v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())
-                && Math.abs(n.doubleValue()) <= Integer.MAX_VALUE) {
-            return n.intValue();
+        Object v = m.get(key);
+        if (!(v instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())) {
+            throw new IllegalArgumentException("config key " + key + " must be an integer, got " + describe(v));
         }
-        throw new IllegalArgumentException("config key " + key + " must be an integer, got " + v);
+        if (Math.abs(n.doubleValue()) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("config key " + key + " is out of range: " + v);
+        }
+        return n.intValue();
     }
 
     private static double doubleKey(Map<String, Object> m, String key, double dflt) {
-        Object v = m.get(key);
-        if (v == null) {
+        if (!m.containsKey(key)) {
             return dflt;
         }
+        Object v = m.get(key);
         if (v instanceof Number n && Double.isFinite(n.doubleValue())) {
             return n.doubleValue();
         }
-        throw new IllegalArgumentException("config key " + key + " must be a number, got " + v);
+        throw new IllegalArgumentException("config key " + key + " must be a number, got " + describe(v));
+    }
+
+    private static String describe(Object v) {
+        return v == null ? "null" : v instanceof String str ? "the string \"" + str + "\"" : String.valueOf(v);
     }
 
     /** One line for logs and {@code inspect}. */
