@@ -642,27 +642,19 @@ public final class OpenAiServer implements AutoCloseable {
                 }
                 return chunk(index, delta, lp, finish);
             }
-            ObjectNode o = base("text_completion");
-            ObjectNode c = o.putArray("choices").addObject();
-            c.put("index", index);
-            c.put("text", text);
-            c.set("logprobs", lp == null ? mapper.nullNode() : lp);
-            if (finish == null) {
-                c.putNull("finish_reason");
-            } else {
-                c.put("finish_reason", finish);
-            }
-            if (p.includeUsage()) {
-                o.putNull("usage");
-            }
-            return o;
+            return streamChunk("text_completion", index, "text", mapper.getNodeFactory().textNode(text), lp, finish);
         }
 
         private ObjectNode chunk(int index, ObjectNode delta, JsonNode lp, String finish) {
-            ObjectNode o = base("chat.completion.chunk");
+            return streamChunk("chat.completion.chunk", index, "delta", delta, lp, finish);
+        }
+
+        /** One streamed chunk with a single choice: {@code field} carries the new text (completions) or delta (chat). */
+        private ObjectNode streamChunk(String object, int index, String field, JsonNode content, JsonNode lp, String finish) {
+            ObjectNode o = base(object);
             ObjectNode c = o.putArray("choices").addObject();
             c.put("index", index);
-            c.set("delta", delta);
+            c.set(field, content);
             c.set("logprobs", lp == null ? mapper.nullNode() : lp);
             if (finish == null) {
                 c.putNull("finish_reason");
