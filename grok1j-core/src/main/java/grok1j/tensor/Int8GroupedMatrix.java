@@ -57,6 +57,8 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     static final int GEMM_MIN_TOKENS = 8;
 
     private static final ThreadLocal<short[]> SCALES = ThreadLocal.withInitial(() -> new short[TILE]);
+    /** Per-thread prefill partial sums, tokens x {@link #NB} (grows to the largest token count seen). */
+    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[64 * NB]);
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Math.max(TILE, KB * NB)]);
 
     private final MemorySegment q;
@@ -220,30 +222,37 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * Several tokens, {@link #NB} columns {@code [c, c + NB)}: {@code y[t][c..] = x[t] @ W[:, c..]} for every token.
      * The weights are dequantized (exactly) into a {@link #KB} x NB float32 panel, then a register tile of 6 tokens
      * by 2 vectors (12 accumulators: fits the 16 registers of AVX2) runs over each 2-vector column strip of it.
+     * Partial sums go to a contiguous per-thread {@code tokens x NB} tile, copied to {@code y} at the end: the rows of
+     * {@code y} are {@code 4 * n} bytes apart (128 KB for the expert projections), so accumulating in place made
+     * every token's row map to the same L1/L2 cache set and miss on every K block.
      */
     void gemm(float[] x, int tokens, float[] y, int c, float[] panel) {
         // (few tokens take the matvec path: the panel reads NB-byte runs per row, fine only when compute dominates)
+        float[] acc = ACC.get();
+        if (acc.length < tokens * NB) {
+            acc = new float[tokens * NB];
+            ACC.set(acc);
+        }
         final int t6 = tokens - tokens % 6;
         for (int kb = 0; kb < k; kb += KB) {
             final int kc = Math.min(KB, k - kb);
             dequantize(kb, kc, c, panel);
             final boolean first = kb == 0;
             for (int strip = 0; strip < NB; strip += 2 * L) {
-                final int cs = c + strip;
                 int t = 0;
                 for (; t < t6; t += 6) {
-                    final int y0 = t * n + cs, y1 = y0 + n, y2 = y1 + n, y3 = y2 + n, y4 = y3 + n, y5 = y4 + n;
+                    final int y0 = t * NB + strip, y1 = y0 + NB, y2 = y1 + NB, y3 = y2 + NB, y4 = y3 + NB, y5 = y4 + NB;
                     FloatVector a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
                     if (first) {
                         a00 = a01 = a10 = a11 = a20 = a21 = FloatVector.zero(F);
                         a30 = a31 = a40 = a41 = a50 = a51 = FloatVector.zero(F);
                     } else {
-                        a00 = FloatVector.fromArray(F, y, y0); a01 = FloatVector.fromArray(F, y, y0 + L);
-                        a10 = FloatVector.fromArray(F, y, y1); a11 = FloatVector.fromArray(F, y, y1 + L);
-                        a20 = FloatVector.fromArray(F, y, y2); a21 = FloatVector.fromArray(F, y, y2 + L);
-                        a30 = FloatVector.fromArray(F, y, y3); a31 = FloatVector.fromArray(F, y, y3 + L);
-                        a40 = FloatVector.fromArray(F, y, y4); a41 = FloatVector.fromArray(F, y, y4 + L);
-                        a50 = FloatVector.fromArray(F, y, y5); a51 = FloatVector.fromArray(F, y, y5 + L);
+                        a00 = FloatVector.fromArray(F, acc, y0); a01 = FloatVector.fromArray(F, acc, y0 + L);
+                        a10 = FloatVector.fromArray(F, acc, y1); a11 = FloatVector.fromArray(F, acc, y1 + L);
+                        a20 = FloatVector.fromArray(F, acc, y2); a21 = FloatVector.fromArray(F, acc, y2 + L);
+                        a30 = FloatVector.fromArray(F, acc, y3); a31 = FloatVector.fromArray(F, acc, y3 + L);
+                        a40 = FloatVector.fromArray(F, acc, y4); a41 = FloatVector.fromArray(F, acc, y4 + L);
+                        a50 = FloatVector.fromArray(F, acc, y5); a51 = FloatVector.fromArray(F, acc, y5 + L);
                     }
                     final int x0 = t * k + kb, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k, x4 = x3 + k, x5 = x4 + k;
                     for (int i = 0, p = strip; i < kc; i++, p += NB) {
@@ -262,21 +271,46 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                         v = FloatVector.broadcast(F, x[x5 + i]);
                         a50 = b0.fma(v, a50); a51 = b1.fma(v, a51);
                     }
-                    a00.intoArray(y, y0); a01.intoArray(y, y0 + L);
-                    a10.intoArray(y, y1); a11.intoArray(y, y1 + L);
-                    a20.intoArray(y, y2); a21.intoArray(y, y2 + L);
-                    a30.intoArray(y, y3); a31.intoArray(y, y3 + L);
-                    a40.intoArray(y, y4); a41.intoArray(y, y4 + L);
-                    a50.intoArray(y, y5); a51.intoArray(y, y5 + L);
+                    a00.intoArray(acc, y0); a01.intoArray(acc, y0 + L);
+                    a10.intoArray(acc, y1); a11.intoArray(acc, y1 + L);
+                    a20.intoArray(acc, y2); a21.intoArray(acc, y2 + L);
+                    a30.intoArray(acc, y3); a31.intoArray(acc, y3 + L);
+                    a40.intoArray(acc, y4); a41.intoArray(acc, y4 + L);
+                    a50.intoArray(acc, y5); a51.intoArray(acc, y5 + L);
+                }
+                for (; t + 3 <= tokens; t += 3) {
+                    final int y0 = t * NB + strip, y1 = y0 + NB, y2 = y1 + NB;
+                    FloatVector a00, a01, a10, a11, a20, a21;
+                    if (first) {
+                        a00 = a01 = a10 = a11 = a20 = a21 = FloatVector.zero(F);
+                    } else {
+                        a00 = FloatVector.fromArray(F, acc, y0); a01 = FloatVector.fromArray(F, acc, y0 + L);
+                        a10 = FloatVector.fromArray(F, acc, y1); a11 = FloatVector.fromArray(F, acc, y1 + L);
+                        a20 = FloatVector.fromArray(F, acc, y2); a21 = FloatVector.fromArray(F, acc, y2 + L);
+                    }
+                    final int x0 = t * k + kb, x1 = x0 + k, x2 = x1 + k;
+                    for (int i = 0, p = strip; i < kc; i++, p += NB) {
+                        final FloatVector b0 = FloatVector.fromArray(F, panel, p);
+                        final FloatVector b1 = FloatVector.fromArray(F, panel, p + L);
+                        FloatVector v = FloatVector.broadcast(F, x[x0 + i]);
+                        a00 = b0.fma(v, a00); a01 = b1.fma(v, a01);
+                        v = FloatVector.broadcast(F, x[x1 + i]);
+                        a10 = b0.fma(v, a10); a11 = b1.fma(v, a11);
+                        v = FloatVector.broadcast(F, x[x2 + i]);
+                        a20 = b0.fma(v, a20); a21 = b1.fma(v, a21);
+                    }
+                    a00.intoArray(acc, y0); a01.intoArray(acc, y0 + L);
+                    a10.intoArray(acc, y1); a11.intoArray(acc, y1 + L);
+                    a20.intoArray(acc, y2); a21.intoArray(acc, y2 + L);
                 }
                 for (; t < tokens; t++) {
-                    final int y0 = t * n + cs;
+                    final int y0 = t * NB + strip;
                     FloatVector a0, a1;
                     if (first) {
                         a0 = a1 = FloatVector.zero(F);
                     } else {
-                        a0 = FloatVector.fromArray(F, y, y0);
-                        a1 = FloatVector.fromArray(F, y, y0 + L);
+                        a0 = FloatVector.fromArray(F, acc, y0);
+                        a1 = FloatVector.fromArray(F, acc, y0 + L);
                     }
                     final int x0 = t * k + kb;
                     for (int i = 0, p = strip; i < kc; i++, p += NB) {
@@ -284,10 +318,13 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                         a0 = FloatVector.fromArray(F, panel, p).fma(v, a0);
                         a1 = FloatVector.fromArray(F, panel, p + L).fma(v, a1);
                     }
-                    a0.intoArray(y, y0);
-                    a1.intoArray(y, y0 + L);
+                    a0.intoArray(acc, y0);
+                    a1.intoArray(acc, y0 + L);
                 }
             }
+        }
+        for (int t = 0; t < tokens; t++) {
+            System.arraycopy(acc, t * NB, y, t * n + c, NB);
         }
     }
 
