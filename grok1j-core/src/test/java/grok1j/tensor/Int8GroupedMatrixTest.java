@@ -84,6 +84,7 @@ class Int8GroupedMatrixTest {
         check(88, 32, 8, 1, null);
         check(33, 75, 3, 1, null);
         check(24, 200, 8, 1, null);
+        check(6, Int8GroupedMatrix.TILE + 40, 2, 1, null); // a second column tile, with a tail after the blocks
     }
 
     @Test
