@@ -1,5 +1,6 @@
 package grok1j.cli;
 
+import grok1j.model.KernelWarmup;
 import grok1j.model.Model;
 import grok1j.server.ChatTemplate;
 import grok1j.server.OpenAiServer;
@@ -56,6 +57,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "On shutdown, how long running requests may finish before they are cancelled (default: ${DEFAULT-VALUE}).")
     int grace;
 
+    @Option(names = "--warmup", paramLabel = "SECONDS", defaultValue = "5",
+            description = "Before serving, run the kernels on the first layer for about this long so the first request "
+                    + "does not pay for JIT compilation; 0 skips it (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Override
     public Integer call() throws Exception {
         PrintStream err = CommandLineContext.err();
@@ -65,6 +71,9 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (grace < 0) {
             throw new IllegalArgumentException("--shutdown-grace must be >= 0, got " + grace);
+        }
+        if (warmup < 0) {
+            throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
         }
         ServerConfig config;
         try {
@@ -102,6 +111,13 @@ final class ServeCommand implements Callable<Integer> {
             throw e;
         }
         try (m) {
+            if (warmup > 0) {
+                err.println("grok1j: warming up the kernels on layer 0 (about " + warmup + " s; --warmup 0 skips)");
+                err.flush();
+                long t0 = System.nanoTime();
+                int rounds = KernelWarmup.run(m.network().weights(), m.network().pool(), Duration.ofSeconds(warmup));
+                err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
+            }
             server.ready(m);
             err.println("grok1j: serving '" + config.modelId() + "' (" + m.config().summary() + ") on " + server.baseUrl()
                     + (key != null ? ", API key required" : ""));

@@ -21,6 +21,7 @@ class ServeCommandTest {
     void badOptionsAreOneLineAndExit2() {
         assertBadInput("--parallel must be in [1, 1024], got 0", "serve", "--model", "x", "--parallel", "0");
         assertBadInput("--queue must be >= 0", "serve", "--model", "x", "--queue", "-1");
+        assertBadInput("--warmup must be >= 0, got -2", "serve", "--model", "x", "--warmup", "-2");
         assertBadInput("no such file or directory: /no/such/model", "serve", "--model", "/no/such/model", "--port", "0");
     }
 

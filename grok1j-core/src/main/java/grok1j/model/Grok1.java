@@ -61,6 +61,11 @@ public final class Grok1 {
         return cfg;
     }
 
+    /** The compute threads this model runs on. */
+    public ThreadPool pool() {
+        return pool;
+    }
+
     public GrokWeights weights() {
         return weights;
     }

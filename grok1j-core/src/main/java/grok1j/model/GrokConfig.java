@@ -89,6 +89,13 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
                 78.38367176906169, 0.5773502691896257, 0.08838834764831845, 30.0, 0, 1, 2);
     }
 
+    /** The same model with {@code n} decoder layers (for running a prefix of the layers, e.g. a warm-up). */
+    public GrokConfig withLayers(int n) {
+        return new GrokConfig(vocabSize, dModel, n, queryHeads, kvHeads, headDim, expertFfn, experts, expertsPerToken,
+                contextLength, ropeTheta, rmsEps, embeddingMultiplier, outputMultiplier, attnOutputMultiplier, attnSoftcap,
+                padId, bosId, eosId);
+    }
+
     /** Query heads per KV head (GQA group size). */
     public int groupSize() {
         return queryHeads / kvHeads;

@@ -1,0 +1,79 @@
+package grok1j.model;
+
+import grok1j.tensor.ThreadPool;
+import java.time.Duration;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Runs a model's kernels before the first request so they are compiled (C2) when it arrives: the JIT compiles a
+ * loop only after it has run hot for a while, and a Vector API kernel runs 10-100x slower before that (kernels.md
+ * §4.3), which would otherwise land on the first user's time to first token. llama.cpp does the same with an empty
+ * run at load.
+ *
+ * <p>It uses the real weights of the <em>first layer only</em> (plus the embedding and unembedding), so it runs
+ * every kernel the model uses (attention projections, the expert GEMM and matvec, the unembedding) while reading a
+ * 64th of Grok-1's weights per round. Rounds are a short prefill (the prefill path) followed by decode steps (the
+ * decode path), each with a fresh KV cache; nothing of the model's state changes.
+ */
+public final class KernelWarmup {
+    /** Prompt length of a round: enough tokens that some expert takes the multi-token GEMM. */
+    static final int PREFILL_TOKENS = 48;
+    /** Decode steps after the prompt in each round. */
+    static final int DECODE_STEPS = 4;
+    /** Rounds after which the kernels have long been compiled on small models; the budget ends large ones earlier. */
+    static final int MAX_ROUNDS = 30;
+
+    private KernelWarmup() {
+    }
+
+    /**
+     * Runs warm-up rounds on {@code weights} until {@code budget} has passed (checked after each round, so at least
+     * one round runs and the last may overrun) or {@link #MAX_ROUNDS} rounds are done.
+     *
+     * @return the number of rounds run
+     * @throws IllegalArgumentException if {@code budget} is negative
+     */
+    public static int run(GrokWeights weights, ThreadPool pool, Duration budget) {
+        if (budget.isNegative()) {
+            throw new IllegalArgumentException("warm-up budget must not be negative, got " + budget);
+        }
+        GrokConfig cfg = weights.config().withLayers(1);
+        Grok1 firstLayer = new Grok1(new GrokWeights(cfg, weights.embedding(), weights.finalNorm(),
+                List.of(weights.layers().getFirst())), pool);
+        int prompt = Math.min(PREFILL_TOKENS, cfg.contextLength() - DECODE_STEPS);
+        SplittableRandom rnd = new SplittableRandom(7);
+        long end = System.nanoTime() + budget.toNanos();
+        int rounds = 0;
+        do {
+            KvCache cache = new KvCache(cfg);
+            if (prompt > 0) {
+                firstLayer.forward(randomTokens(rnd, cfg, prompt), 0, prompt, cache, Grok1.Logits.LAST);
+            }
+            int[] one = new int[1];
+            for (int i = 0; i < DECODE_STEPS && cache.length() < cfg.contextLength(); i++) {
+                one[0] = randomToken(rnd, cfg);
+                firstLayer.forward(one, 0, 1, cache, Grok1.Logits.LAST);
+            }
+            rounds++;
+        } while (rounds < MAX_ROUNDS && System.nanoTime() < end);
+        return rounds;
+    }
+
+    private static int[] randomTokens(SplittableRandom rnd, GrokConfig cfg, int n) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = randomToken(rnd, cfg);
+        }
+        return t;
+    }
+
+    /** Any id but padding (which the model masks out). */
+    private static int randomToken(SplittableRandom rnd, GrokConfig cfg) {
+        int id;
+        do {
+            id = rnd.nextInt(cfg.vocabSize());
+        } while (id == cfg.padId() && cfg.vocabSize() > 1);
+        return id;
+    }
+}
