@@ -72,6 +72,10 @@ final class Int8PanelGemm {
      * sums of a panel {@code tokens x NB} floats.
      */
     static final int NB = 1024;
+    /** At most this many column panels share their row blocks (see the block order in {@link #multiply}). */
+    static final int MAX_GROUP = 8;
+    /** Partial sums of a panel group, at most 2 MB of floats (L3): fewer panels per group for many tokens. */
+    static final int GROUP_ACC_FLOATS = 512 * 1024;
 
     /** Per-thread buffers: allocated once, the token-dependent ones grow to the largest token count seen. */
     private static final class Scratch {
@@ -81,12 +85,12 @@ final class Int8PanelGemm {
         float[] block = new float[0];
         float[] acc = new float[0];
 
-        void ensure(int tiles) {
+        void ensure(int tiles, int accFloats) {
             if (block.length < tiles * MR * KB) {
                 block = new float[tiles * MR * KB];
             }
-            if (acc.length < tiles * MR * NB) {
-                acc = new float[tiles * MR * NB];
+            if (acc.length < accFloats) {
+                acc = new float[accFloats];
             }
         }
     }
@@ -101,24 +105,28 @@ final class Int8PanelGemm {
                          float[] x, int tokens, float[] y, int n0, int n1) {
         Scratch s = SCRATCH.get();
         int tiles = (tokens + MR - 1) / MR;
-        s.ensure(tiles);
-        // blocks in order: all row blocks of the first column panel, then of the next, ...
+        int panelFloats = tiles * MR * NB;
+        int group = Math.max(1, Math.min(MAX_GROUP, GROUP_ACC_FLOATS / panelFloats));
+        s.ensure(tiles, group * panelFloats);
         int rowBlocks = (k + KB - 1) / KB;
-        int blocks = (n1 - n0 + NB - 1) / NB * rowBlocks;
+        int panels = (n1 - n0 + NB - 1) / NB;
+        int blocks = panels * rowBlocks;
         stage(q, n, k, n1, n0, 0, 0, KB, s.staging[0]);
         for (int b = 0; b < blocks; b++) {
-            int c = n0 + b / rowBlocks * NB;
-            int kb = b % rowBlocks * KB;
+            int panel = panelOf(b, rowBlocks, panels, group);
+            int c = n0 + panel * NB;
+            int kb = rowBlockOf(b, rowBlocks, panels, group) * KB;
             int w = Math.min(NB, n1 - c);
             int kc = Math.min(KB, k - kb);
+            int acc = panel % group * panelFloats;
             byte[] staged = s.staging[b & 1];
-            int nextC = n0 + (b + 1) / rowBlocks * NB;
-            int nextKb = (b + 1) % rowBlocks * KB;
+            int nextC = n0 + panelOf(b + 1, rowBlocks, panels, group) * NB;
+            int nextKb = rowBlockOf(b + 1, rowBlocks, panels, group) * KB;
             packTokens(x, k, tokens, kb, kc, s.block);
             int strips = (w + NR - 1) / NR;
             for (int st = 0; st < strips; st++) {
                 dequantStrip(staged, scales, n, groupRows, kb, kc, c, st * NR, w, s);
-                int a = st * tiles * MR * NR;
+                int a = acc + st * tiles * MR * NR;
                 for (int tt = 0; tt < tiles; tt++, a += MR * NR) {
                     kernel(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
                 }
@@ -128,9 +136,30 @@ final class Int8PanelGemm {
                 }
             }
             if (kb + kc == k) {
-                copyOut(s.acc, tiles, tokens, w, y, n, c);
+                copyOut(s.acc, acc, tiles, tokens, w, y, n, c);
             }
         }
+    }
+
+    /*
+     * Block order: the column panels go in groups of `group`; within a group, row block 0 of each panel, then row
+     * block 1 of each, ... So consecutive blocks continue the same weight rows (group x NB bytes of a row are read
+     * within a few blocks: fewer TLB misses and DRAM page openings than jumping to the next K rows at once), while
+     * each panel keeps its own partial sums.
+     */
+
+    /** Column panel (0-based, relative to n0) of block {@code b}. */
+    private static int panelOf(int b, int rowBlocks, int panels, int group) {
+        int first = b / (group * rowBlocks) * group;
+        int width = Math.min(group, panels - first);
+        return width <= 0 ? 0 : first + b % (group * rowBlocks) % width;
+    }
+
+    /** Row block (0-based) of block {@code b}. */
+    private static int rowBlockOf(int b, int rowBlocks, int panels, int group) {
+        int first = b / (group * rowBlocks) * group;
+        int width = Math.min(group, panels - first);
+        return width <= 0 ? 0 : b % (group * rowBlocks) / width;
     }
 
     /**
@@ -228,10 +257,13 @@ final class Int8PanelGemm {
         c30.intoArray(acc, a3); c31.intoArray(acc, a3 + L);
     }
 
-    /** Copies the panel's strip-major partial sums of columns {@code [c, c + w)} to the rows of {@code y}. */
-    private static void copyOut(float[] acc, int tiles, int tokens, int w, float[] y, int n, int c) {
+    /**
+     * Copies the panel's strip-major partial sums (from {@code acc[a]}) of columns {@code [c, c + w)} to the rows of
+     * {@code y}.
+     */
+    private static void copyOut(float[] acc, int a, int tiles, int tokens, int w, float[] y, int n, int c) {
         for (int t = 0; t < tokens; t++) {
-            int ao = t * NR;
+            int ao = a + t * NR;
             for (int j = 0; j < w; j += NR, ao += tiles * MR * NR) {
                 System.arraycopy(acc, ao, y, t * n + c + j, Math.min(NR, w - j));
             }

@@ -117,7 +117,8 @@ class Int8GroupedMatrixTest {
     /**
      * The panel GEMM's block tails: K of two full row blocks and a partial one, N of one full column panel and a
      * partial one ending in a partial strip, scale groups of one, of more than a block (crossing block boundaries)
-     * and of a few rows, every token count from 8 to 20 (all remainders of the 4-token tile).
+     * and of a few rows, every token count from 8 to 20 (all remainders of the 4-token tile); and more column panels
+     * than fit in one panel group.
      */
     @Test
     void panelGemmBlockTails() {
@@ -131,6 +132,8 @@ class Int8GroupedMatrixTest {
         try (ThreadPool two = new ThreadPool(2)) {
             check(k, n, 3, 11, two);
         }
+        // more column panels than a panel group: a full group and a partial one
+        check(Int8PanelGemm.KB + 44, (Int8PanelGemm.MAX_GROUP + 2) * Int8PanelGemm.NB + 37, 4, 9, null);
     }
 
     /** A GEMM column range that starts inside a strip and ends inside the second column panel. */
