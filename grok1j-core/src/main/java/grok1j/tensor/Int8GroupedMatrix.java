@@ -3,10 +3,8 @@ package grok1j.tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -24,21 +22,19 @@ import jdk.incubator.vector.VectorSpecies;
  *     to the top of an int lane) and accumulated with the broadcast activations into a per-thread float32 tile
  *     (L2); the group's scales are applied once per tile. Every weight byte is read exactly once, in long
  *     sequential runs.</li>
- * <li><b>several tokens</b> (at least {@link #GEMM_MIN_TOKENS}, {@link #gemm}): a {@link #NB}-column by
- *     {@link #KB}-row panel is dequantized to float32 once
- *     (exact), then a 6-token by 2-vector register tile (12 accumulators) runs over it with FMAs.</li>
+ * <li><b>several tokens</b> (at least {@link #GEMM_MIN_TOKENS}, {@link Int8PanelGemm}): blocks of the weights are
+ *     staged as int8 while the previous block is computed, dequantized (exactly) one 16-column strip at a time into
+ *     L1, and multiplied with packed activations by a 4-token by 2-vector register tile.</li>
  * </ul>
  * Scratch is per thread and allocated once; the kernels allocate nothing per call.
  *
  * <p>Both segments are views of the memory-mapped shard: nothing is copied.
  */
 public final class Int8GroupedMatrix implements WeightMatrix {
-    // The machine's widest float vector (AVX2: 8 lanes, AVX-512: 16), and byte/short/int species of the same lane
-    // count. All static final so C2 intrinsifies them (kernels.md §4.3).
+    // The machine's widest float vector (AVX2: 8 lanes, AVX-512: 16), and the int species of the same lane count.
+    // All static final so C2 intrinsifies them (kernels.md §4.3).
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int L = F.length();
-    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
-    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(L * 32));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -53,17 +49,16 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     /** Columns per step of the decode kernel: the bytes of one int vector (32 on AVX2). */
     static final int BLOCK = 4 * L;
     private static final int TOP_BYTE = 0xFF000000;
-    /** Rows of a dequantized prefill panel (KB x NB x 4 bytes = 64 KB, in L2). */
-    static final int KB = 64;
-    /** Columns of a prefill panel: each weight row is read in runs of NB bytes. */
-    static final int NB = 256;
-    /** Below this many tokens a product runs as one matvec per token (row runs of up to {@link #TILE} bytes). */
-    static final int GEMM_MIN_TOKENS = 8;
+    /**
+     * Below this many tokens a product runs as one matvec per token (row runs of up to {@link #TILE} bytes). Measured
+     * (GEMM speed / matvec speed, 1 / 2 threads): at 6 tokens the GEMM ties or wins on every model shape
+     * (6144 x 32768: 0.99 / 1.12, 32768 x 6144: 1.27 / 1.56, 6144 x 6144: 1.45 / 1.34); at 4 tokens it still loses
+     * on 6144 x 32768 at 1 thread (0.84).
+     */
+    static final int GEMM_MIN_TOKENS = 6;
 
     private static final ThreadLocal<short[]> SCALES = ThreadLocal.withInitial(() -> new short[TILE]);
-    /** Per-thread prefill partial sums, tokens x {@link #NB} (grows to the largest token count seen). */
-    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[64 * NB]);
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[Math.max(TILE, KB * NB)]);
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[TILE]);
 
     private final MemorySegment q;
     private final MemorySegment scales;
@@ -121,18 +116,13 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         if (n0 >= n1 || tokens <= 0) {
             return;
         }
-        float[] scratch = SCRATCH.get();
-        int c = n0;
         if (tokens >= GEMM_MIN_TOKENS) {
-            int full = n0 + (n1 - n0) / NB * NB;
-            for (; c < full; c += NB) {
-                gemm(x, tokens, y, c, scratch);
-            }
+            Int8PanelGemm.multiply(q, scales, k, n, groupRows, x, tokens, y, n0, n1);
+            return;
         }
-        if (c < n1) {
-            for (int t = 0; t < tokens; t++) {
-                matvec(x, t * k, y, t * n, c, n1, scratch);
-            }
+        float[] scratch = SCRATCH.get();
+        for (int t = 0; t < tokens; t++) {
+            matvec(x, t * k, y, t * n, n0, n1, scratch);
         }
     }
 
@@ -265,136 +255,6 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         for (int j = wb; j < w; j++) {
             final float s = BFloat16.toFloat(sc[j]);
             y[yo + j] = first ? acc[j] * s : Math.fma(acc[j], s, y[yo + j]);
-        }
-    }
-
-    /**
-     * Several tokens, {@link #NB} columns {@code [c, c + NB)}: {@code y[t][c..] = x[t] @ W[:, c..]} for every token.
-     * The weights are dequantized (exactly) into a {@link #KB} x NB float32 panel, then a register tile of 6 tokens
-     * by 2 vectors (12 accumulators: fits the 16 registers of AVX2) runs over each 2-vector column strip of it.
-     * Partial sums go to a contiguous per-thread {@code tokens x NB} tile, copied to {@code y} at the end: the rows of
-     * {@code y} are {@code 4 * n} bytes apart (128 KB for the expert projections), so accumulating in place made
-     * every token's row map to the same L1/L2 cache set and miss on every K block.
-     */
-    void gemm(float[] x, int tokens, float[] y, int c, float[] panel) {
-        // (few tokens take the matvec path: the panel reads NB-byte runs per row, fine only when compute dominates)
-        float[] acc = ACC.get();
-        if (acc.length < tokens * NB) {
-            acc = new float[tokens * NB];
-            ACC.set(acc);
-        }
-        final int t6 = tokens - tokens % 6;
-        for (int kb = 0; kb < k; kb += KB) {
-            final int kc = Math.min(KB, k - kb);
-            dequantize(kb, kc, c, panel);
-            final boolean first = kb == 0;
-            for (int strip = 0; strip < NB; strip += 2 * L) {
-                int t = 0;
-                for (; t < t6; t += 6) {
-                    final int y0 = t * NB + strip, y1 = y0 + NB, y2 = y1 + NB, y3 = y2 + NB, y4 = y3 + NB, y5 = y4 + NB;
-                    FloatVector a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51;
-                    if (first) {
-                        a00 = a01 = a10 = a11 = a20 = a21 = FloatVector.zero(F);
-                        a30 = a31 = a40 = a41 = a50 = a51 = FloatVector.zero(F);
-                    } else {
-                        a00 = FloatVector.fromArray(F, acc, y0); a01 = FloatVector.fromArray(F, acc, y0 + L);
-                        a10 = FloatVector.fromArray(F, acc, y1); a11 = FloatVector.fromArray(F, acc, y1 + L);
-                        a20 = FloatVector.fromArray(F, acc, y2); a21 = FloatVector.fromArray(F, acc, y2 + L);
-                        a30 = FloatVector.fromArray(F, acc, y3); a31 = FloatVector.fromArray(F, acc, y3 + L);
-                        a40 = FloatVector.fromArray(F, acc, y4); a41 = FloatVector.fromArray(F, acc, y4 + L);
-                        a50 = FloatVector.fromArray(F, acc, y5); a51 = FloatVector.fromArray(F, acc, y5 + L);
-                    }
-                    final int x0 = t * k + kb, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k, x4 = x3 + k, x5 = x4 + k;
-                    for (int i = 0, p = strip; i < kc; i++, p += NB) {
-                        final FloatVector b0 = FloatVector.fromArray(F, panel, p);
-                        final FloatVector b1 = FloatVector.fromArray(F, panel, p + L);
-                        FloatVector v = FloatVector.broadcast(F, x[x0 + i]);
-                        a00 = b0.fma(v, a00); a01 = b1.fma(v, a01);
-                        v = FloatVector.broadcast(F, x[x1 + i]);
-                        a10 = b0.fma(v, a10); a11 = b1.fma(v, a11);
-                        v = FloatVector.broadcast(F, x[x2 + i]);
-                        a20 = b0.fma(v, a20); a21 = b1.fma(v, a21);
-                        v = FloatVector.broadcast(F, x[x3 + i]);
-                        a30 = b0.fma(v, a30); a31 = b1.fma(v, a31);
-                        v = FloatVector.broadcast(F, x[x4 + i]);
-                        a40 = b0.fma(v, a40); a41 = b1.fma(v, a41);
-                        v = FloatVector.broadcast(F, x[x5 + i]);
-                        a50 = b0.fma(v, a50); a51 = b1.fma(v, a51);
-                    }
-                    a00.intoArray(acc, y0); a01.intoArray(acc, y0 + L);
-                    a10.intoArray(acc, y1); a11.intoArray(acc, y1 + L);
-                    a20.intoArray(acc, y2); a21.intoArray(acc, y2 + L);
-                    a30.intoArray(acc, y3); a31.intoArray(acc, y3 + L);
-                    a40.intoArray(acc, y4); a41.intoArray(acc, y4 + L);
-                    a50.intoArray(acc, y5); a51.intoArray(acc, y5 + L);
-                }
-                for (; t + 3 <= tokens; t += 3) {
-                    final int y0 = t * NB + strip, y1 = y0 + NB, y2 = y1 + NB;
-                    FloatVector a00, a01, a10, a11, a20, a21;
-                    if (first) {
-                        a00 = a01 = a10 = a11 = a20 = a21 = FloatVector.zero(F);
-                    } else {
-                        a00 = FloatVector.fromArray(F, acc, y0); a01 = FloatVector.fromArray(F, acc, y0 + L);
-                        a10 = FloatVector.fromArray(F, acc, y1); a11 = FloatVector.fromArray(F, acc, y1 + L);
-                        a20 = FloatVector.fromArray(F, acc, y2); a21 = FloatVector.fromArray(F, acc, y2 + L);
-                    }
-                    final int x0 = t * k + kb, x1 = x0 + k, x2 = x1 + k;
-                    for (int i = 0, p = strip; i < kc; i++, p += NB) {
-                        final FloatVector b0 = FloatVector.fromArray(F, panel, p);
-                        final FloatVector b1 = FloatVector.fromArray(F, panel, p + L);
-                        FloatVector v = FloatVector.broadcast(F, x[x0 + i]);
-                        a00 = b0.fma(v, a00); a01 = b1.fma(v, a01);
-                        v = FloatVector.broadcast(F, x[x1 + i]);
-                        a10 = b0.fma(v, a10); a11 = b1.fma(v, a11);
-                        v = FloatVector.broadcast(F, x[x2 + i]);
-                        a20 = b0.fma(v, a20); a21 = b1.fma(v, a21);
-                    }
-                    a00.intoArray(acc, y0); a01.intoArray(acc, y0 + L);
-                    a10.intoArray(acc, y1); a11.intoArray(acc, y1 + L);
-                    a20.intoArray(acc, y2); a21.intoArray(acc, y2 + L);
-                }
-                for (; t < tokens; t++) {
-                    final int y0 = t * NB + strip;
-                    FloatVector a0, a1;
-                    if (first) {
-                        a0 = a1 = FloatVector.zero(F);
-                    } else {
-                        a0 = FloatVector.fromArray(F, acc, y0);
-                        a1 = FloatVector.fromArray(F, acc, y0 + L);
-                    }
-                    final int x0 = t * k + kb;
-                    for (int i = 0, p = strip; i < kc; i++, p += NB) {
-                        final FloatVector v = FloatVector.broadcast(F, x[x0 + i]);
-                        a0 = FloatVector.fromArray(F, panel, p).fma(v, a0);
-                        a1 = FloatVector.fromArray(F, panel, p + L).fma(v, a1);
-                    }
-                    a0.intoArray(acc, y0);
-                    a1.intoArray(acc, y0 + L);
-                }
-            }
-        }
-        for (int t = 0; t < tokens; t++) {
-            System.arraycopy(acc, t * NB, y, t * n + c, NB);
-        }
-    }
-
-    /** {@code panel[i][j] = q[kb + i][c + j] * s[group][c + j]} for {@code i < kc}, {@code j < NB} (exact float32). */
-    private void dequantize(int kb, int kc, int c, float[] panel) {
-        final long rowBytes = n;
-        int r = 0;
-        while (r < kc) {
-            final int g = (kb + r) / groupRows;
-            final int segEnd = Math.min(kc, (g + 1) * groupRows - kb);
-            final long so = 2L * ((long) g * n + c);
-            for (int j = 0; j < NB; j += L) {
-                final FloatVector s = ((IntVector) ShortVector.fromMemorySegment(S, scales, so + 2L * j, LE)
-                        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                for (int i = r; i < segEnd; i++) {
-                    ((FloatVector) ByteVector.fromMemorySegment(B, q, (kb + i) * rowBytes + c + j, LE)
-                            .convertShape(VectorOperators.B2F, F, 0)).mul(s).intoArray(panel, i * NB + j);
-                }
-            }
-            r = segEnd;
         }
     }
 

@@ -11,8 +11,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The vectorized int8 kernels (one-token matvec, multi-token panel GEMM) against the scalar double-accumulating
- * reference, on sizes that are not multiples of the vector length or the panel width, one row, one token, and
- * column ranges split across threads.
+ * reference, on sizes that are not multiples of the vector length, the strip or the GEMM's blocks, one row, one
+ * token, and column ranges split across threads.
  */
 class Int8GroupedMatrixTest {
     static final Arena ARENA = Arena.ofShared();
@@ -89,8 +89,8 @@ class Int8GroupedMatrixTest {
 
     @Test
     void severalTokensOddSizes() {
-        // below GEMM_MIN_TOKENS one matvec per token; from it on the panel GEMM (full 256-column panels, the rest
-        // of the columns by matvec), with token counts around the 6-token register tile
+        // below GEMM_MIN_TOKENS one matvec per token; from it on the panel GEMM (all columns, partial strips and
+        // panels included), with token counts around the 4-token register tile
         for (int tokens : new int[] {2, 3, 7, 8, 9, 12, 13, 17}) {
             check(1, 70, 1, tokens, null);
             check(37, 131, 1, tokens, null);
@@ -111,6 +111,49 @@ class Int8GroupedMatrixTest {
                 check(96, 250, 8, 9, p);
                 check(96, 1100, 8, 9, p);
                 check(5, 70, 1, 1, p); // below the handoff threshold: runs inline
+            }
+        }
+    }
+
+    /**
+     * The panel GEMM's block tails: K of two full row blocks and a partial one, N of one full column panel and a
+     * partial one ending in a partial strip, scale groups of one, of more than a block (crossing block boundaries)
+     * and of a few rows, every token count from 8 to 20 (all remainders of the 4-token tile); and more column panels
+     * than fit in one panel group.
+     */
+    @Test
+    void panelGemmBlockTails() {
+        int k = 2 * Int8PanelGemm.KB + 88;
+        int n = Int8PanelGemm.NB + 3 * Int8PanelGemm.NR + 5;
+        for (int g : new int[] {1, 3, k / 25}) {
+            for (int tokens = Int8GroupedMatrix.GEMM_MIN_TOKENS; tokens <= 20; tokens++) {
+                check(k, n, g, tokens, null);
+            }
+        }
+        try (ThreadPool two = new ThreadPool(2)) {
+            check(k, n, 3, 11, two);
+        }
+        // more column panels than a panel group: a full group and a partial one
+        check(Int8PanelGemm.KB + 44, (Int8PanelGemm.MAX_GROUP + 2) * Int8PanelGemm.NB + 37, 4, 9, null);
+    }
+
+    /** A GEMM column range that starts inside a strip and ends inside the second column panel. */
+    @Test
+    void panelGemmColumnRange() {
+        int k = Int8PanelGemm.KB + 40, n = Int8PanelGemm.NB + 200, n0 = 70, n1 = n - 3, tokens = 13;
+        Int8GroupedMatrix w = random(k, n, 4, 17);
+        float[] x = randomVector(k * tokens, 19);
+        float[] want = new float[tokens * n];
+        w.multiplyScalar(x, tokens, want, 0, n);
+        float[] got = new float[tokens * n];
+        java.util.Arrays.fill(got, -7f);
+        w.multiply(x, tokens, got, n0, n1);
+        assertClose(w, x, tokens, want, got, n0, n1, "range");
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < n; c++) {
+                if (c < n0 || c >= n1) {
+                    assertEquals(-7f, got[t * n + c], "column " + c + " outside the range was written");
+                }
             }
         }
     }
