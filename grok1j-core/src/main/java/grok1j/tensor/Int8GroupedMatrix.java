@@ -135,7 +135,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * exactly and converts to float exactly ({@code vcvtdq2ps}). That costs fewer instructions per weight than
      * widening each 8-byte slice with {@code vpmovsxbd} (measured here: +26 % in L2, +13 % from DRAM, 1 thread), and
      * the accumulator is {@code 2^24} times the plain sum, exactly (power-of-two scaling commutes with rounding), so
-     * the results are bit for bit those of the widening kernel. Accumulator vector {@code p} of a block holds
+     * the results are bit for bit those of a widening kernel summing in the same order. Accumulator vector {@code p} of a block holds
      * columns {@code 4i + p}; {@link #scaleInto} restores the order and folds the {@code 2^-24} into the scale.
      */
     void matvec(float[] x, int xOff, float[] y, int yOff, int n0, int n1, float[] acc) {
@@ -146,23 +146,25 @@ public final class Int8GroupedMatrix implements WeightMatrix {
             for (int g = 0; g < groups; g++) {
                 java.util.Arrays.fill(acc, 0, w, 0f);
                 final int rEnd = (g + 1) * groupRows;
-                int r = g * groupRows;
-                // four rows per pass: 4 broadcasts + 4 accumulators + the loaded bytes fit AVX2's 16 registers
-                // (eight rows spilled the broadcasts to the stack: checked in the C2 output)
-                for (; r + 4 <= rEnd; r += 4) {
+                // four rows per pass, one from each quarter of the group: each of the four streams then runs on
+                // through consecutive rows (one long sequential read per quarter) instead of ending after one row,
+                // which the hardware prefetchers follow better. Measured with 2 threads, both experts' down projections
+                // (32768 x 6144) as one list, against the bandwidth probe in the same run: 0.58-0.65 -> 0.80-0.87
+                final int quarter = groupRows / 4;
+                final long stride = quarter * rowBytes;
+                final int g0 = g * groupRows;
+                for (int r = g0; r < g0 + quarter; r++) {
                     final long o0 = r * rowBytes + c0;
-                    final long o1 = o0 + rowBytes;
-                    final long o2 = o1 + rowBytes;
-                    final long o3 = o2 + rowBytes;
-                    accumulate4(q, o0, rowBytes, x[xOff + r], x[xOff + r + 1], x[xOff + r + 2], x[xOff + r + 3], acc, wb);
-                    if (wb < w) {
-                        float s0 = x[xOff + r], s1 = x[xOff + r + 1], s2 = x[xOff + r + 2], s3 = x[xOff + r + 3];
-                        for (int j = wb; j < w; j++) {
-                            acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o1 + j)
-                                    + s2 * q.get(ValueLayout.JAVA_BYTE, o2 + j) + s3 * q.get(ValueLayout.JAVA_BYTE, o3 + j);
-                        }
+                    final float s0 = x[xOff + r], s1 = x[xOff + r + quarter];
+                    final float s2 = x[xOff + r + 2 * quarter], s3 = x[xOff + r + 3 * quarter];
+                    accumulate4(q, o0, stride, s0, s1, s2, s3, acc, wb);
+                    for (int j = wb; j < w; j++) {
+                        acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o0 + stride + j)
+                                + s2 * q.get(ValueLayout.JAVA_BYTE, o0 + 2 * stride + j)
+                                + s3 * q.get(ValueLayout.JAVA_BYTE, o0 + 3 * stride + j);
                     }
                 }
+                int r = g0 + 4 * quarter;
                 for (; r < rEnd; r++) {
                     final FloatVector x0 = FloatVector.broadcast(F, x[xOff + r]);
                     final long o0 = r * rowBytes + c0;
@@ -185,7 +187,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
 
     /**
      * {@code acc[perm(j)] += 2^24 * sum_i x_i * q[row_i][j]} over the four rows starting at byte {@code o0},
-     * {@code rowBytes} apart, for the first {@code wb} columns (a multiple of {@link #BLOCK}); see {@link #matvec}
+     * {@code rowBytes} bytes apart, for the first {@code wb} columns (a multiple of {@link #BLOCK}); see {@link #matvec}
      * for the permuted order. A separate small method: compiled inside the large {@code matvec}, C2 ran out of
      * registers for it and reloaded the byte mask from memory on every use.
      */
