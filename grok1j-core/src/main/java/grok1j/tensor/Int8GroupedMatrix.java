@@ -96,6 +96,27 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     @Override public long storedBytes() { return q.byteSize() + scales.byteSize(); }
     @Override public String typeName() { return "int8 x bf16 scales (" + groups + (groups == 1 ? " group)" : " groups)"); }
 
+    /**
+     * Halves of the input rows: possible when {@code K} is even and the cut falls on a scale-group boundary (an even
+     * number of groups), or within the only group (both halves then share its scales).
+     */
+    @Override
+    public WeightMatrix[] inputHalves() {
+        if (k % 2 != 0 || (groups > 1 && groups % 2 != 0)) {
+            return null;
+        }
+        long halfBytes = (long) (k / 2) * n;
+        if (groups == 1) {
+            return new WeightMatrix[] {
+                new Int8GroupedMatrix(q.asSlice(0, halfBytes), scales, k / 2, n, 1),
+                new Int8GroupedMatrix(q.asSlice(halfBytes, halfBytes), scales, k / 2, n, 1)};
+        }
+        long halfScales = 2L * (groups / 2) * n;
+        return new WeightMatrix[] {
+            new Int8GroupedMatrix(q.asSlice(0, halfBytes), scales.asSlice(0, halfScales), k / 2, n, groups / 2),
+            new Int8GroupedMatrix(q.asSlice(halfBytes, halfBytes), scales.asSlice(halfScales, halfScales), k / 2, n, groups / 2)};
+    }
+
     /** Number of scale groups along the input axis (each covers {@code inputDim() / groups()} input rows). */
     public int groups() {
         return groups;

@@ -36,6 +36,16 @@ public interface WeightMatrix {
         return 16;
     }
 
+    /**
+     * The first and second half of this matrix's input rows as matrices of their own (views, nothing copied), so
+     * that {@code x @ W = x[:, :K/2] @ top + x[:, K/2:] @ bottom}; or {@code null} if the storage cannot be cut
+     * there (the default). A matrix used alone in a step is split this way so that two threads each read one
+     * contiguous half instead of every row in short pieces.
+     */
+    default WeightMatrix[] inputHalves() {
+        return null;
+    }
+
     /** Bytes of stored weight data one full {@code x @ W} reads (for bandwidth accounting). */
     long storedBytes();
 

@@ -1,6 +1,7 @@
 package grok1j.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -177,5 +178,34 @@ class Int8GroupedMatrixTest {
                 }
             }
         }
+    }
+
+    @Test
+    void inputHalvesAddUpToTheWholeProduct() {
+        // one group (both halves share its scales), an even number of groups (cut at a group boundary)
+        for (int[] shape : new int[][] {{64, 300, 1}, {96, 130, 8}, {2, 40, 2}}) {
+            int k = shape[0], n = shape[1];
+            Int8GroupedMatrix w = random(k, n, shape[2], 11);
+            WeightMatrix[] halves = w.inputHalves();
+            for (int tokens : new int[] {1, 9}) {
+                float[] x = randomVector(k * tokens, 3);
+                float[] top = new float[tokens * k / 2], bottom = new float[tokens * k / 2];
+                for (int t = 0; t < tokens; t++) {
+                    System.arraycopy(x, t * k, top, t * k / 2, k / 2);
+                    System.arraycopy(x, t * k + k / 2, bottom, t * k / 2, k / 2);
+                }
+                float[] yTop = new float[tokens * n], yBottom = new float[tokens * n], sum = new float[tokens * n];
+                halves[0].multiply(top, tokens, yTop, 0, n);
+                halves[1].multiply(bottom, tokens, yBottom, 0, n);
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] = yTop[i] + yBottom[i];
+                }
+                float[] want = new float[tokens * n];
+                w.multiplyScalar(x, tokens, want, 0, n);
+                assertClose(w, x, tokens, want, sum, 0, n, "halves of [" + k + "x" + n + "] g=" + shape[2]);
+            }
+        }
+        assertNull(random(33, 8, 1, 1).inputHalves(), "odd input dimension");
+        assertNull(random(30, 8, 3, 1).inputHalves(), "an odd number of groups cannot be cut in the middle");
     }
 }
