@@ -9,6 +9,7 @@ import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.KvCache;
 import grok1j.model.LayerWeights;
+import grok1j.tensor.FmaPeak;
 import grok1j.tensor.MemoryBandwidth;
 import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
@@ -91,6 +92,10 @@ final class BenchCommand implements Callable<Integer> {
             double bandwidth = MemoryBandwidth.median(bw);
             r.put("bandwidth_gbs", round(bandwidth, 2));
             r.put("bandwidth_passes_gbs", Arrays.toString(Arrays.stream(bw).map(v -> round(v, 1)).toArray()));
+            // the arithmetic ceiling prefill is compared with (float32 FMAs, every thread)
+            progress(err, "measuring the float32 FMA peak (" + t + " threads)");
+            double[] fma = new FmaPeak(20_000_000, t).measure(pool, passes);
+            r.put("fma_peak_gflops", round(MemoryBandwidth.median(fma), 1));
 
             // 2. the model
             GrokWeights weights;
@@ -241,12 +246,35 @@ final class BenchCommand implements Callable<Integer> {
             r.put("prefill" + n + "_tokens_per_s", round(n / (ms / 1000), 2));
             r.put("prefill" + n + "_ms_per_token_per_layer", round(msTokenLayer, 3));
             r.put("prefill" + n + "_last_layer_ms", round(tm.layerNanos[nl - 1] / 1e6, 1));
+            double gflops = flopsPerTokenPerLayer(weights, n) / (msTokenLayer * 1e6);
+            r.put("prefill" + n + "_gflops", round(gflops, 1));
+            if (r.has("fma_peak_gflops")) {
+                r.put("prefill" + n + "_fma_fraction", round(gflops / r.get("fma_peak_gflops").asDouble(), 3));
+            }
             r.put("ttft" + n + "_ms", round(ms, 1));
             r.put("ttft_ms", round(ms, 1));
             r.put("projected_64_layer_prefill" + n + "_tokens_per_s",
                     round(n / ((64 * msTokenLayer * n + (ms - fullLayers * (nl - 1.0) / full)) / 1000), 3));
         }
         net.recordTimings(null);
+    }
+
+    /**
+     * Floating-point operations per token of a full layer in an {@code n}-token prefill: 2 per multiply-add of the
+     * attention projections, router and the top-k experts, plus attention over {@code (n+1)/2} positions on average
+     * (scores and weighted values).
+     */
+    static double flopsPerTokenPerLayer(GrokWeights w, int n) {
+        LayerWeights l = w.layers().getFirst();
+        GrokConfig c = w.config();
+        double macs = macs(l.query()) + macs(l.key()) + macs(l.value()) + macs(l.attnOutput()) + macs(l.router())
+                + c.expertsPerToken() * (macs(l.gate()[0]) + macs(l.up()[0]) + macs(l.down()[0]));
+        double attention = 2.0 * c.queryHeads() * c.headDim() * ((n + 1) / 2.0);
+        return 2 * (macs + attention);
+    }
+
+    private static double macs(WeightMatrix m) {
+        return (double) m.inputDim() * m.outputDim();
     }
 
     /**
@@ -284,6 +312,7 @@ final class BenchCommand implements Callable<Integer> {
                 r.get("loadavg_start").asText());
         out.printf("memory read bandwidth: %.1f GB/s (median of %s)%n", r.get("bandwidth_gbs").asDouble(),
                 r.get("bandwidth_passes_gbs").asText());
+        out.printf("float32 FMA peak: %.1f GFLOP/s%n", r.get("fma_peak_gflops").asDouble());
         out.printf("model: %s%n", r.get("model").asText());
         out.printf("decode: %.1f ms/token, %.2f ms/layer (%.1f GB/s of weights = %.0f %% of bandwidth), unembedding %.1f ms "
                         + "(%.0f %%)%n", r.get("decode_ms_per_token").asDouble(), r.get("decode_ms_per_layer").asDouble(),
@@ -295,8 +324,10 @@ final class BenchCommand implements Callable<Integer> {
                     r.get("bandwidth_interleaved_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction_interleaved").asDouble());
         }
         for (int n : prefill) {
-            out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer, time to first token %.0f ms%n", n,
+            out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer (%.0f GFLOP/s = %.0f %% of the FMA peak), "
+                            + "time to first token %.0f ms%n", n,
                     r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
+                    r.get("prefill" + n + "_gflops").asDouble(), 100 * r.get("prefill" + n + "_fma_fraction").asDouble(),
                     r.get("ttft" + n + "_ms").asDouble());
         }
         out.printf("projected 64 layers: decode %.2f tokens/s (%.0f ms/token)%n",
