@@ -71,8 +71,16 @@ final class BenchCommand implements Callable<Integer> {
         if (layers < 1 || layers > 64) {
             throw new IllegalArgumentException("--layers must be between 1 and 64, got " + layers);
         }
-        if (bandwidthMib < 1 || passes < 1 || decodeTokens < 1 || warmupRounds < 0) {
-            throw new IllegalArgumentException("--bandwidth-mib, --passes and --decode-tokens must be positive, --warmup not negative");
+        positive("--bandwidth-mib", bandwidthMib);
+        positive("--passes", passes);
+        positive("--decode-tokens", decodeTokens);
+        if (warmupRounds < 0) {
+            throw new IllegalArgumentException("--warmup must be >= 0, got " + warmupRounds);
+        }
+        long physicalMib = physicalMemoryMib();
+        if (physicalMib > 0 && bandwidthMib > physicalMib) {
+            throw new IllegalArgumentException("--bandwidth-mib " + bandwidthMib + " is more than this machine's memory ("
+                    + physicalMib + " MiB)");
         }
         PrintStream out = CommandLineContext.out();
         PrintStream err = CommandLineContext.err();
@@ -315,7 +323,7 @@ final class BenchCommand implements Callable<Integer> {
         out.printf("float32 FMA peak: %.1f GFLOP/s%n", r.get("fma_peak_gflops").asDouble());
         out.printf("model: %s%n", r.get("model").asText());
         out.printf("decode: %.1f ms/token, %.2f ms/layer (%.1f GB/s of weights = %.0f %% of bandwidth), unembedding %.1f ms "
-                        + "(%.0f %%)%n", r.get("decode_ms_per_token").asDouble(), r.get("decode_ms_per_layer").asDouble(),
+                        + "(%.0f %% of bandwidth)%n", r.get("decode_ms_per_token").asDouble(), r.get("decode_ms_per_layer").asDouble(),
                 r.get("decode_layer_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction").asDouble(),
                 r.get("decode_unembed_ms").asDouble(), 100 * r.get("decode_unembed_bandwidth_fraction").asDouble());
         out.printf("weight bytes per layer: %d%n", r.get("weight_bytes_per_layer").asLong());
@@ -324,7 +332,7 @@ final class BenchCommand implements Callable<Integer> {
                     r.get("bandwidth_interleaved_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction_interleaved").asDouble());
         }
         for (int n : prefill) {
-            out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer (%.0f GFLOP/s = %.0f %% of the FMA peak), "
+            out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer (%.1f GFLOP/s = %.1f %% of the FMA peak), "
                             + "time to first token %.0f ms%n", n,
                     r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
                     r.get("prefill" + n + "_gflops").asDouble(), 100 * r.get("prefill" + n + "_fma_fraction").asDouble(),
@@ -333,6 +341,26 @@ final class BenchCommand implements Callable<Integer> {
         out.printf("projected 64 layers: decode %.2f tokens/s (%.0f ms/token)%n",
                 r.get("projected_64_layer_decode_tokens_per_s").asDouble(), r.get("projected_64_layer_decode_ms_per_token").asDouble());
         out.printf("load at end: %s%n", r.get("loadavg").asText());
+    }
+
+    private static void positive(String option, int value) {
+        if (value < 1) {
+            throw new IllegalArgumentException(option + " must be positive, got " + value);
+        }
+    }
+
+    /** Total RAM from /proc/meminfo in MiB, or 0 where that file is missing. */
+    private static long physicalMemoryMib() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+        return 0;
     }
 
     private static void progress(PrintStream err, String what) {

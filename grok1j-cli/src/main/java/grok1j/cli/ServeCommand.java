@@ -58,8 +58,9 @@ final class ServeCommand implements Callable<Integer> {
     int grace;
 
     @Option(names = "--warmup", paramLabel = "SECONDS", defaultValue = "5",
-            description = "Before serving, run the kernels on the first layer for about this long so the first request "
-                    + "does not pay for JIT compilation; 0 skips it (default: ${DEFAULT-VALUE}).")
+            description = "Before serving, run the kernels on the first layer's weights for up to this long (at most 30 "
+                    + "rounds, which small models finish sooner), so the first request does not pay for most of the JIT "
+                    + "compilation; 0 skips it (default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Override
@@ -112,7 +113,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         try (m) {
             if (warmup > 0) {
-                err.println("grok1j: warming up the kernels on layer 0 (about " + warmup + " s; --warmup 0 skips)");
+                err.println("grok1j: warming up the kernels on layer 0 (up to " + warmup + " s; --warmup 0 skips)");
                 err.flush();
                 long t0 = System.nanoTime();
                 int rounds = KernelWarmup.run(m.network().weights(), m.network().pool(), Duration.ofSeconds(warmup));

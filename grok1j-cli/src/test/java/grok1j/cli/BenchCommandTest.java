@@ -45,4 +45,20 @@ class BenchCommandTest {
         assertEquals(Main.EXIT_BAD_INPUT, status);
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("--threads"), err.toString(StandardCharsets.UTF_8));
     }
+
+    @Test
+    void eachBadSizeIsNamed() {
+        String[][] cases = {{"--passes", "0", "--passes must be positive, got 0"},
+            {"--bandwidth-mib", "-1", "--bandwidth-mib must be positive, got -1"},
+            {"--decode-tokens", "0", "--decode-tokens must be positive, got 0"},
+            {"--warmup", "-3", "--warmup must be >= 0, got -3"},
+            {"--bandwidth-mib", "999999999", "is more than this machine's memory"}};
+        for (String[] c : cases) {
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int status = Main.run(new String[] {"bench", c[0], c[1]}, new PrintStream(new ByteArrayOutputStream()),
+                    new PrintStream(err, true, StandardCharsets.UTF_8));
+            assertEquals(Main.EXIT_BAD_INPUT, status, String.join(" ", c));
+            assertTrue(err.toString(StandardCharsets.UTF_8).contains(c[2]), err.toString(StandardCharsets.UTF_8));
+        }
+    }
 }
