@@ -179,27 +179,10 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                     final float s0 = x[xOff + r], s1 = x[xOff + r + quarter];
                     final float s2 = x[xOff + r + 2 * quarter], s3 = x[xOff + r + 3 * quarter];
                     accumulate4(q, o0, stride, s0, s1, s2, s3, acc, wb);
-                    for (int j = wb; j < w; j++) {
-                        acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o0 + stride + j)
-                                + s2 * q.get(ValueLayout.JAVA_BYTE, o0 + 2 * stride + j)
-                                + s3 * q.get(ValueLayout.JAVA_BYTE, o0 + 3 * stride + j);
-                    }
+                    tail4(q, o0, stride, s0, s1, s2, s3, acc, wb, w);
                 }
-                int r = g0 + 4 * quarter;
-                for (; r < rEnd; r++) {
-                    final FloatVector x0 = FloatVector.broadcast(F, x[xOff + r]);
-                    final long o0 = r * rowBytes + c0;
-                    for (int j = 0; j < wb; j += BLOCK) {
-                        final IntVector v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j)).intoArray(acc, j);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + L)).intoArray(acc, j + L);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 2 * L)).intoArray(acc, j + 2 * L);
-                        ((FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 3 * L)).intoArray(acc, j + 3 * L);
-                    }
-                    float s0 = x[xOff + r];
-                    for (int j = wb; j < w; j++) {
-                        acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j);
-                    }
+                for (int r = g0 + 4 * quarter; r < rEnd; r++) {
+                    accumulate1(q, r * rowBytes + c0, x[xOff + r], acc, wb, w);
                 }
                 scaleInto(acc, w, wb, 2L * ((long) g * n + c0), y, yOff + c0, g == 0);
             }
@@ -252,6 +235,37 @@ public final class Int8GroupedMatrix implements WeightMatrix {
             a1.intoArray(acc, j + L);
             a2.intoArray(acc, j + 2 * L);
             a3.intoArray(acc, j + 3 * L);
+        }
+    }
+
+    /**
+     * The columns {@code [wb, w)} after the blocks (in order, not permuted) of {@link #accumulate4}'s four rows:
+     * {@code acc[j] += s0 * q0[j] + s1 * q1[j] + s2 * q2[j] + s3 * q3[j]}.
+     */
+    private static void tail4(MemorySegment q, long o0, long stride, float s0, float s1, float s2, float s3,
+                              float[] acc, int wb, int w) {
+        for (int j = wb; j < w; j++) {
+            acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o0 + stride + j)
+                    + s2 * q.get(ValueLayout.JAVA_BYTE, o0 + 2 * stride + j)
+                    + s3 * q.get(ValueLayout.JAVA_BYTE, o0 + 3 * stride + j);
+        }
+    }
+
+    /**
+     * One row at byte {@code o0} (a scale group's rows after its quarters): {@code acc[perm(j)] += 2^24 * s * q[j]}
+     * for the {@code wb} block columns (as in {@link #accumulate4}), then {@code acc[j] += s * q[j]} up to {@code w}.
+     */
+    private static void accumulate1(MemorySegment q, long o0, float s, float[] acc, int wb, int w) {
+        final FloatVector x0 = FloatVector.broadcast(F, s);
+        for (int j = 0; j < wb; j += BLOCK) {
+            final IntVector v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j)).intoArray(acc, j);
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + L)).intoArray(acc, j + L);
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 2 * L)).intoArray(acc, j + 2 * L);
+            ((FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 3 * L)).intoArray(acc, j + 3 * L);
+        }
+        for (int j = wb; j < w; j++) {
+            acc[j] += s * q.get(ValueLayout.JAVA_BYTE, o0 + j);
         }
     }
 
