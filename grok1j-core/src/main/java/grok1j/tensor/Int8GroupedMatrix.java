@@ -1,5 +1,6 @@
 package grok1j.tensor;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -22,7 +23,11 @@ import jdk.incubator.vector.VectorSpecies;
  *     to the top of an int lane) and accumulated with the broadcast activations into a per-thread float32 tile
  *     (L2); the group's scales are applied once per tile. Every weight byte is read exactly once, in long
  *     sequential runs.</li>
- * <li><b>several tokens</b> (at least {@link #GEMM_MIN_TOKENS}, {@link Int8PanelGemm}): blocks of the weights are
+ * <li><b>2 to 5 tokens</b> ({@link #matvecMulti}, a batched decode step): the same passes, each weight read from
+ *     memory once and converted once for two or three tokens at a time ({@link #accumulate4x2},
+ *     {@link #accumulate4x3}), one off-heap accumulator tile per token. Every token's output is bit for bit what
+ *     {@link #matvec} gives for it alone, so a sequence's results do not depend on what else is in the batch.</li>
+ * <li><b>more tokens</b> (at least {@link #GEMM_MIN_TOKENS}, {@link Int8PanelGemm}): blocks of the weights are
  *     staged as int8 while the previous block is computed, dequantized (exactly) one 16-column strip at a time into
  *     L1, and multiplied with packed activations by a 4-token by 2-vector register tile.</li>
  * </ul>
@@ -50,15 +55,26 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     static final int BLOCK = 4 * L;
     private static final int TOP_BYTE = 0xFF000000;
     /**
-     * Below this many tokens a product runs as one matvec per token (row runs of up to {@link #TILE} bytes). Measured
+     * Below this many tokens a product runs as matvec passes (row runs of up to {@link #TILE} bytes; from 2 tokens
+     * {@link #matvecMulti}). Measured against one matvec per token, before matvecMulti existed
      * (GEMM speed / matvec speed, 1 / 2 threads): at 6 tokens the GEMM ties or wins on every model shape
      * (6144 x 32768: 0.99 / 1.12, 32768 x 6144: 1.27 / 1.56, 6144 x 6144: 1.45 / 1.34); at 4 tokens it still loses
      * on 6144 x 32768 at 1 thread (0.84).
      */
     static final int GEMM_MIN_TOKENS = 6;
 
+    /**
+     * Floats from one token's accumulator tile to the next in the multi-token scratch: a tile plus 256 bytes, so
+     * that the tokens' tiles (and their streams through the cache) do not fall on the same cache sets.
+     */
+    private static final int MULTI_STRIDE = TILE + 64;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT.withOrder(ByteOrder.LITTLE_ENDIAN);
+
     private static final ThreadLocal<short[]> SCALES = ThreadLocal.withInitial(() -> new short[TILE]);
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[TILE]);
+    /** {@link #matvecMulti}'s accumulator tiles, one per token, off-heap (see there why). */
+    private static final ThreadLocal<MemorySegment> MULTI_SCRATCH = ThreadLocal.withInitial(
+            () -> Arena.ofAuto().allocate(4L * MULTI_STRIDE * (GEMM_MIN_TOKENS - 1), 64));
 
     private final MemorySegment q;
     private final MemorySegment scales;
@@ -142,9 +158,11 @@ public final class Int8GroupedMatrix implements WeightMatrix {
             return;
         }
         float[] scratch = SCRATCH.get();
-        for (int t = 0; t < tokens; t++) {
-            matvec(x, t * k, y, t * n, n0, n1, scratch);
+        if (tokens > 1) {
+            matvecMulti(x, tokens, y, n0, n1, MULTI_SCRATCH.get(), scratch);
+            return;
         }
+        matvec(x, 0, y, 0, n0, n1, scratch);
     }
 
     /**
@@ -179,27 +197,10 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                     final float s0 = x[xOff + r], s1 = x[xOff + r + quarter];
                     final float s2 = x[xOff + r + 2 * quarter], s3 = x[xOff + r + 3 * quarter];
                     accumulate4(q, o0, stride, s0, s1, s2, s3, acc, wb);
-                    for (int j = wb; j < w; j++) {
-                        acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o0 + stride + j)
-                                + s2 * q.get(ValueLayout.JAVA_BYTE, o0 + 2 * stride + j)
-                                + s3 * q.get(ValueLayout.JAVA_BYTE, o0 + 3 * stride + j);
-                    }
+                    tail4(q, o0, stride, s0, s1, s2, s3, acc, wb, w);
                 }
-                int r = g0 + 4 * quarter;
-                for (; r < rEnd; r++) {
-                    final FloatVector x0 = FloatVector.broadcast(F, x[xOff + r]);
-                    final long o0 = r * rowBytes + c0;
-                    for (int j = 0; j < wb; j += BLOCK) {
-                        final IntVector v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j)).intoArray(acc, j);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + L)).intoArray(acc, j + L);
-                        ((FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 2 * L)).intoArray(acc, j + 2 * L);
-                        ((FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 3 * L)).intoArray(acc, j + 3 * L);
-                    }
-                    float s0 = x[xOff + r];
-                    for (int j = wb; j < w; j++) {
-                        acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j);
-                    }
+                for (int r = g0 + 4 * quarter; r < rEnd; r++) {
+                    accumulate1(q, r * rowBytes + c0, x[xOff + r], acc, wb, w);
                 }
                 scaleInto(acc, w, wb, 2L * ((long) g * n + c0), y, yOff + c0, g == 0);
             }
@@ -252,6 +253,311 @@ public final class Int8GroupedMatrix implements WeightMatrix {
             a1.intoArray(acc, j + L);
             a2.intoArray(acc, j + 2 * L);
             a3.intoArray(acc, j + 3 * L);
+        }
+    }
+
+    /**
+     * 2 to 5 tokens ({@code tokens < GEMM_MIN_TOKENS}), reading each weight from memory once for all of them, with
+     * every token's output <b>bit for bit</b> what {@link #matvec} gives for that token alone: each column's sum is
+     * formed by the same operations in the same order. Per column tile and scale group: {@link #matvec}'s passes of
+     * four rows (one per quarter of the group), each pass converting the weights exactly as {@link #accumulate4}
+     * ({@code q * 2^24}, block-permuted) and adding them to every token's accumulator with one FMA chain per
+     * accumulator vector in the same row order (kernels {@link #accumulate4x2}, {@link #accumulate4x3}; 4 tokens run
+     * as 2 + 2, 5 as 3 + 2); then for each token, on its tile copied to {@code acc}: the tail columns of the passes
+     * ({@link #tail4}), the group's leftover rows ({@link #accumulate1}) and {@link #scaleInto}, as in
+     * {@link #matvec}. Splitting work between the kernels differently changes nothing: tokens never share an
+     * accumulator.
+     *
+     * <p>Measured (AVX2, 2 threads, {@code Kernels.matmul} of one matrix, medians of 21 calls per case, alternating
+     * with one {@link #matvec} per token in the same run, two runs), time per call relative to one token's matvec:
+     * <pre>
+     * tokens                          1     2          3          4          5
+     * 6144 x 32768, 1 group   this   1.0   1.08-1.13  1.48-1.60  1.84-1.92  2.22-2.43
+     *                         before 1.0   2.0-2.1    2.9-3.0    3.9-4.2    4.9-5.2
+     * 32768 x 6144, 8 groups  this   1.0   1.09-1.10  1.41-1.45  1.67-1.75  2.05-2.07
+     *                         before 1.0   1.8-2.0    3.0        3.9-4.1    4.8-5.1
+     * </pre>
+     * One token is memory-bound with its compute about half the read time, so a second token is nearly free; from
+     * three on the conversions and FMAs (compute) set the time. Tried and slower (2 tokens, first shape): all
+     * accumulators of a block in registers, {@code float[]} tiles (C2 converted all rows first and spilled: 1.5),
+     * converting the rows once into a float buffer in L1 and running a float kernel per token (converting with its
+     * 16 stores per 128 weights cost as much as a one-token pass), a loop over the four byte positions inside the
+     * block loop (not unrolled, variable shifts: 1.4-1.55), the byte positions as separate sweeps over the columns,
+     * in halves or chunks (1.5-2.3); column tiles of 8192 or 16384 were no better.
+     *
+     * <p>{@code acc} is at least {@link #TILE} floats; {@code accs} holds {@code tokens} tiles of
+     * {@link #MULTI_STRIDE} floats, off-heap.
+     */
+    void matvecMulti(float[] x, int tokens, float[] y, int n0, int n1, MemorySegment accs, float[] acc) {
+        final long rowBytes = n;
+        final long ts = 4L * MULTI_STRIDE;
+        for (int c0 = n0; c0 < n1; c0 += TILE) {
+            final int w = Math.min(TILE, n1 - c0);
+            final int wb = w - w % BLOCK;
+            for (int g = 0; g < groups; g++) {
+                final int rEnd = (g + 1) * groupRows;
+                final int quarter = groupRows / 4;
+                final long stride = quarter * rowBytes;
+                final int g0 = g * groupRows;
+                zero(accs, tokens, ts, wb);
+                for (int r = g0; r < g0 + quarter; r++) {
+                    final long o0 = r * rowBytes + c0;
+                    int t = 0;
+                    if (tokens % 2 == 1) {
+                        accumulate4x3(q, o0, stride, x, r, quarter, k, accs, 0, ts, wb);
+                        t = 3;
+                    }
+                    for (; t < tokens; t += 2) {
+                        accumulate4x2(q, o0, stride, x, t * k + r, quarter, k, accs, t * ts, ts, wb);
+                    }
+                }
+                for (int t = 0; t < tokens; t++) {
+                    MemorySegment.copy(accs, F32, t * ts, acc, 0, wb);
+                    java.util.Arrays.fill(acc, wb, w, 0f);
+                    final int xOff = t * k;
+                    if (wb < w) {
+                        for (int r = g0; r < g0 + quarter; r++) {
+                            tail4(q, r * rowBytes + c0, stride, x[xOff + r], x[xOff + r + quarter],
+                                    x[xOff + r + 2 * quarter], x[xOff + r + 3 * quarter], acc, wb, w);
+                        }
+                    }
+                    for (int r = g0 + 4 * quarter; r < rEnd; r++) {
+                        accumulate1(q, r * rowBytes + c0, x[xOff + r], acc, wb, w);
+                    }
+                    scaleInto(acc, w, wb, 2L * ((long) g * n + c0), y, t * n + c0, g == 0);
+                }
+            }
+        }
+    }
+
+    /** Zeroes the first {@code wb} floats of each of {@code tokens} accumulator tiles, {@code ts} bytes apart. */
+    private static void zero(MemorySegment accs, int tokens, long ts, int wb) {
+        final FloatVector z = FloatVector.zero(F);
+        for (int t = 0; t < tokens; t++) {
+            for (int j = 0; j < wb; j += L) {
+                z.intoMemorySegment(accs, t * ts + 4L * j, LE);
+            }
+        }
+    }
+
+    /**
+     * Two tokens, one pass of four rows ({@code o0} and {@code rowBytes} as in {@link #accumulate4}) over the
+     * {@code wb} block columns: the token {@code t} accumulator vector at byte {@code a0 + t * ts + 4 (j + p L)} gets
+     * {@code sum_i 2^24 x[xr + t k + i quarter] q[row_i][4 m + p]} (lane {@code m} of block {@code j}), one FMA chain
+     * over the rows in order, as {@link #accumulate4} forms it for one token.
+     *
+     * <p>Written as four sections, one per byte position {@code p}: convert that byte of the four rows, then the
+     * FMA chain of each token. The accumulators are off-heap, like the weights, so each section's weight loads cannot
+     * move above the previous section's accumulator stores (C2 treats all off-heap accesses as one memory): that
+     * keeps C2 from computing all sixteen conversions first and spilling them, which it did with the accumulators in
+     * a {@code float[]}. The four loads of a row per block hit L1. The eight broadcast activations stay in registers
+     * (checked in C2's output: the loop is 96 instructions per block, no spills, no range checks). Three or more
+     * tokens in this form exceed C1's limits (see {@link #accumulate4x3}).
+     */
+    private static void accumulate4x2(MemorySegment q, long o0, long rowBytes, float[] x, int xr, int quarter,
+                                      int k, MemorySegment acc, long a0, long ts, int wb) {
+        final long o1 = o0 + rowBytes;
+        final long o2 = o1 + rowBytes;
+        final long o3 = o2 + rowBytes;
+        final FloatVector x00 = FloatVector.broadcast(F, x[xr]);
+        final FloatVector x01 = FloatVector.broadcast(F, x[xr + quarter]);
+        final FloatVector x02 = FloatVector.broadcast(F, x[xr + 2 * quarter]);
+        final FloatVector x03 = FloatVector.broadcast(F, x[xr + 3 * quarter]);
+        final FloatVector x10 = FloatVector.broadcast(F, x[xr + k]);
+        final FloatVector x11 = FloatVector.broadcast(F, x[xr + k + quarter]);
+        final FloatVector x12 = FloatVector.broadcast(F, x[xr + k + 2 * quarter]);
+        final FloatVector x13 = FloatVector.broadcast(F, x[xr + k + 3 * quarter]);
+        for (int j = 0; j < wb; j += BLOCK) {
+            final long aj = a0 + 4L * j;
+            IntVector v;
+            FloatVector c0, c1, c2, c3, a;
+            // byte 0 of each int lane: accumulator vector 0 of the block, of every token
+            v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            c0 = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o1 + j, LE);
+            c1 = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o2 + j, LE);
+            c2 = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o3 + j, LE);
+            c3 = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj, LE);
+            // byte 1 of each int lane: accumulator vector 1 of the block, of every token
+            v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            c0 = (FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o1 + j, LE);
+            c1 = (FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o2 + j, LE);
+            c2 = (FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o3 + j, LE);
+            c3 = (FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj + 4 * L, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj + 4 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj + 4 * L, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj + 4 * L, LE);
+            // byte 2 of each int lane: accumulator vector 2 of the block, of every token
+            v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            c0 = (FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o1 + j, LE);
+            c1 = (FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o2 + j, LE);
+            c2 = (FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o3 + j, LE);
+            c3 = (FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj + 8 * L, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj + 8 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj + 8 * L, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj + 8 * L, LE);
+            // byte 3 of each int lane: accumulator vector 3 of the block, of every token
+            v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            c0 = (FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o1 + j, LE);
+            c1 = (FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o2 + j, LE);
+            c2 = (FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v = IntVector.fromMemorySegment(I, q, o3 + j, LE);
+            c3 = (FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj + 12 * L, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj + 12 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj + 12 * L, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj + 12 * L, LE);
+        }
+    }
+
+    /**
+     * {@link #accumulate4x2} for three tokens, with the weights loaded in sections 0 and 2 only (kept in registers
+     * for sections 1 and 3; some of the twelve broadcasts are reloaded from the stack). Reloading in every section, as {@link #accumulate4x2} does, makes the method too large
+     * for C1 ("out of virtual registers in linear scan"). After such a failure HotSpot sometimes keeps the method in
+     * C1 code without profiling (tier 2) and never compiles it with C2: a two-token kernel written that way stayed
+     * 20-40x slower for the 17 s of a test (JDK 25, 1024 x 256). Four or five tokens in one method fail the same way,
+     * hence 4 = 2 + 2 and 5 = 3 + 2.
+     */
+    private static void accumulate4x3(MemorySegment q, long o0, long rowBytes, float[] x, int xr, int quarter,
+                                      int k, MemorySegment acc, long a0, long ts, int wb) {
+        final long o1 = o0 + rowBytes;
+        final long o2 = o1 + rowBytes;
+        final long o3 = o2 + rowBytes;
+        final FloatVector x00 = FloatVector.broadcast(F, x[xr]);
+        final FloatVector x01 = FloatVector.broadcast(F, x[xr + quarter]);
+        final FloatVector x02 = FloatVector.broadcast(F, x[xr + 2 * quarter]);
+        final FloatVector x03 = FloatVector.broadcast(F, x[xr + 3 * quarter]);
+        final FloatVector x10 = FloatVector.broadcast(F, x[xr + k]);
+        final FloatVector x11 = FloatVector.broadcast(F, x[xr + k + quarter]);
+        final FloatVector x12 = FloatVector.broadcast(F, x[xr + k + 2 * quarter]);
+        final FloatVector x13 = FloatVector.broadcast(F, x[xr + k + 3 * quarter]);
+        final FloatVector x20 = FloatVector.broadcast(F, x[xr + 2 * k]);
+        final FloatVector x21 = FloatVector.broadcast(F, x[xr + 2 * k + quarter]);
+        final FloatVector x22 = FloatVector.broadcast(F, x[xr + 2 * k + 2 * quarter]);
+        final FloatVector x23 = FloatVector.broadcast(F, x[xr + 2 * k + 3 * quarter]);
+        for (int j = 0; j < wb; j += BLOCK) {
+            final long aj = a0 + 4L * j;
+            IntVector v0, v1, v2, v3;
+            FloatVector c0, c1, c2, c3, a;
+            // byte 0 of each int lane: accumulator vector 0 of the block, of every token
+            v0 = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            c0 = (FloatVector) v0.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            v1 = IntVector.fromMemorySegment(I, q, o1 + j, LE);
+            c1 = (FloatVector) v1.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            v2 = IntVector.fromMemorySegment(I, q, o2 + j, LE);
+            c2 = (FloatVector) v2.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            v3 = IntVector.fromMemorySegment(I, q, o3 + j, LE);
+            c3 = (FloatVector) v3.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj, LE);
+            a = FloatVector.fromMemorySegment(F, acc, 2 * ts + aj, LE);
+            a = c3.fma(x23, c2.fma(x22, c1.fma(x21, c0.fma(x20, a))));
+            a.intoMemorySegment(acc, 2 * ts + aj, LE);
+            // byte 1 of each int lane: accumulator vector 1 of the block, of every token
+            c0 = (FloatVector) v0.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            c1 = (FloatVector) v1.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            c2 = (FloatVector) v2.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            c3 = (FloatVector) v3.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj + 4 * L, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj + 4 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj + 4 * L, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj + 4 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, 2 * ts + aj + 4 * L, LE);
+            a = c3.fma(x23, c2.fma(x22, c1.fma(x21, c0.fma(x20, a))));
+            a.intoMemorySegment(acc, 2 * ts + aj + 4 * L, LE);
+            // byte 2 of each int lane: accumulator vector 2 of the block, of every token
+            v0 = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            c0 = (FloatVector) v0.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v1 = IntVector.fromMemorySegment(I, q, o1 + j, LE);
+            c1 = (FloatVector) v1.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v2 = IntVector.fromMemorySegment(I, q, o2 + j, LE);
+            c2 = (FloatVector) v2.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            v3 = IntVector.fromMemorySegment(I, q, o3 + j, LE);
+            c3 = (FloatVector) v3.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj + 8 * L, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj + 8 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj + 8 * L, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj + 8 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, 2 * ts + aj + 8 * L, LE);
+            a = c3.fma(x23, c2.fma(x22, c1.fma(x21, c0.fma(x20, a))));
+            a.intoMemorySegment(acc, 2 * ts + aj + 8 * L, LE);
+            // byte 3 of each int lane: accumulator vector 3 of the block, of every token
+            c0 = (FloatVector) v0.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            c1 = (FloatVector) v1.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            c2 = (FloatVector) v2.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            c3 = (FloatVector) v3.and(TOP_BYTE).convert(VectorOperators.I2F, 0);
+            a = FloatVector.fromMemorySegment(F, acc, aj + 12 * L, LE);
+            a = c3.fma(x03, c2.fma(x02, c1.fma(x01, c0.fma(x00, a))));
+            a.intoMemorySegment(acc, aj + 12 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, ts + aj + 12 * L, LE);
+            a = c3.fma(x13, c2.fma(x12, c1.fma(x11, c0.fma(x10, a))));
+            a.intoMemorySegment(acc, ts + aj + 12 * L, LE);
+            a = FloatVector.fromMemorySegment(F, acc, 2 * ts + aj + 12 * L, LE);
+            a = c3.fma(x23, c2.fma(x22, c1.fma(x21, c0.fma(x20, a))));
+            a.intoMemorySegment(acc, 2 * ts + aj + 12 * L, LE);
+        }
+    }
+
+    /**
+     * The columns {@code [wb, w)} after the blocks (in order, not permuted) of {@link #accumulate4}'s four rows:
+     * {@code acc[j] += s0 * q0[j] + s1 * q1[j] + s2 * q2[j] + s3 * q3[j]}.
+     */
+    private static void tail4(MemorySegment q, long o0, long stride, float s0, float s1, float s2, float s3,
+                              float[] acc, int wb, int w) {
+        for (int j = wb; j < w; j++) {
+            acc[j] += s0 * q.get(ValueLayout.JAVA_BYTE, o0 + j) + s1 * q.get(ValueLayout.JAVA_BYTE, o0 + stride + j)
+                    + s2 * q.get(ValueLayout.JAVA_BYTE, o0 + 2 * stride + j)
+                    + s3 * q.get(ValueLayout.JAVA_BYTE, o0 + 3 * stride + j);
+        }
+    }
+
+    /**
+     * One row at byte {@code o0} (a scale group's rows after its quarters): {@code acc[perm(j)] += 2^24 * s * q[j]}
+     * for the {@code wb} block columns (as in {@link #accumulate4}), then {@code acc[j] += s * q[j]} up to {@code w}.
+     */
+    private static void accumulate1(MemorySegment q, long o0, float s, float[] acc, int wb, int w) {
+        final FloatVector x0 = FloatVector.broadcast(F, s);
+        for (int j = 0; j < wb; j += BLOCK) {
+            final IntVector v = IntVector.fromMemorySegment(I, q, o0 + j, LE);
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j)).intoArray(acc, j);
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 16).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + L)).intoArray(acc, j + L);
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 8).and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 2 * L)).intoArray(acc, j + 2 * L);
+            ((FloatVector) v.and(TOP_BYTE).convert(VectorOperators.I2F, 0)).fma(x0, FloatVector.fromArray(F, acc, j + 3 * L)).intoArray(acc, j + 3 * L);
+        }
+        for (int j = wb; j < w; j++) {
+            acc[j] += s * q.get(ValueLayout.JAVA_BYTE, o0 + j);
         }
     }
 

@@ -1,5 +1,6 @@
 package grok1j.tensor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -100,6 +101,41 @@ class Int8GroupedMatrixTest {
             check(1, 300, 1, tokens, null);
             check(130, 520, 2, tokens, null);  // a 65-row scale group crosses the 64-row panel
             check(200, 777, 5, tokens, null);
+        }
+    }
+
+    /**
+     * Below {@link Int8GroupedMatrix#GEMM_MIN_TOKENS} each token's output is bit for bit what the one-token kernel
+     * gives for that token alone, whatever else is in the batch: rows not a multiple of 4 (leftover rows after the
+     * quarters), columns not a multiple of the block (a tail), one and several scale groups, a column range that does
+     * not start at 0, and a second column tile.
+     */
+    @Test
+    void severalTokensBitIdenticalToOneTokenEach() {
+        int[][] shapes = {{1, 40, 1, 0, 40}, {7, 33, 1, 0, 33}, {37, 131, 1, 0, 131}, {130, 520, 2, 64, 517},
+                {88, 200, 8, 0, 200}, {200, 777, 5, 70, 713}, {45, 300, 3, 64, 213}, {16, 64, 1, 0, 64},
+                {6, Int8GroupedMatrix.TILE + 40, 2, 0, Int8GroupedMatrix.TILE + 40},
+                {9, Int8GroupedMatrix.TILE + 40, 3, 64, Int8GroupedMatrix.TILE + 37}};
+        for (int[] s : shapes) {
+            int k = s[0], n = s[1], g = s[2], n0 = s[3], n1 = s[4];
+            Int8GroupedMatrix w = random(k, n, g, 13L * k + n);
+            for (int tokens = 2; tokens < Int8GroupedMatrix.GEMM_MIN_TOKENS; tokens++) {
+                float[] x = randomVector(k * tokens, 5L * k + tokens);
+                float[] got = new float[tokens * n];
+                java.util.Arrays.fill(got, -7f);
+                w.multiply(x, tokens, got, n0, n1);
+                float[] want = new float[tokens * n];
+                java.util.Arrays.fill(want, -7f);
+                for (int t = 0; t < tokens; t++) {
+                    float[] one = java.util.Arrays.copyOfRange(x, t * k, (t + 1) * k);
+                    float[] y = new float[n];
+                    java.util.Arrays.fill(y, -7f);
+                    w.multiply(one, 1, y, n0, n1);
+                    System.arraycopy(y, 0, want, t * n, n);
+                }
+                assertArrayEquals(want, got, "[" + k + "x" + n + "] g=" + g + " columns [" + n0 + ", " + n1
+                        + ") tokens=" + tokens);
+            }
         }
     }
 
