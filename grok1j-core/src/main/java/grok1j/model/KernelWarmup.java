@@ -13,14 +13,16 @@ import java.util.SplittableRandom;
  *
  * <p>It uses the real weights of the <em>first layer only</em> (plus the embedding and unembedding), so it runs
  * every kernel the model uses (attention projections, the expert GEMM and matvec, the unembedding) while reading a
- * 64th of Grok-1's weights per round. Rounds are a short prefill (the prefill path) followed by decode steps (the
- * decode path), each with a fresh KV cache; nothing of the model's state changes.
+ * 64th of Grok-1's weights per round. Rounds are a short prefill (the prefill path), decode steps (the decode
+ * path) and one decode step of a batch of sequences (the multi-token path), each with fresh KV caches; nothing of the model's state changes.
  */
 public final class KernelWarmup {
     /** Prompt length of a round: enough tokens that some expert takes the multi-token GEMM. */
     static final int PREFILL_TOKENS = 48;
     /** Decode steps after the prompt in each round. */
     static final int DECODE_STEPS = 4;
+    /** Sequences in the batched decode step of each round. */
+    static final int BATCH = 4;
     /** Rounds after which the kernels have long been compiled on small models; the budget ends large ones earlier. */
     static final int MAX_ROUNDS = 30;
 
@@ -55,6 +57,12 @@ public final class KernelWarmup {
                 one[0] = randomToken(rnd, cfg);
                 firstLayer.forward(one, 0, 1, cache, Grok1.Logits.LAST);
             }
+            // a batched decode step, as the server runs for concurrent requests (the multi-token matvec)
+            List<Grok1.Step> batch = new java.util.ArrayList<>();
+            for (int i = 0; i < BATCH; i++) {
+                batch.add(new Grok1.Step(randomTokens(rnd, cfg, 1), 0, 1, new KvCache(cfg), Grok1.Logits.LAST));
+            }
+            firstLayer.forward(batch);
             rounds++;
         } while (rounds < MAX_ROUNDS && System.nanoTime() < end);
         return rounds;
