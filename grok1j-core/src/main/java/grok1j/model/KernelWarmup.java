@@ -14,7 +14,8 @@ import java.util.SplittableRandom;
  * <p>It uses the real weights of the <em>first layer only</em> (plus the embedding and unembedding), so it runs
  * every kernel the model uses (attention projections, the expert GEMM and matvec, the unembedding) while reading a
  * 64th of Grok-1's weights per round. Rounds are a short prefill (the prefill path), decode steps (the decode
- * path) and one decode step of a batch of sequences (the multi-token path), each with fresh KV caches; nothing of the model's state changes.
+ * path) and one decode step of a batch of sequences (the multi-token path), each with fresh KV caches; nothing of
+ * the model's state changes.
  */
 public final class KernelWarmup {
     /** Prompt length of a round: enough tokens that some expert takes the multi-token GEMM. */
