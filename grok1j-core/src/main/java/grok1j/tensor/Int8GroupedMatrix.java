@@ -174,8 +174,9 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * exactly and converts to float exactly ({@code vcvtdq2ps}). That costs fewer instructions per weight than
      * widening each 8-byte slice with {@code vpmovsxbd} (measured here: +26 % in L2, +13 % from DRAM, 1 thread), and
      * the accumulator is {@code 2^24} times the plain sum, exactly (power-of-two scaling commutes with rounding), so
-     * the results are bit for bit those of a widening kernel summing in the same order. Accumulator vector {@code p} of a block holds
-     * columns {@code 4i + p}; {@link #scaleInto} restores the order and folds the {@code 2^-24} into the scale.
+     * the results are bit for bit those of a widening kernel summing in the same order. Accumulator vector {@code p}
+     * of a block holds columns {@code 4i + p}; {@link #scaleInto} restores the order and folds the {@code 2^-24}
+     * into the scale.
      */
     void matvec(float[] x, int xOff, float[] y, int yOff, int n0, int n1, float[] acc) {
         final long rowBytes = n;
@@ -436,7 +437,8 @@ public final class Int8GroupedMatrix implements WeightMatrix {
 
     /**
      * {@link #accumulate4x2} for three tokens, with the weights loaded in sections 0 and 2 only (kept in registers
-     * for sections 1 and 3; some of the twelve broadcasts are reloaded from the stack). Reloading in every section, as {@link #accumulate4x2} does, makes the method too large
+     * for sections 1 and 3; some of the twelve broadcasts are reloaded from the stack). Reloading in every section,
+     * as {@link #accumulate4x2} does, makes the method too large
      * for C1 ("out of virtual registers in linear scan"). After such a failure HotSpot sometimes keeps the method in
      * C1 code without profiling (tier 2) and never compiles it with C2: a two-token kernel written that way stayed
      * 20-40x slower for the 17 s of a test (JDK 25, 1024 x 256). Four or five tokens in one method fail the same way,
