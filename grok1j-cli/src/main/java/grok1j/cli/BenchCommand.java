@@ -220,14 +220,14 @@ final class BenchCommand implements Callable<Integer> {
         r.put("decode_ms_per_layer", round(msLayer, 2));
         r.put("decode_unembed_ms", round(msUnembed, 2));
         r.put("decode_layer_gbs", round(layerGbs, 2));
-        r.put("decode_bandwidth_fraction", round(layerGbs / bandwidth, 3));
+        r.put("decode_bandwidth_fraction", fraction(layerGbs / bandwidth));
         if (interleaved != null) {
             double bi = MemoryBandwidth.median(probeGbs);
             r.put("bandwidth_interleaved_gbs", round(bi, 2));
-            r.put("decode_bandwidth_fraction_interleaved", round(layerGbs / bi, 3));
+            r.put("decode_bandwidth_fraction_interleaved", fraction(layerGbs / bi));
         }
         r.put("decode_unembed_bandwidth_fraction",
-                round(weights.embedding().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth, 3));
+                fraction(weights.embedding().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth));
         r.put("projected_64_layer_decode_ms_per_token", round(64 * msLayer + msUnembed + Math.max(0, other), 1));
         r.put("projected_64_layer_decode_tokens_per_s", round(1000 / (64 * msLayer + msUnembed + Math.max(0, other)), 3));
 
@@ -255,9 +255,9 @@ final class BenchCommand implements Callable<Integer> {
             r.put("prefill" + n + "_ms_per_token_per_layer", round(msTokenLayer, 3));
             r.put("prefill" + n + "_last_layer_ms", round(tm.layerNanos[nl - 1] / 1e6, 1));
             double gflops = flopsPerTokenPerLayer(weights, n) / (msTokenLayer * 1e6);
-            r.put("prefill" + n + "_gflops", round(gflops, 1));
+            r.put("prefill" + n + "_gflops", significant(gflops, 1));
             if (r.has("fma_peak_gflops")) {
-                r.put("prefill" + n + "_fma_fraction", round(gflops / r.get("fma_peak_gflops").asDouble(), 3));
+                r.put("prefill" + n + "_fma_fraction", fraction(gflops / r.get("fma_peak_gflops").asDouble()));
             }
             r.put("ttft" + n + "_ms", round(ms, 1));
             r.put("ttft_ms", round(ms, 1));
@@ -374,6 +374,22 @@ final class BenchCommand implements Callable<Integer> {
         } catch (IOException e) {
             return "unknown";
         }
+    }
+
+    /** A ratio: three decimals, or three significant digits when it is smaller (see {@link #significant}). */
+    private static double fraction(double v) {
+        return significant(v, 3);
+    }
+
+    /**
+     * {@code v} to {@code decimals} decimals, or to three significant digits when that would keep fewer: a tiny
+     * model's prefill makes well under 0.1 GFLOP/s and under 0.1 % of a wide machine's FMA peak, which fixed
+     * decimals would print as 0.
+     */
+    private static double significant(double v, int decimals) {
+        if (v == 0 || !Double.isFinite(v)) return v;
+        int digits = 2 - (int) Math.floor(Math.log10(Math.abs(v)));
+        return round(v, Math.max(decimals, digits));
     }
 
     private static double round(double v, int digits) {
