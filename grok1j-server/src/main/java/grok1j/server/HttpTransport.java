@@ -1,0 +1,127 @@
+package grok1j.server;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.Executors;
+import java.util.function.IntFunction;
+import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * The HTTP server under the API: Jetty 12 speaking HTTP/1.1 and HTTP/2 cleartext (prior knowledge or
+ * {@code Upgrade: h2c}), each request handled on its own virtual thread with blocking reads and writes.
+ *
+ * <p>What it bounds: connections ({@link ServerConfig#maxConnections()}; more wait in the accept queue), request
+ * header size (16 KiB, else 431), silence on a connection ({@link ServerConfig#idleTimeout()}: an idle keep-alive
+ * connection, or a client that stops sending headers or body, is closed). Parsing headers holds no thread at all.
+ * Errors the library answers itself (malformed requests, headers too large) get the body {@code errorBody} makes.
+ */
+final class HttpTransport implements AutoCloseable {
+    /** The API: handles one exchange on a virtual thread; may block. */
+    interface Api {
+        void handle(Exchange ex) throws IOException;
+    }
+
+    static final int MAX_HEADER_BYTES = 16 * 1024;
+
+    /** Jetty tells every start and stop at INFO; keep its warnings only (a strong reference keeps the level set). */
+    private static final java.util.logging.Logger JETTY_LOG = java.util.logging.Logger.getLogger("org.eclipse.jetty");
+
+    static {
+        JETTY_LOG.setLevel(java.util.logging.Level.WARNING);
+    }
+
+    private final Server server;
+    private final ServerConnector connector;
+    private int port;
+
+    /**
+     * Binds and starts.
+     *
+     * @param errorBody the JSON body for an error status the library answers itself
+     * @throws IOException if the address cannot be bound
+     */
+    HttpTransport(ServerConfig config, Api api, IntFunction<byte[]> errorBody) throws IOException {
+        QueuedThreadPool pool = new QueuedThreadPool(16, 2);
+        pool.setName("grok1j-http");
+        pool.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor()); // blocking handlers run on these
+        server = new Server(pool);
+
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setRequestHeaderSize(MAX_HEADER_BYTES);
+        connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http), new HTTP2CServerConnectionFactory(http));
+        connector.setHost(config.host());
+        connector.setPort(config.port());
+        connector.setIdleTimeout(config.idleTimeout().toMillis());
+        connector.setAcceptQueueSize(128);
+        server.addConnector(connector);
+        server.addBean(new NetworkConnectionLimit(config.maxConnections(), connector));
+
+        GracefulHandler graceful = new GracefulHandler();
+        graceful.setHandler(new Handler.Abstract() { // Abstract is blocking: Jetty calls it on a virtual thread
+            @Override
+            public boolean handle(Request request, Response response, Callback callback) {
+                Exchange ex = new Exchange(request, response);
+                try {
+                    api.handle(ex);
+                    ex.finish();
+                    callback.succeeded();
+                } catch (Throwable t) {
+                    callback.failed(t);
+                }
+                return true;
+            }
+        });
+        server.setHandler(graceful);
+        server.setErrorHandler((request, response, callback) -> {
+            Object s = request.getAttribute(ErrorHandler.ERROR_STATUS);
+            int status = s instanceof Integer i ? i : response.getStatus();
+            response.setStatus(status);
+            response.getHeaders().put("Content-Type", "application/json");
+            response.write(true, ByteBuffer.wrap(errorBody.apply(status)), callback);
+            return true;
+        });
+        server.setStopTimeout(2000);
+        try {
+            server.start();
+            port = connector.getLocalPort();
+        } catch (IOException e) {
+            stopQuietly();
+            throw e;
+        } catch (Exception e) {
+            stopQuietly();
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /** The bound port (also after closing). */
+    int port() {
+        return port;
+    }
+
+    /** Stops taking connections, lets responses in progress finish for up to 2 s, then closes the rest. */
+    @Override
+    public void close() {
+        stopQuietly();
+    }
+
+    private void stopQuietly() {
+        try {
+            server.stop();
+        } catch (Exception ignored) {
+            // stopping is best effort
+        }
+    }
+}
