@@ -4,7 +4,13 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.Executors;
 import java.util.function.IntFunction;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.MetaData;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -61,7 +67,7 @@ final class HttpTransport implements AutoCloseable {
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
         http.setRequestHeaderSize(MAX_HEADER_BYTES);
-        connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http), new HTTP2CServerConnectionFactory(http));
+        connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http), new H2c(http));
         connector.setHost(config.host());
         connector.setPort(config.port());
         connector.setIdleTimeout(config.idleTimeout().toMillis());
@@ -76,8 +82,12 @@ final class HttpTransport implements AutoCloseable {
                 Exchange ex = new Exchange(request, response);
                 try {
                     api.handle(ex);
-                    ex.finish();
-                    callback.succeeded();
+                    if (ex.started()) {
+                        ex.finish();
+                        callback.succeeded();
+                    } else { // nothing to answer (the client is gone): abort rather than send an empty 200
+                        callback.failed(new IOException("no response"));
+                    }
                 } catch (Throwable t) {
                     callback.failed(t);
                 }
@@ -103,6 +113,25 @@ final class HttpTransport implements AutoCloseable {
         } catch (Exception e) {
             stopQuietly();
             throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * HTTP/2 cleartext by prior knowledge, or by {@code Upgrade: h2c} on a request without a body. A request with a body
+     * (Java's {@code HttpClient} sends one chunked with its upgrade) is answered over HTTP/1.1 instead, which RFC 7540
+     * allows: Jetty would reset the upgraded stream.
+     */
+    private static final class H2c extends HTTP2CServerConnectionFactory {
+        H2c(HttpConfiguration http) {
+            super(http);
+        }
+
+        @Override
+        public Connection upgradeConnection(Connector connector, EndPoint endPoint, MetaData.Request request,
+                                            HttpFields.Mutable response) {
+            HttpFields h = request.getHttpFields();
+            boolean body = h.contains(HttpHeader.TRANSFER_ENCODING) || h.getLongField(HttpHeader.CONTENT_LENGTH) > 0;
+            return body ? null : super.upgradeConnection(connector, endPoint, request, response);
         }
     }
 

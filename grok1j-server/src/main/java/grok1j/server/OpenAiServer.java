@@ -352,6 +352,10 @@ public final class OpenAiServer implements AutoCloseable {
                 drain(ex, -1);
                 throw tooLarge(ex);
             }
+        } catch (IOException e) { // the idle timeout ran out while the client was sending, or it hung up
+            ex.setHeader("Connection", "close");
+            throw new ApiException(408, "invalid_request_error", null, "request_timeout",
+                    "the request body did not arrive (nothing for " + config.idleTimeout().toSeconds() + " s)");
         }
         JsonNode n;
         try {
