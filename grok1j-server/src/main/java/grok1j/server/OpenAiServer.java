@@ -34,11 +34,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <caption>Endpoints</caption>
  * <tr><td>{@code POST /v1/completions}</td><td>continue a prompt (string, strings, token ids); streaming with SSE</td></tr>
  * <tr><td>{@code POST /v1/chat/completions}</td><td>messages through the {@link ChatTemplate}</td></tr>
+ * <tr><td>{@code POST /v1/responses}</td><td>the Responses API, stateless: see {@link ResponsesApi}</td></tr>
  * <tr><td>{@code GET /v1/models}</td><td>the one model</td></tr>
  * <tr><td>{@code GET /health}</td><td>503 until the model is ready (and while shutting down), then 200</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>Prometheus text, see {@link Metrics}</td></tr>
  * <tr><td>{@code POST /tokenize}, {@code POST /detokenize}</td><td>{@code {"prompt"}} to {@code {"tokens"}} and back</td></tr>
  * </table>
+ *
+ * <p>{@code /completions}, {@code /chat/completions}, {@code /responses} and {@code /models} answer without the
+ * {@code /v1} prefix too. While a request waits for its first token, streams get an SSE comment and non-streaming
+ * answers a leading space after every {@link ServerConfig#keepAlive()} of silence; a client that hangs up cancels
+ * its sequences at the next step.
  *
  * <p>Lifecycle: {@link #start(ServerConfig)} binds and answers {@code /health} with 503; {@link #ready(Model)}
  * starts serving the model; {@link #close()} shuts down gracefully. The server does not close the model.
@@ -455,7 +461,22 @@ public final class OpenAiServer implements AutoCloseable {
     // ------------------------------------------------------------------ completions
 
     private void responses(Exchange ex) throws IOException {
-        throw new ApiException(404, "invalid_request_error", null, "not_found", "not yet");
+        Engine e = requireReady();
+        JsonNode body = readJson(ex);
+        RequestParser.Parsed p;
+        try {
+            p = e.parser().chat(ResponsesApi.toChat(body, mapper));
+        } catch (ApiException x) {
+            throw ResponsesApi.renamed(x);
+        }
+        ResponsesCall call = new ResponsesCall(this, mapper, body, p, config.modelId());
+        run(ex, e, p, pending -> {
+            if (p.stream()) {
+                call.stream(ex, pending);
+            } else {
+                call.respond(ex, pending);
+            }
+        });
     }
 
     private void complete(Exchange ex, boolean chat) throws IOException {
@@ -846,7 +867,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ------------------------------------------------------------------ responses
 
-    private ObjectNode errorBody(ApiException e) {
+    ObjectNode errorBody(ApiException e) {
         ObjectNode o = mapper.createObjectNode();
         ObjectNode err = o.putObject("error");
         err.put("message", e.getMessage());
