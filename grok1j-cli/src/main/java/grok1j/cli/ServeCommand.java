@@ -97,6 +97,10 @@ final class ServeCommand implements Callable<Integer> {
         if (idleTimeout < 1) {
             throw new IllegalArgumentException("--idle-timeout must be >= 1 second, got " + idleTimeout);
         }
+        if (keepAlive >= idleTimeout) { // a connection silent for the idle timeout is closed: beats must come sooner
+            throw new IllegalArgumentException("--keep-alive (" + keepAlive + " s) must be shorter than --idle-timeout ("
+                    + idleTimeout + " s)");
+        }
         if (maxConnections < 1) {
             throw new IllegalArgumentException("--max-connections must be >= 1, got " + maxConnections);
         }

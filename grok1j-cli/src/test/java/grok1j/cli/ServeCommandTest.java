@@ -24,6 +24,8 @@ class ServeCommandTest {
         assertBadInput("--warmup must be >= 0, got -2", "serve", "--model", "x", "--warmup", "-2");
         assertBadInput("--keep-alive must be >= 1 second, got 0", "serve", "--model", "x", "--keep-alive", "0");
         assertBadInput("--idle-timeout must be >= 1 second, got 0", "serve", "--model", "x", "--idle-timeout", "0");
+        assertBadInput("--keep-alive (10 s) must be shorter than --idle-timeout (10 s)", "serve", "--model", "x",
+                "--keep-alive", "10", "--idle-timeout", "10");
         assertBadInput("--max-connections must be >= 1, got 0", "serve", "--model", "x", "--max-connections", "0");
         assertBadInput("no such file or directory: /no/such/model", "serve", "--model", "/no/such/model", "--port", "0");
     }

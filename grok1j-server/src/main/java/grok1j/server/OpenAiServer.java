@@ -494,7 +494,7 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /** How a handler answers once its sequences are queued. */
-    interface Answer {
+    private interface Answer {
         void write(Pending pending) throws IOException, InterruptedException;
     }
 
@@ -502,7 +502,7 @@ public final class OpenAiServer implements AutoCloseable {
      * Queues the request's sequences and lets {@code answer} write the response. A client that goes away (or an
      * answer that fails) cancels them: their slots and caches are freed at the next step.
      */
-    void run(Exchange ex, Engine e, RequestParser.Parsed p, Answer answer) throws IOException {
+    private void run(Exchange ex, Engine e, RequestParser.Parsed p, Answer answer) throws IOException {
         Scheduler.Request req = new Scheduler.Request();
         List<Scheduler.Job> jobs = new ArrayList<>(p.sequences());
         for (int i = 0; i < p.prompts().size(); i++) {

@@ -22,7 +22,7 @@ import java.util.Objects;
  * @param maxConnections open connections at most; more wait in the accept queue (default 1024)
  * @param keepAlive     while a request waits for its first token (a long prefill, a queue), at least this often a
  *                      stream gets an SSE comment and a non-streaming response a space before its JSON, so clients'
- *                      read timeouts measure silence, not work (default 5 s)
+ *                      read timeouts measure silence, not work (default 5 s); keep it below {@code idleTimeout}
  */
 public record ServerConfig(String host, int port, String apiKey, int parallel, int queue, int maxBodyBytes,
                            ChatTemplate chatTemplate, String modelId, Duration shutdownGrace, Duration idleTimeout,
