@@ -4,7 +4,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 
@@ -15,12 +17,14 @@ import org.eclipse.jetty.server.Response;
 final class Exchange {
     private final Request request;
     private final Response response;
+    private final HangUpWatch hangUps;
     private OutputStream body;
     private int status = -1;
 
-    Exchange(Request request, Response response) {
+    Exchange(Request request, Response response, HangUpWatch hangUps) {
         this.request = request;
         this.response = response;
+        this.hangUps = hangUps;
     }
 
     String method() {
@@ -100,11 +104,19 @@ final class Exchange {
     }
 
     /**
-     * Runs {@code action} (once, on some library thread) if the client goes away before the response is complete: a
-     * closed connection, a reset HTTP/2 stream, or an idle timeout.
+     * Runs {@code action} (on some other thread; it must not block) if the client goes away before the watch is
+     * closed: a closed or reset connection, a reset HTTP/2 stream, an idle timeout. Call it once the request body has
+     * been read.
      */
-    void onDisconnect(Runnable action) {
+    HangUpWatch.Watch onDisconnect(Runnable action) {
         request.addFailureListener(t -> action.run());
+        HttpVersion version = request.getConnectionMetaData().getHttpVersion();
+        if ((version == HttpVersion.HTTP_1_1 || version == HttpVersion.HTTP_1_0)
+                && request.getConnectionMetaData().getConnection().getEndPoint() instanceof SocketChannelEndPoint ep) {
+            return hangUps.watch(ep.getChannel(), action);
+        }
+        return () -> {
+        };
     }
 
     /** Ends the response body (the handler returned). */

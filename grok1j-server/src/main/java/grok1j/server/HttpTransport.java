@@ -32,6 +32,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * header size (16 KiB, else 431), silence on a connection ({@link ServerConfig#idleTimeout()}: an idle keep-alive
  * connection, or a client that stops sending headers or body, is closed). Parsing headers holds no thread at all.
  * Errors the library answers itself (malformed requests, headers too large) get the body {@code errorBody} makes.
+ * A client hanging up mid-request is reported through {@link Exchange#onDisconnect} (with a {@link HangUpWatch} for
+ * HTTP/1.1, where Jetty does not look).
  */
 final class HttpTransport implements AutoCloseable {
     /** The API: handles one exchange on a virtual thread; may block. */
@@ -50,6 +52,7 @@ final class HttpTransport implements AutoCloseable {
 
     private final Server server;
     private final ServerConnector connector;
+    private final HangUpWatch hangUps = new HangUpWatch();
     private int port;
 
     /**
@@ -79,7 +82,7 @@ final class HttpTransport implements AutoCloseable {
         graceful.setHandler(new Handler.Abstract() { // Abstract is blocking: Jetty calls it on a virtual thread
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
-                Exchange ex = new Exchange(request, response);
+                Exchange ex = new Exchange(request, response, hangUps);
                 try {
                     api.handle(ex);
                     if (ex.started()) {
@@ -152,5 +155,6 @@ final class HttpTransport implements AutoCloseable {
         } catch (Exception ignored) {
             // stopping is best effort
         }
+        hangUps.close();
     }
 }

@@ -514,9 +514,8 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         e.scheduler().submit(jobs);
-        ex.onDisconnect(() -> e.scheduler().cancel(req));
         boolean finished = false;
-        try {
+        try (HangUpWatch.Watch w = ex.onDisconnect(() -> e.scheduler().cancel(req))) {
             answer.write(new Pending(e.scheduler(), req, config.keepAlive(), holdEvents));
             finished = true;
         } catch (InterruptedException ie) {

@@ -174,22 +174,27 @@ class HttpProtocolTest {
 
     @Test
     void aClientHangingUpOnANonStreamingRequestFreesItsSlot() throws Exception {
-        double cancelledBefore = TestModel.metric(TestModel.get(server, "/metrics").body(),
-                "grok1j_sequences_finished_total{reason=\"cancelled\"}");
-        byte[] body = ENDLESS.getBytes(StandardCharsets.UTF_8);
-        try (Socket s = connect()) {
-            s.getOutputStream().write(ascii("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: " + body.length + "\r\n\r\n"));
-            s.getOutputStream().write(body);
-            s.getOutputStream().flush();
-            assertEquals(1, TestModel.awaitMetric(server, "grok1j_requests_running", 1, Duration.ofSeconds(30)));
-            Thread.sleep(1000);
-        } // hangs up: it would need minutes to reach max_tokens
-        assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_running", 0, Duration.ofSeconds(30)));
-        String m = TestModel.get(server, "/metrics").body();
-        assertEquals(cancelledBefore + 1, TestModel.metric(m, "grok1j_sequences_finished_total{reason=\"cancelled\"}"));
-        assertEquals(0, TestModel.metric(m, "grok1j_kv_cache_used_positions"));
-        assertEquals(200, TestModel.post(server, "/v1/completions", SHORT).status(), "the slot serves the next request");
+        // keep-alive spaces and the idle timeout far away: only noticing the hang-up itself can cancel in time
+        OpenAiServer quiet = TestModel.start(ServerConfig.defaults().withParallel(1).withKeepAlive(Duration.ofSeconds(60))
+                .withIdleTimeout(Duration.ofSeconds(120)));
+        try {
+            byte[] body = ENDLESS.getBytes(StandardCharsets.UTF_8);
+            try (Socket s = new Socket("127.0.0.1", quiet.port())) {
+                s.getOutputStream().write(ascii("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n"));
+                s.getOutputStream().write(body);
+                s.getOutputStream().flush();
+                assertEquals(1, TestModel.awaitMetric(quiet, "grok1j_requests_running", 1, Duration.ofSeconds(30)));
+                Thread.sleep(1000);
+            } // hangs up: 4000 tokens would take minutes
+            assertEquals(0, TestModel.awaitMetric(quiet, "grok1j_requests_running", 0, Duration.ofSeconds(10)));
+            String m = TestModel.get(quiet, "/metrics").body();
+            assertEquals(1, TestModel.metric(m, "grok1j_sequences_finished_total{reason=\"cancelled\"}"));
+            assertEquals(0, TestModel.metric(m, "grok1j_kv_cache_used_positions"));
+            assertEquals(200, TestModel.post(quiet, "/v1/completions", SHORT).status(), "the slot serves the next request");
+        } finally {
+            quiet.close();
+        }
     }
 
     @Test
