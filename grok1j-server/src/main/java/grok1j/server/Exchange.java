@@ -1,14 +1,18 @@
 package grok1j.server;
 
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.thread.Scheduler;
 
 /**
  * One HTTP request and its response as the API code sees them: a thin layer over the server library (Jetty), so that
@@ -47,8 +51,30 @@ final class Exchange {
         return request.getLength();
     }
 
-    InputStream requestBody() {
-        return Content.Source.asInputStream(request);
+    /**
+     * The request body. Over HTTP/1.1, reading it all may take {@code limit} at most: then the connection is closed
+     * and the read fails, so a client dribbling its body byte by byte (never silent long enough for the idle timeout)
+     * cannot hold the request forever. Over HTTP/2 the connection carries other streams and is left alone.
+     */
+    InputStream requestBody(Duration limit) {
+        InputStream in = Content.Source.asInputStream(request);
+        if (!http1()) {
+            return in;
+        }
+        EndPoint endPoint = request.getConnectionMetaData().getConnection().getEndPoint();
+        Scheduler.Task abort = request.getComponents().getScheduler().schedule(endPoint::close, limit);
+        return new FilterInputStream(in) {
+            @Override
+            public void close() throws IOException {
+                abort.cancel();
+                super.close();
+            }
+        };
+    }
+
+    private boolean http1() {
+        HttpVersion version = request.getConnectionMetaData().getHttpVersion();
+        return version == HttpVersion.HTTP_1_1 || version == HttpVersion.HTTP_1_0;
     }
 
     void setHeader(String name, String value) {
@@ -110,9 +136,7 @@ final class Exchange {
      */
     HangUpWatch.Watch onDisconnect(Runnable action) {
         request.addFailureListener(t -> action.run());
-        HttpVersion version = request.getConnectionMetaData().getHttpVersion();
-        if ((version == HttpVersion.HTTP_1_1 || version == HttpVersion.HTTP_1_0)
-                && request.getConnectionMetaData().getConnection().getEndPoint() instanceof SocketChannelEndPoint ep) {
+        if (http1() && request.getConnectionMetaData().getConnection().getEndPoint() instanceof SocketChannelEndPoint ep) {
             return hangUps.watch(ep.getChannel(), action);
         }
         return () -> {

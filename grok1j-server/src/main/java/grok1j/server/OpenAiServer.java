@@ -238,12 +238,12 @@ public final class OpenAiServer implements AutoCloseable {
     /** Bytes of an oversized body read and dropped before answering 413; beyond that the connection is closed. */
     private static final long DRAIN_LIMIT = 256L << 20;
 
-    private static void drain(Exchange ex, long declared) throws IOException {
+    private void drain(Exchange ex, long declared) throws IOException {
         String expect = ex.header("Expect");
         if ((expect != null && expect.equalsIgnoreCase("100-continue")) || declared > DRAIN_LIMIT) {
             return;
         }
-        try (InputStream in = ex.requestBody()) {
+        try (InputStream in = ex.requestBody(config.idleTimeout())) {
             long left = declared < 0 ? DRAIN_LIMIT : declared;
             byte[] buf = new byte[64 * 1024];
             int n;
@@ -352,16 +352,16 @@ public final class OpenAiServer implements AutoCloseable {
 
     private JsonNode readJson(Exchange ex) throws IOException {
         byte[] body;
-        try (InputStream in = ex.requestBody()) {
+        try (InputStream in = ex.requestBody(config.idleTimeout())) {
             body = in.readNBytes(config.maxBodyBytes() + 1);
             if (body.length > config.maxBodyBytes()) {
                 drain(ex, -1);
                 throw tooLarge(ex);
             }
-        } catch (IOException e) { // the idle timeout ran out while the client was sending, or it hung up
+        } catch (IOException e) { // the client hung up, or stalled or dribbled past the idle timeout
             ex.setHeader("Connection", "close");
             throw new ApiException(408, "invalid_request_error", null, "request_timeout",
-                    "the request body did not arrive (nothing for " + config.idleTimeout().toSeconds() + " s)");
+                    "the request body did not arrive within " + config.idleTimeout().toSeconds() + " s");
         }
         JsonNode n;
         try {

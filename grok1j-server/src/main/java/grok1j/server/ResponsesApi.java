@@ -31,8 +31,8 @@ final class ResponsesApi {
      * @throws ApiException 400 naming the field for what is malformed or not supported
      */
     static ObjectNode toChat(JsonNode body, ObjectMapper mapper) {
-        refuse(body, "previous_response_id", "this server stores no responses: send the whole conversation in input");
-        refuse(body, "conversation", "this server stores no conversations: send the whole conversation in input");
+        refuse(body, "previous_response_id", "this server stores no responses; send the whole conversation in input");
+        refuse(body, "conversation", "this server stores no conversations; send the whole conversation in input");
         refuse(body, "background", "background responses are not supported");
         refuse(body, "reasoning", "this model has no reasoning settings");
         refuse(body, "top_logprobs", "log-probabilities are not supported on /v1/responses; use /v1/chat/completions");

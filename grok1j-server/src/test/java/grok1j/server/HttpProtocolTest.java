@@ -204,16 +204,34 @@ class HttpProtocolTest {
             for (int i = 0; i < 64; i++) {
                 held.add(connect()); // connected, silent
             }
-            for (int i = 0; i < 8; i++) { // a head, then a body that never comes
+            List<Socket> dribbling = new ArrayList<>();
+            for (int i = 0; i < 8; i++) { // a head, then a body that never comes, or comes a byte every 0.5 s
                 Socket s = connect();
                 s.getOutputStream().write(ascii("POST /tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                         + "Content-Length: 1000\r\n\r\n{\"prompt\": \"sl"));
                 s.getOutputStream().flush();
                 held.add(s);
+                if (i % 2 == 0) {
+                    dribbling.add(s);
+                }
             }
+            Thread dribbler = Thread.startVirtualThread(() -> {
+                try {
+                    for (int k = 0; k < 60; k++) { // 30 s at most: never silent for the 3 s idle timeout
+                        Thread.sleep(500);
+                        for (Socket s : dribbling) {
+                            s.getOutputStream().write('o');
+                            s.getOutputStream().flush();
+                        }
+                    }
+                } catch (IOException | InterruptedException e) {
+                    // closed by the server: that is the point
+                }
+            });
             TestModel.Response r = TestModel.post(server, "/v1/completions", SHORT);
             assertEquals(200, r.status(), r.body());
-            // the idle timeout (3 s here) closes them all: silent ones with nothing, slow bodies with a 408 or nothing
+            // the idle timeout (3 s here) closes them all: silent ones with nothing, stalled bodies with a 408 or
+            // nothing; dribbling bodies too, as reading a body may not take longer than the idle timeout either
             for (Socket s : held) {
                 s.setSoTimeout(30_000);
                 InputStream in = s.getInputStream();
@@ -223,6 +241,7 @@ class HttpProtocolTest {
                     assertTrue(status.startsWith("HTTP/1.1 408") || status.startsWith("HTTP/1.1 400"), status);
                 }
             }
+            dribbler.interrupt();
         } finally {
             for (Socket s : held) {
                 s.close();
