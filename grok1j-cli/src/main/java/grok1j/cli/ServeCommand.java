@@ -64,8 +64,8 @@ final class ServeCommand implements Callable<Integer> {
     int keepAlive;
 
     @Option(names = "--idle-timeout", paramLabel = "SECONDS", defaultValue = "30",
-            description = "Close a connection silent this long: idle between requests, or stalled sending headers or a "
-                    + "body (default: ${DEFAULT-VALUE}).")
+            description = "Close a connection silent this long (idle between requests, or stalled sending headers or a "
+                    + "body), or whose first request head or a body takes longer than this (default: ${DEFAULT-VALUE}).")
     int idleTimeout;
 
     @Option(names = "--max-connections", paramLabel = "N", defaultValue = "1024",

@@ -30,7 +30,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  *
  * <p>What it bounds: connections ({@link ServerConfig#maxConnections()}; more wait in the accept queue), request
  * header size (16 KiB, else 431), silence on a connection ({@link ServerConfig#idleTimeout()}: an idle keep-alive
- * connection, or a client that stops sending headers or body, is closed). Parsing headers holds no thread at all.
+ * connection, or a client that stops sending headers or body, is closed), and by the same time the first request
+ * head of a connection and any request body (see {@link Exchange#requestBody}). Parsing headers holds no thread.
  * Errors the library answers itself (malformed requests, headers too large) get the body {@code errorBody} makes.
  * A client hanging up mid-request is reported through {@link Exchange#onDisconnect} (with a {@link HangUpWatch} for
  * HTTP/1.1, where Jetty does not look).
@@ -76,6 +77,7 @@ final class HttpTransport implements AutoCloseable {
         connector.setIdleTimeout(config.idleTimeout().toMillis());
         connector.setAcceptQueueSize(128);
         server.addConnector(connector);
+        connector.addEventListener(new HeadDeadline(config.idleTimeout()));
         server.addBean(new NetworkConnectionLimit(config.maxConnections(), connector));
 
         GracefulHandler graceful = new GracefulHandler();
@@ -135,6 +137,29 @@ final class HttpTransport implements AutoCloseable {
             HttpFields h = request.getHttpFields();
             boolean body = h.contains(HttpHeader.TRANSFER_ENCODING) || h.getLongField(HttpHeader.CONTENT_LENGTH) > 0;
             return body ? null : super.upgradeConnection(connector, endPoint, request, response);
+        }
+    }
+
+    /**
+     * A new connection must deliver its first request head within the idle timeout, else it is closed: a client
+     * sending its headers a byte at a time is never silent long enough for the idle timeout alone.
+     */
+    private final class HeadDeadline implements Connection.Listener {
+        private final java.time.Duration limit;
+
+        HeadDeadline(java.time.Duration limit) {
+            this.limit = limit;
+        }
+
+        @Override
+        public void onOpened(Connection c) {
+            connector.getScheduler().schedule(() -> {
+                EndPoint ep = c.getEndPoint();
+                // still this connection (not upgraded to HTTP/2 meanwhile) and no request head parsed yet
+                if (c.getMessagesIn() == 0 && ep.getConnection() == c && ep.isOpen()) {
+                    ep.close();
+                }
+            }, limit);
         }
     }
 

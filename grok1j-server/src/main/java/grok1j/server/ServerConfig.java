@@ -18,7 +18,8 @@ import java.util.Objects;
  * @param shutdownGrace how long running requests may continue after {@link OpenAiServer#close()} before they are
  *                      cancelled (default 10 s)
  * @param idleTimeout   how long a connection may stay silent (idle between requests, or stalled sending headers or a
- *                      body) before it is closed (default 30 s)
+ *                      body) before it is closed, and the most a connection's first request head or a request body
+ *                      may take in all (default 30 s)
  * @param maxConnections open connections at most; more wait in the accept queue (default 1024)
  * @param keepAlive     while a request waits for its first token (a long prefill, a queue), at least this often a
  *                      stream gets an SSE comment and a non-streaming response a space before its JSON, so clients'

@@ -215,23 +215,33 @@ class HttpProtocolTest {
                     dribbling.add(s);
                 }
             }
+            for (int i = 0; i < 4; i++) { // headers a byte at a time
+                Socket s = connect();
+                s.getOutputStream().write(ascii("GET /health HTTP/1.1\r\nX-Slow: "));
+                held.add(s);
+                dribbling.add(s);
+            }
             Thread dribbler = Thread.startVirtualThread(() -> {
                 try {
                     for (int k = 0; k < 60; k++) { // 30 s at most: never silent for the 3 s idle timeout
                         Thread.sleep(500);
                         for (Socket s : dribbling) {
-                            s.getOutputStream().write('o');
-                            s.getOutputStream().flush();
+                            try {
+                                s.getOutputStream().write('o');
+                                s.getOutputStream().flush();
+                            } catch (IOException e) {
+                                // closed by the server: that is the point
+                            }
                         }
                     }
-                } catch (IOException | InterruptedException e) {
-                    // closed by the server: that is the point
+                } catch (InterruptedException e) {
+                    // the test is over
                 }
             });
             TestModel.Response r = TestModel.post(server, "/v1/completions", SHORT);
             assertEquals(200, r.status(), r.body());
             // the idle timeout (3 s here) closes them all: silent ones with nothing, stalled bodies with a 408 or
-            // nothing; dribbling bodies too, as reading a body may not take longer than the idle timeout either
+            // nothing; dribbling heads and bodies too, as neither may take longer than the idle timeout
             for (Socket s : held) {
                 s.setSoTimeout(30_000);
                 InputStream in = s.getInputStream();
