@@ -177,7 +177,7 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         for (int round = 0; round < 2; round++) {
-            KvCache warm = new KvCache(cfg);
+            KvCache warm = net.newCache();
             net.forward(randomTokens(rnd, cfg, 13), 0, 13, warm, Grok1.Logits.LAST);
             for (int i = 0; i < 3; i++) {
                 net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Grok1.Logits.LAST);
@@ -188,7 +188,7 @@ final class BenchCommand implements Callable<Integer> {
         // decode: a 16-token prompt, then timed steps
         progress(err, "decode: " + decodeTokens + " steps");
         net.recordTimings(tm);
-        KvCache cache = new KvCache(cfg);
+        KvCache cache = net.newCache();
         net.forward(randomTokens(rnd, cfg, 16), 0, 16, cache, Grok1.Logits.LAST);
         double[] total = new double[decodeTokens];
         double[] layer = new double[decodeTokens];
@@ -237,7 +237,7 @@ final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--prefill lengths must be between 1 and " + cfg.contextLength());
             }
             progress(err, "prefill: " + n + " tokens");
-            KvCache c = new KvCache(cfg);
+            KvCache c = net.newCache();
             int[] prompt = randomTokens(rnd, cfg, n);
             long p0 = System.nanoTime();
             float[] logits = net.forward(prompt, 0, n, c, Grok1.Logits.LAST);

@@ -116,7 +116,7 @@ final class ServeCommand implements Callable<Integer> {
                 err.println("grok1j: warming up the kernels on layer 0 (up to " + warmup + " s; --warmup 0 skips)");
                 err.flush();
                 long t0 = System.nanoTime();
-                int rounds = KernelWarmup.run(m.network().weights(), m.network().pool(), Duration.ofSeconds(warmup));
+                int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));
                 err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
             }
             server.ready(m);
