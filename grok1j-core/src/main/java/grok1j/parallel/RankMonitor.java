@@ -144,6 +144,15 @@ public final class RankMonitor implements AutoCloseable {
         }
     }
 
+    /** Tests: drops every connection without {@code BYE}, as a killed process would (without halting this one). */
+    void abandon() {
+        closed = true;
+        peers.forEach(Peer::close);
+        if (leader != null) {
+            leader.close();
+        }
+    }
+
     private void fail(String line) {
         if (!closed && failed.compareAndSet(false, true)) {
             onFailure.accept(line);
