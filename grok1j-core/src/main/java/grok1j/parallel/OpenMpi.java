@@ -388,7 +388,7 @@ public final class OpenMpi implements Communicator {
     }
 
     /** The library's functions and predefined handles (the addresses of exported globals, §3.2). */
-    private static final class Native {
+    static final class Native {
         private static final Linker LINKER = Linker.nativeLinker();
 
         final String version;
@@ -413,23 +413,32 @@ public final class OpenMpi implements Communicator {
         private final MemorySegment intOut = arena.allocate(JAVA_INT);
 
         static Native load() {
-            SymbolLookup lookup;
-            try {
-                lookup = SymbolLookup.libraryLookup(LIBRARY, Arena.global());
-            } catch (IllegalArgumentException e) {
-                throw new CommunicatorException("cannot load " + LIBRARY + ": install Open MPI 4 on every host"
-                        + " (Debian/Ubuntu: apt-get install openmpi-bin)");
-            }
-            return new Native(lookup);
+            return load(LIBRARY);
         }
 
-        private Native(SymbolLookup lookup) {
+        /** Loads {@code library} (a name the dynamic linker resolves, or a path), checking it is Open MPI. */
+        static Native load(String library) {
+            SymbolLookup lookup;
+            try {
+                lookup = SymbolLookup.libraryLookup(library, Arena.global());
+            } catch (IllegalArgumentException e) {
+                throw new CommunicatorException("cannot load " + library + ": install Open MPI 4 on every host"
+                        + " (Debian/Ubuntu: apt-get install openmpi-bin)");
+            }
+            if (lookup.find("MPI_Get_library_version").isEmpty() || lookup.find("ompi_mpi_comm_world").isEmpty()) {
+                throw new CommunicatorException("only Open MPI 4 is supported, and " + library
+                        + " is not Open MPI (install openmpi-bin)");
+            }
+            return new Native(lookup, library);
+        }
+
+        private Native(SymbolLookup lookup, String library) {
             MethodHandle getLibraryVersion = function(lookup, "MPI_Get_library_version",
                     FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
             MemorySegment text = arena.allocate(STRING_BYTES);
             version = callString(getLibraryVersion, "MPI_Get_library_version", text);
-            if (!version.contains("Open MPI") || lookup.find("ompi_mpi_comm_world").isEmpty()) {
-                throw new CommunicatorException("only Open MPI is supported; " + LIBRARY + " is "
+            if (!version.contains("Open MPI")) {
+                throw new CommunicatorException("only Open MPI 4 is supported, and " + library + " is "
                         + version.lines().findFirst().orElse("unknown").strip());
             }
             commWorld = symbol(lookup, "ompi_mpi_comm_world");
@@ -471,7 +480,8 @@ public final class OpenMpi implements Communicator {
                 throw new CommunicatorException("MPI_Init_thread: the library provides thread level "
                         + provided.get(JAVA_INT, 0) + ", grok1j needs MPI_THREAD_FUNNELED (1)");
             }
-            check("MPI_Comm_set_errhandler", call2(commSetErrhandler, "MPI_Comm_set_errhandler", commWorld, errorsReturn));
+            check("MPI_Comm_set_errhandler",
+                    call2(commSetErrhandler, "MPI_Comm_set_errhandler", commWorld, errorsReturn));
         }
 
         int commRank() {

@@ -66,7 +66,7 @@ public final class TwoHostNetwork {
         }
     }
 
-    /** The host name of rank {@code r} (0 or 1) in a run whose output is at hand: {@code g1j-a-...}/{@code g1j-b-...}. */
+    /** The start of rank {@code r}'s host name (0 or 1): {@code g1j-a-} or {@code g1j-b-}, then the run's id. */
     public static String hostPrefix(int rank) {
         return rank == 0 ? "g1j-a-" : "g1j-b-";
     }
