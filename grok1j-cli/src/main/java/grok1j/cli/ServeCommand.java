@@ -94,7 +94,19 @@ final class ServeCommand implements Callable<Integer> {
         if (new java.net.InetSocketAddress(host, 0).isUnresolved()) {
             throw new IllegalArgumentException("--host " + host + " is not an address or a name this machine can resolve");
         }
+        if (Cluster.launchedAsFollower()) {
+            model.open(Duration.ofSeconds(warmup)); // follows rank 0, which serves; does not return
+        }
         OpenAiServer server = OpenAiServer.start(config);
+        Cluster.onRankFailure(line -> {
+            // another rank of the job is gone: stop taking requests (503) for the moment before this process exits
+            server.refuseRequests();
+            try {
+                Thread.sleep(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");
         err.flush();
         Thread hook = new Thread(() -> {
