@@ -3,6 +3,9 @@ package grok1j.format.safetensors;
 import grok1j.format.Json;
 import grok1j.format.ModelFormatException;
 import grok1j.format.TensorInfo;
+import grok1j.tensor.BF16Matrix;
+import grok1j.tensor.F32Matrix;
+import grok1j.tensor.WeightMatrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -30,8 +33,8 @@ import java.util.stream.Stream;
  * ({@link SafetensorsFile}); every rank 0..R-1 present for each split file (a missing {@code -TP-00K} file is named);
  * no name twice among the common files or within one rank's files; each split name in every rank with one shape and
  * dtype, {@code R·s = moe_intermediate_size} on its axis and {@code hidden_size} on the other; every tensor the
- * config implies present with its expected shape ({@code [out, in]}; k/v included, never transposed) and a BF16, F16
- * or F32 dtype. Unknown tensors and {@code .safetensors} files matching neither name pattern are ignored with a
+ * config implies present with its expected shape ({@code [out, in]}; k/v included, never transposed) and a BF16 or
+ * F32 dtype. Unknown tensors and {@code .safetensors} files matching neither name pattern are ignored with a
  * warning ({@link #warnings()}).
  *
  * <p>Thread-safety: immutable after {@link #open}; the views may be read from any thread until {@link #close}.
@@ -324,9 +327,9 @@ public final class Grok2Checkpoint implements AutoCloseable {
 
     private static void checkDtype(SafetensorsTensor t) throws ModelFormatException {
         switch (t.dtype()) {
-            case BF16, F16, F32 -> { }
+            case BF16, F32 -> { }
             default -> throw SafetensorsFile.tensorError(t.file(), t.name(), "dtype " + t.dtype()
-                    + " is not supported (Grok-2 weights are BF16; F16 and F32 are also read)");
+                    + " is not supported (Grok-2 weights are BF16; F32 is also read)");
         }
     }
 
@@ -362,6 +365,43 @@ public final class Grok2Checkpoint implements AutoCloseable {
             throw new IllegalArgumentException("no expert tensor " + expertName(layer, expert, w));
         }
         return t;
+    }
+
+    /**
+     * A 2-D {@code [out, in]} tensor of the common files as a {@link WeightMatrix} view ({@code y = x @ stored^T}):
+     * {@link BF16Matrix} for BF16, {@link F32Matrix} ({@code OUT_IN}) for F32.
+     *
+     * @throws IllegalArgumentException if there is no such tensor or it is not 2-D
+     */
+    public WeightMatrix matrix(String name) {
+        SafetensorsTensor t = common.get(name);
+        if (t == null || t.shape().length != 2) {
+            throw new IllegalArgumentException(t == null ? "no tensor " + name : t + " is not a matrix");
+        }
+        int out = Math.toIntExact(t.shape()[0]);
+        int in = Math.toIntExact(t.shape()[1]);
+        return t.dtype() == SafetensorsDtype.F32 ? new F32Matrix(t.data(), in, out, F32Matrix.Layout.OUT_IN)
+                : BF16Matrix.of(t.data(), out, in);
+    }
+
+    /**
+     * Expert weight {@code w} of a layer's expert as one {@link WeightMatrix} over its R rank-slice views (nothing
+     * merged): {@code w1}/{@code w3} ({@code [F, D]}) with the slices' rows stacked, {@code w2} ({@code [D, F]})
+     * with their columns joined (spec §3.2).
+     *
+     * @throws IllegalArgumentException if there is no such expert tensor
+     * @throws UnsupportedOperationException if its slices are not BF16
+     */
+    public BF16Matrix expertMatrix(int layer, int expert, String w) {
+        SplitTensor t = expert(layer, expert, w);
+        if (t.ranks().get(0).dtype() != SafetensorsDtype.BF16) {
+            throw new UnsupportedOperationException(t.ranks().get(0) + ": expert slices are read as BF16 only");
+        }
+        List<java.lang.foreign.MemorySegment> views = t.ranks().stream().map(SafetensorsTensor::data).toList();
+        long[] slice = t.ranks().get(0).shape();
+        return t.axis() == 0
+                ? BF16Matrix.stackedRows(views, Math.toIntExact(slice[0]), Math.toIntExact(slice[1]))
+                : BF16Matrix.joinedColumns(views, Math.toIntExact(slice[0]), Math.toIntExact(slice[1]));
     }
 
     /** True if the checkpoint has its own output projection ({@code lm_head.weight}; otherwise it is tied). */

@@ -94,6 +94,44 @@ class Grok2CheckpointTest {
         return sum;
     }
 
+    /** The expert matrices over the rank views compute what the reassembled tensor gives, in double, element by element. */
+    @Test
+    void expertMatricesMultiplyLikeTheMergedTensors() throws IOException {
+        try (Grok2Checkpoint c = Grok2Checkpoint.open(TINY)) {
+            java.util.Random rnd = new java.util.Random(2);
+            for (String w : new String[] {"w1", "w2", "w3"}) {
+                SplitTensor t = c.expert(1, 5, w);
+                grok1j.tensor.BF16Matrix m = c.expertMatrix(1, 5, w);
+                long[] shape = t.shape();
+                assertEquals(shape[0], m.outputDim());
+                assertEquals(shape[1], m.inputDim());
+                for (int tokens : new int[] {1, 3, 9}) {
+                    float[] x = new float[tokens * m.inputDim()];
+                    for (int i = 0; i < x.length; i++) {
+                        x[i] = (float) rnd.nextGaussian();
+                    }
+                    float[] y = new float[tokens * m.outputDim()];
+                    m.multiply(x, tokens, y, 0, m.outputDim());
+                    for (int tok = 0; tok < tokens; tok++) {
+                        for (int row = 0; row < shape[0]; row++) {
+                            double want = 0;
+                            double bound = 0;
+                            for (int col = 0; col < shape[1]; col++) {
+                                double p = (double) t.get(row, col) * x[tok * m.inputDim() + col];
+                                want += p;
+                                bound += Math.abs(p);
+                            }
+                            assertEquals(want, y[tok * m.outputDim() + row], 1e-5 * bound, w + " row " + row);
+                        }
+                    }
+                }
+            }
+            grok1j.tensor.WeightMatrix q = c.matrix("model.layers.0.self_attn.q_proj.weight");
+            assertEquals(256, q.inputDim());
+            assertEquals(256, q.outputDim());
+        }
+    }
+
     @Test
     void swappedRanksChangeTheChecksum() throws IOException {
         // the checksum sees a wrong reassembly: swap w2's rank files 0 and 1
