@@ -26,7 +26,7 @@ public sealed interface Tokenizer permits SentencePieceTokenizer, TiktokenTokeni
     }
 
     /** True if the file's first non-blank byte is '{' (a protobuf {@code tokenizer.model} starts with a tag byte). */
-    static boolean isTiktokenJson(Path file) throws IOException {
+    private static boolean isTiktokenJson(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             int b;
             do {
