@@ -14,13 +14,17 @@ final class ByteSequenceMap {
     private final int[] values;     // by entry
     private final int[] table;      // entry index + 1, 0 = empty
     private final int mask;
+    private final int maxKeyLength;
 
     /** @param keys distinct byte sequences; {@code values[i]} belongs to {@code keys[i]} */
     ByteSequenceMap(byte[][] keys, int[] values) {
         int total = 0;
+        int longest = 0;
         for (byte[] k : keys) {
             total += k.length;
+            longest = Math.max(longest, k.length);
         }
+        maxKeyLength = longest;
         keyBytes = new byte[total];
         keyStart = new int[keys.length + 1];
         this.values = values.clone();
@@ -46,6 +50,9 @@ final class ByteSequenceMap {
 
     /** @return the value of {@code bytes[from, to)}, or -1 if it is not a key */
     int get(byte[] bytes, int from, int to) {
+        if (to - from > maxKeyLength) {
+            return -1; // no need to hash a long range: merges in a long piece mostly ask about these
+        }
         int slot = hash(bytes, from, to) & mask;
         int entry;
         while ((entry = table[slot]) != 0) {

@@ -12,7 +12,7 @@ import java.nio.file.Path;
  * <p>Implementations are immutable and thread-safe. Token ids are {@code int}s in {@code [0, vocabSize())}. Neither
  * adds BOS or EOS.
  */
-public sealed interface Tokenizer permits SentencePieceTokenizer, TiktokenTokenizer {
+public interface Tokenizer {
 
     /**
      * Reads a tokenizer file, choosing the format by its content: a JSON object is a {@code tokenizer.tok.json},
