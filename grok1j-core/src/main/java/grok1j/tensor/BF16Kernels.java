@@ -49,7 +49,7 @@ final class BF16Kernels {
 
     /** Float32 value of the bf16 element at byte offset {@code off}. */
     static float bf16(MemorySegment w, long off) {
-        return Float.intBitsToFloat((w.get(BF16, off) & 0xFFFF) << 16);
+        return BFloat16.toFloat(w.get(BF16, off));
     }
 
     /**

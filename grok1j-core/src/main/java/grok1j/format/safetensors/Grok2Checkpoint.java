@@ -320,8 +320,10 @@ public final class Grok2Checkpoint implements AutoCloseable {
         }
     }
 
+    private static final Pattern EXPERT_NAME = Pattern.compile("model\\.layers\\.(\\d+)\\.block_sparse_moe\\.experts\\.(\\d+)\\..*");
+
     private static int layerOf(String name) {
-        Matcher m = Pattern.compile("model\\.layers\\.(\\d+)\\.block_sparse_moe\\.experts\\.(\\d+)\\..*").matcher(name);
+        Matcher m = EXPERT_NAME.matcher(name);
         return m.matches() && m.group(1).length() < 9 ? Integer.parseInt(m.group(1)) : -1;
     }
 

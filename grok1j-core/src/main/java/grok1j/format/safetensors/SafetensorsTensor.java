@@ -1,6 +1,7 @@
 package grok1j.format.safetensors;
 
 import grok1j.format.TensorInfo;
+import grok1j.tensor.BFloat16;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -43,7 +44,7 @@ public record SafetensorsTensor(Path file, String name, SafetensorsDtype dtype, 
      */
     public float getFloat(long index) {
         return switch (dtype) {
-            case BF16 -> Float.intBitsToFloat((data.getAtIndex(SHORT_LE, index) & 0xFFFF) << 16);
+            case BF16 -> BFloat16.toFloat(data.getAtIndex(SHORT_LE, index));
             case F16 -> Float.float16ToFloat(data.getAtIndex(SHORT_LE, index));
             case F32 -> data.getAtIndex(FLOAT_LE, index);
             default -> throw new UnsupportedOperationException(this + ": not a floating-point tensor grok1j reads");
