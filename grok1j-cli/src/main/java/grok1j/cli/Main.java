@@ -28,7 +28,22 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(run(args, utf8(FileDescriptor.out), utf8(FileDescriptor.err)));
+        PrintStream out = utf8(FileDescriptor.out);
+        PrintStream err = utf8(FileDescriptor.err);
+        if (!Cluster.launchedAsJob()) {
+            System.exit(run(args, out, err));
+        }
+        // one rank of an mpirun job: rank 0 does all input and output, the others print only their own failures
+        try {
+            Cluster.start(err);
+        } catch (RuntimeException e) {
+            err.println("grok1j: " + oneLine(e));
+            System.exit(EXIT_BAD_INPUT);
+        }
+        PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
+        int status = Cluster.launchedAsFollower() ? run(args, quiet, quiet) : run(args, out, err);
+        Cluster.finish();
+        System.exit(status);
     }
 
     /** Runs the CLI with the given streams; returns the exit status (used by tests). */
@@ -38,6 +53,9 @@ public final class Main implements Runnable {
         cli.setErr(new PrintWriter(err, true));
         cli.setExitCodeExceptionMapper(e -> EXIT_BAD_INPUT);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof Cluster.FollowerDone) {
+                return 0;
+            }
             boolean badInput = e instanceof java.io.IOException || e instanceof IllegalArgumentException
                     || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException;
             cmd.getErr().println("grok1j: " + (badInput ? "" : "internal error: ") + oneLine(e));
@@ -69,6 +87,7 @@ public final class Main implements Runnable {
         }
     }
 
+    /** The exception's message on one line (a class name if it has none). */
     static String oneLine(Throwable e) {
         String m = e.getMessage();
         if (m == null || m.isBlank()) {

@@ -4,6 +4,7 @@ import grok1j.model.Model;
 import grok1j.tensor.ThreadPool;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import picocli.CommandLine.Option;
 
 /** Options shared by the commands that load a model. */
@@ -20,9 +21,22 @@ final class ModelOptions {
             description = "Compute threads (default: all cores).")
     Integer threads;
 
+    /**
+     * Opens the model: in one process, or this rank's slices of it under mpirun. On ranks other than 0 this does not
+     * return: the rank follows rank 0's forward calls until rank 0 is done ({@link Cluster#follow}).
+     */
     Model open() throws IOException {
+        return open(Duration.ZERO);
+    }
+
+    /** As {@link #open()}; the other ranks of a job first warm their kernels up for {@code followerWarmup}. */
+    Model open(Duration followerWarmup) throws IOException {
         ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(checkedThreads());
-        return Model.open(model, tokenizer, pool);
+        Model m = Model.open(model, tokenizer, pool, Cluster.communicator());
+        if (m.network().communicator().rank() != 0) {
+            Cluster.follow(m, followerWarmup);
+        }
+        return m;
     }
 
     /** @throws IllegalArgumentException if --threads is out of range */

@@ -123,7 +123,19 @@ final class ServeCommand implements Callable<Integer> {
         if (new java.net.InetSocketAddress(host, 0).isUnresolved()) {
             throw new IllegalArgumentException("--host " + host + " is not an address or a name this machine can resolve");
         }
+        if (Cluster.launchedAsFollower()) {
+            model.open(Duration.ofSeconds(warmup)); // follows rank 0, which serves; does not return
+        }
         OpenAiServer server = OpenAiServer.start(config);
+        Cluster.onRankFailure(line -> {
+            // another rank of the job is gone: stop taking requests (503) for the moment before this process exits
+            server.refuseRequests();
+            try {
+                Thread.sleep(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");
         err.flush();
         Thread hook = new Thread(() -> {
@@ -145,7 +157,7 @@ final class ServeCommand implements Callable<Integer> {
                 err.println("grok1j: warming up the kernels on layer 0 (up to " + warmup + " s; --warmup 0 skips)");
                 err.flush();
                 long t0 = System.nanoTime();
-                int rounds = KernelWarmup.run(m.network().weights(), m.network().pool(), Duration.ofSeconds(warmup));
+                int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));
                 err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
             }
             server.ready(m);

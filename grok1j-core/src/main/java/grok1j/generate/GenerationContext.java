@@ -20,7 +20,7 @@ public final class GenerationContext {
     public GenerationContext(Grok1 model, Tokenizer tokenizer) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.cache = new KvCache(model.config());
+        this.cache = model.newCache();
     }
 
     public KvCache cache() {

@@ -1,5 +1,6 @@
 package grok1j.model;
 
+import grok1j.parallel.Communicator;
 import grok1j.tensor.Kernels;
 import grok1j.tensor.MatmulList;
 import grok1j.tensor.ThreadPool;
@@ -22,14 +23,28 @@ import java.util.List;
  * Prefill (many tokens) and decode (one token) are the same {@link #forward} call. The MoE computes only the
  * top-2 experts of each token and groups a chunk's tokens by expert so that each expert's weights are read once.
  *
+ * <p>Tensor parallel (spec distributed.md): with a {@link Communicator} of N ranks, each rank's instance computes its
+ * {@link Partition} of every layer (its KV heads and query heads, its FFN columns of every expert, its vocabulary
+ * slice of the unembedding); the attention output and the expert down projections give partial sums that one
+ * all-reduce each adds across the ranks, bit-identically on every rank. Rank 0 is the leader: its {@link #forward}
+ * first broadcasts what the call runs, and the other ranks, in {@link #follow()}, run the same call on their caches.
+ * Only rank 0 gets logits.
+ *
  * <p>Forward calls are serialised per instance ({@link #forward(List)} is synchronized): activation buffers are kept in
  * the instance and reused, so a decode step allocates nothing but its logits. In the last layer only the positions
  * whose logits were asked for run past the key/value projections (their keys and values still enter the cache).
  */
 public final class Grok1 {
     private final GrokConfig cfg;
+    /** This rank's weights: the whole model, or views of its {@link #partition}'s slices. */
     private final GrokWeights weights;
     private final ThreadPool pool;
+    private final Communicator comm;
+    private final Partition partition;
+    /** Query heads, KV heads and expert FFN columns this rank computes (all of them on one process). */
+    private final int queryHeads, kvHeads, ffn;
+    /** Rank 0's broadcast of each call (null on one process). */
+    private final Lockstep lockstep;
     private final float embeddingMultiplier;
     private final float outputMultiplier;
     private final float attnScale;
@@ -47,19 +62,52 @@ public final class Grok1 {
     private final WeightMatrix[][] queryHalves;
     private final WeightMatrix[][] outputHalves;
     private Timings timings;
+    private int lastRows;
 
-    /** @throws IllegalArgumentException if the weights' shapes disagree with their config */
+    /** The whole model in this process. @throws IllegalArgumentException if the weights' shapes disagree with their config */
     public Grok1(GrokWeights weights, ThreadPool pool) {
-        this.cfg = weights.config();
-        this.weights = weights;
+        this(weights, pool, Communicator.single());
+    }
+
+    /**
+     * This rank's part of a tensor-parallel model: {@code weights} is the whole model (views over mapped files), of
+     * which only the slices of {@link Partition#of}{@code (config, comm.rank(), comm.size())} are kept and ever
+     * touched.
+     *
+     * @throws IllegalArgumentException if the weights' shapes disagree with their config, or the model cannot be
+     *                                  split over {@code comm.size()} ranks (the message names what would work)
+     */
+    public Grok1(GrokWeights weights, ThreadPool pool, Communicator comm) {
+        this(Slice.of(weights, comm.rank(), comm.size()), pool, comm);
+    }
+
+    /** A rank's partition and its weights, shapes checked on the whole model before it was cut. */
+    private record Slice(Partition partition, GrokWeights weights) {
+        static Slice of(GrokWeights whole, int rank, int ranks) {
+            checkShapes(whole.config(), whole);
+            Partition p = Partition.of(whole.config(), rank, ranks);
+            return new Slice(p, p.slice(whole));
+        }
+    }
+
+    private Grok1(Slice slice, ThreadPool pool, Communicator comm) {
+        Partition partition = slice.partition();
+        GrokWeights local = slice.weights();
+        this.cfg = local.config();
+        this.partition = partition;
+        this.comm = comm;
+        this.queryHeads = partition.queryHeads();
+        this.kvHeads = partition.kvHeads();
+        this.ffn = partition.ffn();
+        this.weights = local;
         this.pool = pool;
+        this.lockstep = comm.size() == 1 ? null : new Lockstep(comm, this);
         this.embeddingMultiplier = cfg.effectiveEmbeddingMultiplier();
         this.outputMultiplier = cfg.effectiveOutputMultiplier();
         this.attnScale = (float) cfg.attnOutputMultiplier();
         this.softcap = (float) cfg.attnSoftcap();
         this.eps = (float) cfg.rmsEps();
         this.invFreq = ropeInverseFrequencies(cfg);
-        checkShapes();
         int n = weights.layers().size();
         this.queryHalves = new WeightMatrix[n][];
         this.outputHalves = new WeightMatrix[n][];
@@ -78,8 +126,38 @@ public final class Grok1 {
         return pool;
     }
 
+    /** This rank's weights (the whole model on one process; views of this rank's slices in a tensor-parallel job). */
     public GrokWeights weights() {
         return weights;
+    }
+
+    /** What this rank computes. */
+    public Partition partition() {
+        return partition;
+    }
+
+    /** The ranks this model is spread over ({@link Communicator#single()} on one process). */
+    public Communicator communicator() {
+        return comm;
+    }
+
+    /**
+     * This rank's part of the first {@code n} layers as a model of its own that runs without collectives, for warming
+     * the kernels up on the real weights ({@link KernelWarmup}); in a tensor-parallel job its logits cover only this
+     * rank's vocabulary slice.
+     */
+    public Grok1 localLayers(int n) {
+        GrokWeights w = new GrokWeights(cfg.withLayers(n), weights.embedding(), weights.finalNorm(), weights.layers().subList(0, n));
+        return new Grok1(new Slice(partition, w), pool, Communicator.single());
+    }
+
+    /** A new, empty KV cache for one sequence, holding this rank's KV heads. */
+    public KvCache newCache() {
+        KvCache c = new KvCache(cfg, kvHeads);
+        if (lockstep != null) {
+            lockstep.track(c);
+        }
+        return c;
     }
 
     /** Which positions of a forward call need logits. */
@@ -115,17 +193,29 @@ public final class Grok1 {
      * read (prefill of one prompt, a decode step of many sequences, or a mix). Results do not depend on what else is
      * in the batch.
      *
+     * <p>In a tensor-parallel job only rank 0 calls this: the call is broadcast to the other ranks, which run it in
+     * {@link #follow()}.
+     *
      * @return per step, its logits as in {@link #forward(int[], int, int, KvCache, Logits)}
      * @throws IllegalArgumentException for an id outside the vocabulary, or the same cache twice in one batch
-     * @throws IllegalStateException    if a cache would exceed the context length (nothing is changed then)
+     * @throws IllegalStateException    if a cache would exceed the context length (nothing is changed then), or
+     *                                  this is not rank 0
+     * @throws grok1j.parallel.CommunicatorException if another rank failed
      */
     public synchronized List<float[]> forward(List<Step> steps) {
+        if (comm.rank() != 0) {
+            throw new IllegalStateException("rank " + partition.rank() + " follows rank 0's forward calls (follow()), it does not make its own");
+        }
         int rows = 0;
         for (Step st : steps) {
             for (int i = st.offset(); i < st.offset() + st.count(); i++) {
                 if (st.tokens()[i] < 0 || st.tokens()[i] >= cfg.vocabSize()) {
                     throw new IllegalArgumentException("token id " + st.tokens()[i] + " outside the vocabulary [0, " + cfg.vocabSize() + ")");
                 }
+            }
+            if (st.cache().rowWidth() != kvHeads * cfg.headDim()) {
+                throw new IllegalArgumentException("a KV cache of " + st.cache().rowWidth() / cfg.headDim()
+                        + " KV heads given to a model part with " + kvHeads + " (make caches with newCache())");
             }
             if ((long) st.cache().length() + st.count() > st.cache().capacity()) {
                 throw new IllegalStateException("KV cache full: " + st.cache().length() + " + " + st.count()
@@ -140,6 +230,58 @@ public final class Grok1 {
                 }
             }
         }
+        if (lockstep != null) {
+            lockstep.lead(steps);
+        }
+        return compute(steps, rows);
+    }
+
+    /**
+     * Rank {@code r > 0} of a tensor-parallel job: runs every forward call rank 0 makes, on this rank's slices and
+     * caches, until rank 0 calls {@link #stopFollowers()}. Returns at once on a single process.
+     *
+     * @throws grok1j.parallel.CommunicatorException if another rank failed
+     * @throws IllegalStateException if the calls broadcast by rank 0 do not fit this rank's caches (a protocol error)
+     */
+    public void follow() {
+        follow(null);
+    }
+
+    /** {@link #follow()}, running {@code afterEachCall} after each call (per-call timings, tests comparing ranks). */
+    public void follow(Runnable afterEachCall) {
+        if (lockstep == null) {
+            return;
+        }
+        if (partition.rank() == 0) {
+            throw new IllegalStateException("rank 0 leads; only the other ranks follow");
+        }
+        for (List<Step> steps; (steps = lockstep.next()) != null; ) {
+            synchronized (this) {
+                int rows = 0;
+                for (Step st : steps) {
+                    rows += st.count();
+                }
+                compute(steps, rows);
+                if (afterEachCall != null) {
+                    afterEachCall.run();
+                }
+            }
+        }
+    }
+
+    /** The residual stream {@code h} of the rows that reached the end of the last call (tests compare it across ranks). */
+    synchronized float[] lastResidual() {
+        return Arrays.copyOf(scratch.h, lastRows * cfg.dModel());
+    }
+
+    /** Rank 0: ends the other ranks' {@link #follow()} (at the end of a command). No-op on one process. */
+    public synchronized void stopFollowers() {
+        if (lockstep != null && partition.rank() == 0) {
+            lockstep.stop();
+        }
+    }
+
+    private List<float[]> compute(List<Step> steps, int rows) {
         long t0 = System.nanoTime();
         Scratch sc = scratch.ensure(rows);
         int r = 0;
@@ -185,11 +327,12 @@ public final class Grok1 {
                 tm.layerNanos[l] = System.nanoTime() - l0;
             }
         }
+        lastRows = live;
         // after the last layer, rows [0, needed) of h are the positions that asked for logits, in batch order
         long u0 = System.nanoTime();
         List<float[]> out = new java.util.ArrayList<>(steps.size());
         float[] logits = needed > 0 ? unembed(sc, needed) : null;
-        int vocab = cfg.vocabSize();
+        int vocab = comm.size() == 1 ? partition.vocab() : cfg.vocabSize(); // (a local copy: its slice)
         int at = 0;
         for (Step st : steps) {
             st.cache().commit(st.count());
@@ -198,7 +341,7 @@ public final class Grok1 {
                 case LAST -> 1;
                 case ALL -> st.count();
             };
-            out.add(n == 0 ? new float[0]
+            out.add(n == 0 || logits == null ? new float[0]
                     : needed == n ? logits : java.util.Arrays.copyOfRange(logits, at * vocab, (at + n) * vocab));
             at += n;
         }
@@ -225,7 +368,7 @@ public final class Grok1 {
         }
     }
 
-    /** Records per-layer times of later forward calls into {@code t} (null stops recording). */
+    /** Records per-layer times of later forward calls (followed ones too) into {@code t} (null stops recording). */
     public synchronized void recordTimings(Timings t) {
         this.timings = t;
     }
@@ -253,8 +396,8 @@ public final class Grok1 {
                 return this;
             }
             int d = cfg.dModel();
-            int qw = cfg.queryHeads() * cfg.headDim();
-            int kvw = cfg.kvHeads() * cfg.headDim();
+            int qw = queryHeads * cfg.headDim();
+            int kvw = kvHeads * cfg.headDim();
             int e = cfg.experts();
             int top = cfg.expertsPerToken();
             h = new float[n * d];
@@ -295,7 +438,7 @@ public final class Grok1 {
         /** Expert buffers of slot {@code e} for {@code n} tokens. */
         void expertBuffers(int e, int n) {
             int d = cfg.dModel();
-            int ffn = cfg.expertFfn();
+            int ffn = Grok1.this.ffn;
             if (xe[e] == null || xe[e].length < n * d) {
                 xe[e] = new float[n * d];
                 ye[e] = new float[n * d];
@@ -330,8 +473,8 @@ public final class Grok1 {
         int d = cfg.dModel();
         int hd = cfg.headDim();
         int half = hd / 2;
-        int qWidth = cfg.queryHeads() * hd;
-        int kvWidth = cfg.kvHeads() * hd;
+        int qWidth = queryHeads * hd;
+        int kvWidth = kvHeads * hd;
         float[] h = sc.h, x = sc.x, q = sc.q, k = sc.k, v = sc.v;
         for (int t = 0; t < rows; t++) {
             Kernels.rmsNorm(h, t * d, lw.attnNorm(), eps, x, t * d, d);
@@ -352,7 +495,7 @@ public final class Grok1 {
             addHalves(sc.yTop, sc.yBottom, q, rows * qWidth);
         }
         for (int t = 0; t < rows; t++) {
-            for (int head = 0; head < cfg.kvHeads(); head++) {
+            for (int head = 0; head < kvHeads; head++) {
                 applyRope(k, t * kvWidth + head * hd, sc.cos, sc.sin, t * half);
             }
             // the cache holds post-RoPE keys and raw values
@@ -380,7 +523,7 @@ public final class Grok1 {
             multiply(lw.query(), qHalves, x, rows, q);
         }
         for (int t = 0; t < rows; t++) {
-            for (int head = 0; head < cfg.queryHeads(); head++) {
+            for (int head = 0; head < queryHeads; head++) {
                 applyRope(q, t * qWidth + head * hd, sc.cos, sc.sin, t * half);
             }
         }
@@ -388,7 +531,7 @@ public final class Grok1 {
         attention.rows = rows;
         long work = 0;
         for (int t = 0; t < rows; t++) {
-            work += (long) (sc.position[t] + 1) * cfg.queryHeads() * hd * 2;
+            work += (long) (sc.position[t] + 1) * queryHeads * hd * 2;
         }
         if (pool.threads() == 1 || work < 65_536) {
             attention.run(0, 1);
@@ -396,6 +539,7 @@ public final class Grok1 {
             pool.run(attention, 4 * pool.threads());
         }
         multiply(lw.attnOutput(), outputHalves[layer], sc.o, rows, sc.branch);
+        comm.allReduceSum(sc.branch, 0, rows * d); // all-reduce #1: the heads of every rank (distributed.md §2.1)
         addNormed(h, sc.branch, lw.postAttnNorm(), rows);
         return rows;
     }
@@ -439,7 +583,7 @@ public final class Grok1 {
         @Override
         public void run(int part, int parts) {
             Scratch sc = scratch;
-            int heads = cfg.queryHeads();
+            int heads = queryHeads;
             int hd = cfg.headDim();
             int qWidth = heads * hd;
             int jobs = rows * heads;
@@ -583,7 +727,7 @@ public final class Grok1 {
             for (int e = 0; e < experts; e++) {
                 int n = sc.memberCount[e];
                 if (n > 0) {
-                    geluTimesUp(sc.gate[e], sc.up[e], n * cfg.expertFfn());
+                    geluTimesUp(sc.gate[e], sc.up[e], n * ffn);
                     matmuls.add(lw.down()[e], sc.gate[e], n, sc.ye[e]);
                 }
             }
@@ -604,11 +748,12 @@ public final class Grok1 {
                     System.arraycopy(x, (sc.members[e][i] / topK) * d, xe, i * d, d);
                 }
                 matmuls.add(lw.gate()[e], xe, n, sc.gate[0]).add(lw.up()[e], xe, n, sc.up[0]).run(pool);
-                geluTimesUp(sc.gate[0], sc.up[0], n * cfg.expertFfn());
+                geluTimesUp(sc.gate[0], sc.up[0], n * ffn);
                 matmuls.add(lw.down()[e], sc.gate[0], n, sc.ye[0]).run(pool);
                 scatter(sc, e, n, sc.ye[0], moe);
             }
         }
+        comm.allReduceSum(moe, 0, count * d); // all-reduce #2: the FFN columns of every rank (distributed.md §2.2)
         addNormed(h, moe, lw.postMoeNorm(), count);
     }
 
@@ -701,15 +846,50 @@ public final class Grok1 {
         for (int r = 0; r < rows; r++) {
             Kernels.rmsNorm(sc.h, r * d, weights.finalNorm(), eps, x, r * d, d);
         }
-        float[] logits = new float[rows * cfg.vocabSize()];
-        matmuls.add(weights.embedding().unembedding(), x, rows, logits).run(pool);
-        for (int i = 0; i < logits.length; i++) {
-            logits[i] *= outputMultiplier;
+        if (comm.size() == 1) {
+            // the whole vocabulary, or a local copy's slice of it (localLayers)
+            float[] logits = new float[rows * partition.vocab()];
+            matmuls.add(weights.embedding().unembedding(), x, rows, logits).run(pool);
+            for (int i = 0; i < logits.length; i++) {
+                logits[i] *= outputMultiplier;
+            }
+            return logits;
+        }
+        // this rank's vocabulary slice, padded to the common width P, gathered to rank 0 (distributed.md §2.3)
+        int per = partition.vocabPerRank();
+        float[] local = new float[rows * per];
+        matmuls.add(weights.embedding().unembedding(), x, rows, local).run(pool);
+        int mine = partition.vocab();
+        // the unembedding slice is [d, vocab()] wide: its rows land at stride vocab(), repack them at stride P
+        if (mine != per) {
+            for (int t = rows - 1; t >= 0; t--) {
+                System.arraycopy(local, t * mine, local, t * per, mine);
+            }
+        }
+        for (int t = 0; t < rows; t++) {
+            for (int i = 0; i < mine; i++) {
+                local[t * per + i] *= outputMultiplier;
+            }
+        }
+        int ranks = partition.ranks();
+        float[] all = partition.rank() == 0 ? new float[ranks * rows * per] : null;
+        comm.gather(local, 0, rows * per, all, 0, 0);
+        if (all == null) {
+            return null;
+        }
+        int vocab = cfg.vocabSize();
+        float[] logits = new float[rows * vocab];
+        for (int r = 0; r < ranks; r++) {
+            Partition p = Partition.of(cfg, r, ranks);
+            for (int t = 0; t < rows; t++) {
+                System.arraycopy(all, (r * rows + t) * per, logits, t * vocab + p.vocab0(), p.vocab());
+            }
         }
         return logits;
     }
 
-    private void checkShapes() {
+    private static void checkShapes(GrokConfig cfg, GrokWeights weights) {
+        // (in the config's terms: the whole model, before a rank's slices are cut)
         int d = cfg.dModel();
         int q = cfg.queryHeads() * cfg.headDim();
         int kv = cfg.kvHeads() * cfg.headDim();

@@ -38,18 +38,25 @@ public final class KernelWarmup {
      * @throws IllegalArgumentException if {@code budget} is negative
      */
     public static int run(GrokWeights weights, ThreadPool pool, Duration budget) {
+        return run(new Grok1(weights, pool), budget);
+    }
+
+    /**
+     * As {@link #run(GrokWeights, ThreadPool, Duration)} on {@code model}'s first layer as this rank holds it: in a
+     * tensor-parallel job every rank warms its own slices up, without collectives.
+     */
+    public static int run(Grok1 model, Duration budget) {
         if (budget.isNegative()) {
             throw new IllegalArgumentException("warm-up budget must not be negative, got " + budget);
         }
-        GrokConfig cfg = weights.config().withLayers(1);
-        Grok1 firstLayer = new Grok1(new GrokWeights(cfg, weights.embedding(), weights.finalNorm(),
-                List.of(weights.layers().getFirst())), pool);
+        Grok1 firstLayer = model.localLayers(1);
+        GrokConfig cfg = firstLayer.config();
         int prompt = Math.min(PREFILL_TOKENS, cfg.contextLength() - DECODE_STEPS);
         SplittableRandom rnd = new SplittableRandom(7);
         long end = System.nanoTime() + budget.toNanos();
         int rounds = 0;
         do {
-            KvCache cache = new KvCache(cfg);
+            KvCache cache = firstLayer.newCache();
             if (prompt > 0) {
                 firstLayer.forward(randomTokens(rnd, cfg, prompt), 0, prompt, cache, Grok1.Logits.LAST);
             }
@@ -61,7 +68,7 @@ public final class KernelWarmup {
             // a batched decode step, as the server runs for concurrent requests (the multi-token matvec)
             List<Grok1.Step> batch = new java.util.ArrayList<>();
             for (int i = 0; i < BATCH; i++) {
-                batch.add(new Grok1.Step(randomTokens(rnd, cfg, 1), 0, 1, new KvCache(cfg), Grok1.Logits.LAST));
+                batch.add(new Grok1.Step(randomTokens(rnd, cfg, 1), 0, 1, firstLayer.newCache(), Grok1.Logits.LAST));
             }
             firstLayer.forward(batch);
             rounds++;

@@ -1,14 +1,20 @@
 package grok1j.model;
 
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Per-sequence key/value cache (spec §3.6 step 3, §3.9): for every layer the post-RoPE keys and the values of
  * every position so far, float32, {@code [positions, kvHeads * headDim]} per layer, plus the token ids (the model
  * masks keys whose token is the padding id). Storage grows on demand up to the context length, so a short
  * conversation does not pay for 8,192 positions.
+ *
+ * <p>In a tensor-parallel job each rank holds its own KV heads' part of every sequence's cache
+ * ({@link Grok1#newCache()}); {@link #id()} names the sequence's cache across ranks.
  */
 public final class KvCache {
+    private static final AtomicInteger IDS = new AtomicInteger();
+    private final int id = IDS.incrementAndGet();
     private final int layers;
     private final int rowWidth;
     private final int capacityLimit;
@@ -18,15 +24,25 @@ public final class KvCache {
     private int length;
     private int capacity;
 
-    /** @param config sizes; the cache holds at most {@code config.contextLength()} positions */
+    /** @param config sizes; the cache holds at most {@code config.contextLength()} positions, of every KV head */
     public KvCache(GrokConfig config) {
+        this(config, config.kvHeads());
+    }
+
+    /** A cache of {@code kvHeads} of the model's KV heads (a rank's share). */
+    KvCache(GrokConfig config, int kvHeads) {
         this.layers = config.layers();
-        this.rowWidth = config.kvHeads() * config.headDim();
+        this.rowWidth = kvHeads * config.headDim();
         this.capacityLimit = config.contextLength();
         this.keys = new float[layers][];
         this.values = new float[layers][];
         this.tokens = new int[0];
         ensureCapacity(Math.min(capacityLimit, 64));
+    }
+
+    /** A process-wide unique number (rank 0's names its followers' copies). */
+    public int id() {
+        return id;
     }
 
     /** Positions filled so far (the next token's position). */

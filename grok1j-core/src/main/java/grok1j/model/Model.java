@@ -3,9 +3,11 @@ package grok1j.model;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
 import grok1j.generate.GenerationContext;
+import grok1j.parallel.Communicator;
 import grok1j.tensor.ThreadPool;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
@@ -44,18 +46,102 @@ public final class Model implements AutoCloseable {
      * @throws IOException with a one-line message naming the file and what is wrong
      */
     public static Model open(Path path, Path tokenizer, ThreadPool pool) throws IOException {
-        ModelFile file = ModelFiles.open(path);
+        return open(path, tokenizer, pool, Communicator.single());
+    }
+
+    /**
+     * Opens this rank's part of a tensor-parallel model (spec distributed.md §2): every rank opens the same path and
+     * keeps views of its own slices. Before returning, the ranks agree: if any rank could not open the model or cut
+     * its slices, or opened a model with another {@link ModelFingerprint} than rank 0's, every rank throws, with one
+     * line naming the first such rank and its host.
+     *
+     * @param comm the job's ranks; {@link Communicator#single()} for one process
+     * @throws IOException with a one-line message (on every rank alike in a tensor-parallel job)
+     */
+    public static Model open(Path path, Path tokenizer, ThreadPool pool, Communicator comm) throws IOException {
+        ModelFile file = null;
+        Model model = null;
+        String failure = null;
+        long fingerprint = 0;
         try {
+            file = ModelFiles.open(path);
             Tokenizer tok = ModelFiles.tokenizer(file, tokenizer);
             if (tok.vocabSize() != file.weights().config().vocabSize()) {
                 throw new IOException("tokenizer has " + tok.vocabSize() + " pieces but the model's vocabulary is "
                         + file.weights().config().vocabSize());
             }
-            return new Model(file, tok, new Grok1(file.weights(), pool));
+            if (comm.size() > 1) {
+                fingerprint = ModelFingerprint.of(file.weights());
+            }
+            model = new Model(file, tok, new Grok1(file.weights(), pool, comm));
         } catch (IOException | RuntimeException e) {
-            file.close();
-            throw e;
+            if (file != null) {
+                file.close();
+            }
+            if (comm.size() == 1) {
+                throw e;
+            }
+            failure = e.getMessage() == null ? e.toString() : e.getMessage();
         }
+        if (comm.size() > 1) {
+            String verdict = agree(comm, failure, fingerprint);
+            if (verdict != null) {
+                if (model != null) {
+                    model.file.close();
+                }
+                throw new IOException(verdict);
+            }
+        }
+        return model;
+    }
+
+    /** Bytes of one rank's status in {@link #agree}: fingerprint, a flag, the host name and a message. */
+    private static final int STATUS = 1024;
+
+    /**
+     * Gathers every rank's outcome to rank 0, which decides; returns null if every rank opened the same model, else
+     * the one-line reason, on every rank.
+     */
+    private static String agree(Communicator comm, String failure, long fingerprint) {
+        byte[] mine = new byte[STATUS];
+        java.nio.ByteBuffer.wrap(mine).putLong(fingerprint).put((byte) (failure == null ? 1 : 0));
+        putString(mine, 9, 120, comm.hostName());
+        putString(mine, 130, STATUS - 130, failure == null ? "" : failure);
+        byte[] all = comm.rank() == 0 ? new byte[STATUS * comm.size()] : null;
+        comm.gather(mine, 0, STATUS, all, 0, 0);
+        byte[] verdict = new byte[STATUS];
+        if (comm.rank() == 0) {
+            String reason = null;
+            long lead = java.nio.ByteBuffer.wrap(all, 0, 8).getLong();
+            for (int r = 0; r < comm.size() && reason == null; r++) {
+                int o = r * STATUS;
+                String host = getString(all, o + 9, 120);
+                if (all[o + 8] == 0) {
+                    reason = (r == 0 ? "" : "rank " + r + " on " + host + ": ") + getString(all, o + 130, STATUS - 130);
+                } else if (java.nio.ByteBuffer.wrap(all, o, 8).getLong() != lead) {
+                    reason = "rank " + r + " on " + host + " opened a different model than rank 0 (another checkpoint, "
+                            + "quantization or config at that path): every host needs the same files";
+                }
+            }
+            verdict[0] = (byte) (reason == null ? 1 : 0);
+            putString(verdict, 1, STATUS - 1, reason == null ? "" : reason);
+        }
+        comm.broadcast(verdict, 0, STATUS, 0);
+        return verdict[0] == 1 ? null : getString(verdict, 1, STATUS - 1);
+    }
+
+    /** {@code s} as UTF-8 with a 2-byte length at {@code at}, cut to fit {@code room} bytes. */
+    private static void putString(byte[] b, int at, int room, String s) {
+        byte[] u = s.getBytes(StandardCharsets.UTF_8);
+        int n = Math.min(u.length, room - 2);
+        b[at] = (byte) (n >> 8);
+        b[at + 1] = (byte) n;
+        System.arraycopy(u, 0, b, at + 2, n);
+    }
+
+    private static String getString(byte[] b, int at, int room) {
+        int n = Math.min(((b[at] & 0xFF) << 8) | (b[at + 1] & 0xFF), room - 2);
+        return new String(b, at + 2, n, StandardCharsets.UTF_8);
     }
 
     public GrokConfig config() {
@@ -81,9 +167,16 @@ public final class Model implements AutoCloseable {
         return new GenerationContext(network, tokenizer);
     }
 
-    /** Releases the memory mappings. Contexts of this model must not be used afterwards. */
+    /**
+     * Releases the memory mappings; on rank 0 of a tensor-parallel job first ends the other ranks'
+     * {@link Grok1#follow()}. Contexts of this model must not be used afterwards.
+     */
     @Override
     public void close() {
-        file.close();
+        try {
+            network.stopFollowers();
+        } finally {
+            file.close();
+        }
     }
 }

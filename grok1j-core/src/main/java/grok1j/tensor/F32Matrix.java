@@ -40,6 +40,19 @@ public final class F32Matrix implements WeightMatrix {
     @Override public long storedBytes() { return data.byteSize(); }
     @Override public String typeName() { return "f32"; }
 
+    /**
+     * Output columns {@code [from, to)} of an {@link Layout#OUT_IN} matrix: contiguous stored rows (a rank's slice of
+     * the vocabulary in the unembedding).
+     */
+    @Override
+    public WeightMatrix columns(int from, int to) {
+        WeightMatrix.checkRange("columns", from, to, n);
+        if (layout != Layout.OUT_IN) {
+            return WeightMatrix.super.columns(from, to);
+        }
+        return new F32Matrix(data.asSlice(4L * from * k, 4L * (to - from) * k), k, to - from, layout);
+    }
+
     /** {@code W[row][col]} in the logical {@code [K, N]} orientation. */
     public float get(int row, int col) {
         long idx = layout == Layout.IN_OUT ? (long) row * n + col : (long) col * k + row;

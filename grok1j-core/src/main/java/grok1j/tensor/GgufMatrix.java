@@ -16,6 +16,7 @@ public final class GgufMatrix implements WeightMatrix {
     private final MemorySegment data;
     private final int k;
     private final int n;
+    /** Bytes from one stored row to the next: a row's own size, or more in a view of some input rows. */
     private final long rowBytes;
 
     /**
@@ -43,9 +44,45 @@ public final class GgufMatrix implements WeightMatrix {
         this.n = n;
     }
 
+    /** A view of {@code n} rows of {@code k} elements, {@code pitch} bytes apart. */
+    private GgufMatrix(GgmlType type, MemorySegment data, int k, int n, long pitch) {
+        this.type = type;
+        this.data = data;
+        this.k = k;
+        this.n = n;
+        this.rowBytes = pitch;
+    }
+
+    /** Output columns {@code [from, to)}: stored rows, contiguous. */
+    @Override
+    public WeightMatrix columns(int from, int to) {
+        WeightMatrix.checkRange("columns", from, to, n);
+        return new GgufMatrix(type, data.asSlice(from * rowBytes, (to - from - 1) * rowBytes + type.bytesFor(k)), k,
+                to - from, rowBytes);
+    }
+
+    /**
+     * Input rows {@code [from, to)}: the same run of blocks in every stored row, so both ends must fall on a block
+     * boundary.
+     *
+     * @throws IllegalArgumentException if {@code from} or {@code to} is not a multiple of the type's block size
+     */
+    @Override
+    public WeightMatrix rows(int from, int to) {
+        WeightMatrix.checkRange("rows", from, to, k);
+        int bs = type.blockSize();
+        if (from % bs != 0 || to % bs != 0) {
+            throw new IllegalArgumentException("cannot split a " + type + " matrix at input rows [" + from + ", " + to
+                    + "): " + type + " blocks hold " + bs + " elements");
+        }
+        long first = type.bytesFor(from);
+        long len = type.bytesFor(to - from);
+        return new GgufMatrix(type, data.asSlice(first, (n - 1) * rowBytes + len), to - from, n, rowBytes);
+    }
+
     @Override public int inputDim() { return k; }
     @Override public int outputDim() { return n; }
-    @Override public long storedBytes() { return data.byteSize(); }
+    @Override public long storedBytes() { return n * type.bytesFor(k); }
     @Override public String typeName() { return type.name(); }
 
     /** The element type. */

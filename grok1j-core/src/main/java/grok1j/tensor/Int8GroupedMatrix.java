@@ -82,6 +82,8 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     private final int n;
     private final int groups;
     private final int groupRows;
+    /** Elements from one row of {@code q} (and of {@code scales}) to the next: {@code n}, or wider in a column slice. */
+    private final long stride;
 
     /**
      * @param q      int8 weights, {@code k * n} bytes
@@ -89,14 +91,22 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * @throws IllegalArgumentException if sizes disagree or {@code k} is not a multiple of {@code groups}
      */
     public Int8GroupedMatrix(MemorySegment q, MemorySegment scales, int k, int n, int groups) {
-        if (groups < 1 || k % groups != 0) {
-            throw new IllegalArgumentException("input dim " + k + " is not a multiple of " + groups + " scale groups");
-        }
+        this(q, scales, k, n, groups, n);
         if (q.byteSize() != (long) k * n) {
             throw new IllegalArgumentException("int8 weight has " + q.byteSize() + " bytes, expected " + (long) k * n);
         }
         if (scales.byteSize() != 2L * groups * n) {
             throw new IllegalArgumentException("scales have " + scales.byteSize() + " bytes, expected " + 2L * groups * n);
+        }
+    }
+
+    /** A view whose rows are {@code stride} elements apart in {@code q} and {@code scales} (see {@link #columns}). */
+    private Int8GroupedMatrix(MemorySegment q, MemorySegment scales, int k, int n, int groups, long stride) {
+        if (groups < 1 || k % groups != 0) {
+            throw new IllegalArgumentException("input dim " + k + " is not a multiple of " + groups + " scale groups");
+        }
+        if (q.byteSize() < (k - 1) * stride + n || scales.byteSize() < 2L * ((groups - 1) * stride + n)) {
+            throw new IllegalArgumentException("a " + k + " x " + n + " int8 view with rows " + stride + " apart does not fit its segments");
         }
         this.q = q;
         this.scales = scales;
@@ -104,12 +114,13 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         this.n = n;
         this.groups = groups;
         this.groupRows = k / groups;
+        this.stride = stride;
     }
 
     @Override public int inputDim() { return k; }
     @Override public int outputDim() { return n; }
     @Override public int columnAlignment() { return 64; }
-    @Override public long storedBytes() { return q.byteSize() + scales.byteSize(); }
+    @Override public long storedBytes() { return (long) k * n + 2L * groups * n; }
     @Override public String typeName() { return "int8 x bf16 scales (" + groups + (groups == 1 ? " group)" : " groups)"); }
 
     /**
@@ -120,6 +131,9 @@ public final class Int8GroupedMatrix implements WeightMatrix {
     public WeightMatrix[] inputHalves() {
         if (k % 2 != 0 || (groups > 1 && groups % 2 != 0)) {
             return null;
+        }
+        if (stride != n) {
+            return null; // a column slice: its products are split by columns already
         }
         long halfBytes = (long) (k / 2) * n;
         if (groups == 1) {
@@ -133,6 +147,52 @@ public final class Int8GroupedMatrix implements WeightMatrix {
             new Int8GroupedMatrix(q.asSlice(halfBytes, halfBytes), scales.asSlice(halfScales, halfScales), k / 2, n, groups / 2)};
     }
 
+    /**
+     * Output columns {@code [from, to)}: a view whose rows keep this matrix's stride (each rank of a tensor-parallel
+     * job reads only its own runs of every row, spec distributed.md §2.2). Scales are per column, so any cut is exact.
+     */
+    @Override
+    public WeightMatrix columns(int from, int to) {
+        WeightMatrix.checkRange("columns", from, to, n);
+        int w = to - from;
+        return new Int8GroupedMatrix(q.asSlice(from, (k - 1) * stride + w),
+                scales.asSlice(2L * from, 2L * ((groups - 1) * stride + w)), k, w, groups, stride);
+    }
+
+    /**
+     * Input rows {@code [from, to)}. Where the cut falls on scale-group boundaries this is one view; where it cuts a
+     * group, every row keeps its own group's scale: the rows become up to three views (the partial group at each end
+     * as a one-group matrix, the whole groups between) whose products are added ({@link StackedRows}).
+     */
+    @Override
+    public WeightMatrix rows(int from, int to) {
+        WeightMatrix.checkRange("rows", from, to, k);
+        if (from % groupRows == 0 && to % groupRows == 0) {
+            return rowView(from, to, from / groupRows, (to - from) / groupRows);
+        }
+        java.util.List<WeightMatrix> parts = new java.util.ArrayList<>();
+        int r = from;
+        while (r < to) {
+            int g = r / groupRows;
+            if (r % groupRows != 0 || to < (g + 1) * groupRows) {
+                int end = Math.min(to, (g + 1) * groupRows); // part of one group
+                parts.add(rowView(r, end, g, 1));
+                r = end;
+            } else {
+                int end = to / groupRows * groupRows; // whole groups
+                parts.add(rowView(r, end, g, (end - r) / groupRows));
+                r = end;
+            }
+        }
+        return parts.size() == 1 ? parts.getFirst() : new StackedRows(parts);
+    }
+
+    /** Rows {@code [from, to)} with scale groups {@code [g0, g0 + count)} spread evenly over them. */
+    private Int8GroupedMatrix rowView(int from, int to, int g0, int count) {
+        return new Int8GroupedMatrix(q.asSlice(from * stride, (to - from - 1) * stride + n),
+                scales.asSlice(2L * g0 * stride, 2L * ((count - 1) * stride + n)), to - from, n, count, stride);
+    }
+
     /** Number of scale groups along the input axis (each covers {@code inputDim() / groups()} input rows). */
     public int groups() {
         return groups;
@@ -140,12 +200,12 @@ public final class Int8GroupedMatrix implements WeightMatrix {
 
     /** Scale of group {@code g}, column {@code col}. */
     public float scale(int g, int col) {
-        return BFloat16.toFloat(scales.get(BF16, 2L * ((long) g * n + col)));
+        return BFloat16.toFloat(scales.get(BF16, 2L * (g * stride + col)));
     }
 
     /** The dequantized weight {@code W[row][col]} (exact float32). */
     public float get(int row, int col) {
-        return q.get(ValueLayout.JAVA_BYTE, (long) row * n + col) * scale(row / groupRows, col);
+        return q.get(ValueLayout.JAVA_BYTE, row * stride + col) * scale(row / groupRows, col);
     }
 
     @Override
@@ -154,7 +214,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
             return;
         }
         if (tokens >= GEMM_MIN_TOKENS) {
-            Int8PanelGemm.multiply(q, scales, k, n, groupRows, x, tokens, y, n0, n1);
+            Int8PanelGemm.multiply(q, scales, k, n, stride, groupRows, x, tokens, y, n0, n1);
             return;
         }
         float[] scratch = SCRATCH.get();
@@ -179,7 +239,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * into the scale.
      */
     void matvec(float[] x, int xOff, float[] y, int yOff, int n0, int n1, float[] acc) {
-        final long rowBytes = n;
+        final long rowBytes = stride;
         for (int c0 = n0; c0 < n1; c0 += TILE) {
             final int w = Math.min(TILE, n1 - c0);
             final int wb = w - w % BLOCK;
@@ -203,7 +263,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                 for (int r = g0 + 4 * quarter; r < rEnd; r++) {
                     accumulate1(q, r * rowBytes + c0, x[xOff + r], acc, wb, w);
                 }
-                scaleInto(acc, w, wb, 2L * ((long) g * n + c0), y, yOff + c0, g == 0);
+                scaleInto(acc, w, wb, 2L * (g * this.stride + c0), y, yOff + c0, g == 0);
             }
         }
     }
@@ -290,7 +350,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
      * {@link #MULTI_STRIDE} floats, off-heap.
      */
     void matvecMulti(float[] x, int tokens, float[] y, int n0, int n1, MemorySegment accs, float[] acc) {
-        final long rowBytes = n;
+        final long rowBytes = stride;
         final long ts = 4L * MULTI_STRIDE;
         for (int c0 = n0; c0 < n1; c0 += TILE) {
             final int w = Math.min(TILE, n1 - c0);
@@ -325,7 +385,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                     for (int r = g0 + 4 * quarter; r < rEnd; r++) {
                         accumulate1(q, r * rowBytes + c0, x[xOff + r], acc, wb, w);
                     }
-                    scaleInto(acc, w, wb, 2L * ((long) g * n + c0), y, t * n + c0, g == 0);
+                    scaleInto(acc, w, wb, 2L * (g * this.stride + c0), y, t * n + c0, g == 0);
                 }
             }
         }
@@ -597,7 +657,7 @@ public final class Int8GroupedMatrix implements WeightMatrix {
                 for (int g = 0; g < groups; g++) {
                     double acc = 0;
                     for (int r = g * groupRows; r < (g + 1) * groupRows; r++) {
-                        acc += (double) x[t * k + r] * q.get(ValueLayout.JAVA_BYTE, (long) r * n + c);
+                        acc += (double) x[t * k + r] * q.get(ValueLayout.JAVA_BYTE, r * stride + c);
                     }
                     total += acc * scale(g, c);
                 }

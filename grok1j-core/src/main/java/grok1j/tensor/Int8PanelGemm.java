@@ -113,7 +113,7 @@ final class Int8PanelGemm {
      * {@code y[t * n + c] = sum_r x[t * k + r] * q[r][c] * s[r / groupRows][c]} for {@code t < tokens},
      * {@code c in [n0, n1)}; other columns of {@code y} are not touched.
      */
-    static void multiply(MemorySegment q, MemorySegment scales, int k, int n, int groupRows,
+    static void multiply(MemorySegment q, MemorySegment scales, int k, int n, long stride, int groupRows,
                          float[] x, int tokens, float[] y, int n0, int n1) {
         Scratch s = SCRATCH.get();
         int tiles = (tokens + MR - 1) / MR;
@@ -123,7 +123,7 @@ final class Int8PanelGemm {
         int rowBlocks = (k + KB - 1) / KB;
         int panels = (n1 - n0 + NB - 1) / NB;
         int blocks = panels * rowBlocks;
-        stage(q, n, k, n1, n0, 0, 0, KB, s.staging[0]);
+        stage(q, stride, k, n1, n0, 0, 0, KB, s.staging[0]);
         for (int b = 0; b < blocks; b++) {
             int panel = panelOf(b, rowBlocks, panels, group);
             int c = n0 + panel * NB;
@@ -137,14 +137,14 @@ final class Int8PanelGemm {
             packTokens(x, k, tokens, kb, kc, s.block);
             int strips = (w + NR - 1) / NR;
             for (int st = 0; st < strips; st++) {
-                dequantStrip(staged, scales, n, groupRows, kb, kc, c, st * NR, w, s);
+                dequantStrip(staged, scales, stride, groupRows, kb, kc, c, st * NR, w, s);
                 int a = acc + st * tiles * MR * NR;
                 for (int tt = 0; tt < tiles; tt++, a += MR * NR) {
                     kernel(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
                 }
                 if (b + 1 < blocks) {
                     // a share of the next block's rows: their DRAM latency hides behind this strip's FMAs
-                    stage(q, n, k, n1, nextC, nextKb, KB * st / strips, KB * (st + 1) / strips, s.staging[(b + 1) & 1]);
+                    stage(q, stride, k, n1, nextC, nextKb, KB * st / strips, KB * (st + 1) / strips, s.staging[(b + 1) & 1]);
                 }
             }
             if (kb + kc == k) {
@@ -178,11 +178,11 @@ final class Int8PanelGemm {
      * Copies rows {@code [r0, r1)} (clipped to the matrix) of the block at row {@code kb}, column {@code c} into
      * {@code staging}: one {@code min(NB, n1 - c)}-byte run per row.
      */
-    private static void stage(MemorySegment q, int n, int k, int n1, int c, int kb, int r0, int r1, byte[] staging) {
+    private static void stage(MemorySegment q, long stride, int k, int n1, int c, int kb, int r0, int r1, byte[] staging) {
         int w = Math.min(NB, n1 - c);
         int end = Math.min(r1, k - kb);
         for (int r = r0; r < end; r++) {
-            MemorySegment.copy(q, ValueLayout.JAVA_BYTE, (long) (kb + r) * n + c, staging, r * NB, w);
+            MemorySegment.copy(q, ValueLayout.JAVA_BYTE, (kb + r) * stride + c, staging, r * NB, w);
         }
     }
 
@@ -202,7 +202,7 @@ final class Int8PanelGemm {
      * Strip {@code [j, j + NR)} of the staged block (columns relative to {@code c}), dequantized into
      * {@code s.strip}; split where a scale group ends. Columns at or past {@code w} become 0.
      */
-    private static void dequantStrip(byte[] staged, MemorySegment scales, int n, int groupRows,
+    private static void dequantStrip(byte[] staged, MemorySegment scales, long stride, int groupRows,
                                      int kb, int kc, int c, int j, int w, Scratch s) {
         float[] strip = s.strip;
         float[] scale = s.scale;
@@ -210,7 +210,7 @@ final class Int8PanelGemm {
         for (int r = kb; r < kb + kc; ) {
             int g = r / groupRows;
             int end = Math.min(kb + kc, (g + 1) * groupRows);
-            long so = 2L * ((long) g * n + c + j);
+            long so = 2L * (g * stride + c + j);
             for (int jj = 0; jj < NR; jj++) {
                 scale[jj] = jj < cols ? BFloat16.toFloat(scales.get(BF16, so + 2L * jj)) : 0f;
             }

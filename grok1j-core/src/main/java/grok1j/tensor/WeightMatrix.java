@@ -46,6 +46,35 @@ public interface WeightMatrix {
         return null;
     }
 
+    /**
+     * Output columns {@code [from, to)} as a matrix of their own: a view over the same stored bytes, nothing copied
+     * (tensor parallelism, spec distributed.md §2: a rank's query/key/value heads, its gate and up FFN columns, its
+     * vocabulary slice of the unembedding).
+     *
+     * @throws IllegalArgumentException if the range is empty or outside {@code [0, outputDim())}, or the storage cannot
+     *                                  be cut there (the message names the alignment it needs)
+     */
+    default WeightMatrix columns(int from, int to) {
+        throw new IllegalArgumentException(typeName() + " weights cannot be split by columns");
+    }
+
+    /**
+     * Input rows {@code [from, to)} as a matrix of their own, a view: {@code x[:, from:to] @ W[from:to, :]} is this
+     * rank's partial sum of {@code x @ W} (the attention output and expert down projections, spec distributed.md §2).
+     *
+     * @throws IllegalArgumentException as {@link #columns}
+     */
+    default WeightMatrix rows(int from, int to) {
+        throw new IllegalArgumentException(typeName() + " weights cannot be split by rows");
+    }
+
+    /** Checks {@code 0 <= from < to <= limit} for {@link #columns} and {@link #rows}. */
+    static void checkRange(String what, int from, int to, int limit) {
+        if (from < 0 || to > limit || from >= to) {
+            throw new IllegalArgumentException(what + " [" + from + ", " + to + ") outside [0, " + limit + ")");
+        }
+    }
+
     /** Bytes of stored weight data one full {@code x @ W} reads (for bandwidth accounting). */
     long storedBytes();
 

@@ -160,6 +160,14 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /**
+     * From now on every model endpoint and {@code /health} answer 503 (shutting down), without waiting for anything:
+     * for a tensor-parallel server whose other rank failed, in the moment before the process exits.
+     */
+    public void refuseRequests() {
+        closing.set(true);
+    }
+
     /** Blocks until {@link #close()} has finished. */
     public void awaitTermination() throws InterruptedException {
         terminated.await();

@@ -315,7 +315,7 @@ final class Scheduler {
             slot++;
         }
         if (caches[slot] == null) {
-            caches[slot] = new KvCache(network.config());
+            caches[slot] = network.newCache();
         }
         caches[slot].clear();
         slotUsed[slot] = true;

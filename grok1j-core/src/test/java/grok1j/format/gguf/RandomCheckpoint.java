@@ -16,7 +16,7 @@ import java.util.Random;
  * quantized from Gaussian weights the way {@code shared/reference/make_fixture.py} does (per output column and
  * scale group: {@code s = bf16(max|w| / 127)}, {@code q = clip(rint(w / s), -127, 127)}).
  */
-final class RandomCheckpoint {
+public final class RandomCheckpoint {
     private RandomCheckpoint() {}
 
     /**
@@ -27,11 +27,11 @@ final class RandomCheckpoint {
      * @param attnGroups scale groups of the attention output projection
      * @param downGroups scale groups of the experts' down projection
      */
-    record Shape(GrokConfig config, double embStd, double postScale, double finalScale, double routerStd, int attnGroups,
+    public record Shape(GrokConfig config, double embStd, double postScale, double finalScale, double routerStd, int attnGroups,
                  int downGroups) {}
 
     /** Writes the checkpoint under {@code root}; returns {@code root}. */
-    static Path write(Path root, Shape s, long seed) throws IOException {
+    public static Path write(Path root, Shape s, long seed) throws IOException {
         GrokConfig c = s.config();
         Random r = new Random(seed);
         Path ckpt = OfficialCheckpointWriter.startCheckpoint(root, c);
