@@ -66,6 +66,11 @@ final class LogitsProcessor {
         return matcher != null && matcher.finished();
     }
 
+    /** @return true when a constraint's document is complete (it may still go on, like a number) */
+    boolean complete() {
+        return matcher != null && matcher.complete();
+    }
+
     boolean constrained() {
         return matcher != null;
     }

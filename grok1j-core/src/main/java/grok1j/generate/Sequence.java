@@ -132,8 +132,9 @@ public final class Sequence {
         boolean constrained = processor != null && processor.constrained();
         if (text.stopped()) {
             finish = FinishReason.STOP;
-        } else if (constrained && (id == eosId || processor.finished())) {
-            finish = FinishReason.STOP; // the document is complete
+        } else if (constrained && (id == eosId || processor.finished()
+                || (generated >= params.maxTokens() && processor.complete()))) {
+            finish = FinishReason.STOP; // the document is complete (a top-level number may end at the token limit)
         } else if (id == eosId && !params.ignoreEos()) {
             finish = FinishReason.STOP;
         } else if (generated >= params.maxTokens()) {

@@ -51,21 +51,25 @@ final class MaskWalk {
         if (eos >= 0 && accepting(state)) {
             allow(eos, 0);
         }
-        if (state.length == 1 && state[0].top instanceof StringFrame f && f.sub() == StringFrame.NORMAL
-                && ((StringFrame) f.maskKey(index.trie.maxTokenBytes)).count() < 0) {
-            // inside a string whose length no longer matters: every plain-content token is allowed and leaves the
-            // cost as it is, so only the other tokens need the walk
-            int c = cost(state);
+        if (state.length == 1 && state[0].top instanceof StringFrame f && f.sub() == StringFrame.NORMAL) {
+            // Inside a string: a plain-content token is allowed when its characters fit maxLength, and only moves
+            // the count; so those come from a precomputed set and only the other tokens need the walk.
+            SchemaNode.StringNode b = f.node();
+            int room = b.maxLength < 0 ? index.trie.maxTokenBytes : Math.min(b.maxLength - f.count(), index.trie.maxTokenBytes);
+            long[] fit = index.inertUpTo[room];
+            int missing = Math.max(0, b.minLength - f.count());
+            int base = cost(state) - missing; // the closing quote and everything below
             for (int w = 0; w < bits.length; w++) {
-                long word = index.inert[w];
-                bits[w] |= word;
+                bits[w] |= fit[w];
                 if (costs != null) {
-                    for (long x = word; x != 0; x &= x - 1) {
-                        costs[(w << 6) + Long.numberOfTrailingZeros(x)] = (short) Math.min(c, Short.MAX_VALUE - 1);
+                    for (long x = fit[w]; x != 0; x &= x - 1) {
+                        int id = (w << 6) + Long.numberOfTrailingZeros(x);
+                        int c = base + Math.max(0, missing - index.inertChars[id]);
+                        costs[id] = (short) Math.min(c, Short.MAX_VALUE - 1);
                     }
                 }
             }
-            maxCost = Math.max(maxCost, c);
+            maxCost = Math.max(maxCost, cost(state));
             trie = index.nonInertTrie;
         }
         walk(0, state);

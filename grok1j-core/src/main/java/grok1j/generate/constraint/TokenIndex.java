@@ -16,6 +16,10 @@ public final class TokenIndex {
     final TokenTrie trie;
     /** Tokens that are plain string content: whole UTF-8 characters, no quote, backslash or control character. */
     final long[] inert;
+    /** Per token: its characters (code points) if inert, else -1. */
+    final byte[] inertChars;
+    /** inertUpTo[k]: the inert tokens of at most k characters, k in [0, trie.maxTokenBytes]. */
+    final long[][] inertUpTo;
     /** The trie of the other tokens: all a string's mask still has to walk once its length no longer matters. */
     final TokenTrie nonInertTrie;
 
@@ -24,10 +28,17 @@ public final class TokenIndex {
         this.trie = new TokenTrie(vocab);
         int n = vocab.size();
         this.inert = new long[(n + 63) >>> 6];
+        this.inertChars = new byte[n];
+        this.inertUpTo = new long[trie.maxTokenBytes + 1][inert.length];
         for (int id = 0; id < n; id++) {
             byte[] b = vocab.bytes(id);
-            if (b != null && plainStringContent(b)) {
+            int chars = b == null ? -1 : plainStringChars(b);
+            inertChars[id] = (byte) chars;
+            if (chars >= 0) {
                 inert[id >>> 6] |= 1L << id;
+                for (int k = chars; k <= trie.maxTokenBytes; k++) {
+                    inertUpTo[k][id >>> 6] |= 1L << id;
+                }
             }
         }
         this.nonInertTrie = new TokenTrie(new TokenBytes() {
@@ -48,8 +59,8 @@ public final class TokenIndex {
         });
     }
 
-    /** True if a string frame takes these bytes as whole characters (see {@link StringFrame}). */
-    private static boolean plainStringContent(byte[] b) {
+    /** The characters in these bytes if a string frame takes them as whole characters (see {@link StringFrame}), else -1. */
+    private static int plainStringChars(byte[] b) {
         SchemaNode.StringNode any = new SchemaNode.StringNode(0, -1);
         StringFrame f = new StringFrame(any, 0, StringFrame.NORMAL, 0, 0, 0);
         java.util.List<Stack> out = new java.util.ArrayList<>(1);
@@ -57,16 +68,17 @@ public final class TokenIndex {
         for (byte x : b) {
             int v = x & 0xFF;
             if (v == '"' || v == '\\') {
-                return false;
+                return -1;
             }
             out.clear();
             s.feed(v, out);
             if (out.size() != 1) {
-                return false;
+                return -1;
             }
             s = out.get(0);
         }
-        return ((StringFrame) s.top).sub() == StringFrame.NORMAL;
+        StringFrame end = (StringFrame) s.top;
+        return end.sub() == StringFrame.NORMAL ? end.count() : -1;
     }
 
     /** @return the index of any vocabulary given as bytes per token (e.g. a byte-level BPE) */

@@ -117,8 +117,8 @@ class ConstrainedGenerationTest {
     void seededSamplesValidate(String schemaJson) throws Exception {
         JsonSchemaConstraint constraint = JsonSchemaConstraint.compile(schemaJson, index);
         Schema validator = VALIDATORS.getSchema(schemaJson);
-        // bounded for speed; the budget rule still lets the longest shortest document here (29 bytes) finish
-        int maxTokens = 32;
+        // bounded for speed: room for the shortest document (at most a token per byte) and some sampling
+        int maxTokens = SchemaCompiler.compile(schemaJson).minBytes + 12;
         Grok1 net = model.network();
         int[] prompt = model.tokenizer().encode("JSON:");
         List<Sequence> seqs = new ArrayList<>();
@@ -153,7 +153,7 @@ class ConstrainedGenerationTest {
         JsonSchemaConstraint constraint = JsonSchemaConstraint.compile(schemaJson, index);
         GenerationContext ctx = model.newContext();
         StringBuilder streamed = new StringBuilder();
-        SamplingParams p = SamplingParams.greedy(32).withProcessing(LogitsProcessing.NONE.withConstraint(constraint));
+        SamplingParams p = SamplingParams.greedy(SchemaCompiler.compile(schemaJson).minBytes + 12).withProcessing(LogitsProcessing.NONE.withConstraint(constraint));
         GenerationResult r = ctx.generate("JSON:", p, (id, text) -> streamed.append(text));
         assertEquals(r.text(), streamed.toString());
         assertTrue(VALIDATORS.getSchema(schemaJson).validate(JSON.readTree(r.text())).isEmpty(), r.text());
