@@ -140,11 +140,13 @@ final class GenerateCommand implements Callable<Integer> {
                     r.promptIds().length, r.ids().length == 0 ? "n/a" : String.format("%.1f ms", r.timeToFirstTokenNanos() / 1e6),
                     r.ids().length, Double.isNaN(speed) ? "n/a tokens/s" : String.format("%.2f tokens/s", speed),
                     r.finishReason().apiName());
-            if (processing.active() && r.ids().length > 0) {
-                // the masking-cost benchmark: logit processing (masks included) against the rest of the step
+            if (processing.active() && r.ids().length > 1) {
+                // the masking-cost benchmark: logit processing (masks included) against the rest of a decode step
+                // (forward pass and sampling; the first token's step, which includes the prefill, is left out)
                 double processingMs = ctx.lastProcessingNanos() / 1e6 / r.ids().length;
-                double restMs = r.totalNanos() / 1e6 / r.ids().length - processingMs;
-                err.printf("logit processing: %.3f ms/token; forward pass and sampling: %.3f ms/token%n", processingMs, restMs);
+                double stepMs = (r.totalNanos() - r.timeToFirstTokenNanos()) / 1e6 / (r.ids().length - 1);
+                err.printf("logit processing: %.3f ms/token; rest of a decode step (forward pass, sampling): %.3f ms/token%n",
+                        processingMs, stepMs - processingMs);
             }
         }
         return 0;
