@@ -18,7 +18,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -44,8 +46,7 @@ class TensorParallelCliTest {
     @BeforeAll
     static void setUp() {
         MpiCli.assumeOpenMpi("TensorParallelCliTest");
-        tiny = Path.of(System.getProperty("grok1j.shared", "../../shared")).toAbsolutePath().normalize()
-                .resolve("fixtures/grok-1-tiny");
+        tiny = tiny();
         host = Communicator.single().hostName();
     }
 
@@ -56,11 +57,20 @@ class TensorParallelCliTest {
         return all.toArray(String[]::new);
     }
 
-    /** The single-process run, in this JVM. */
-    static CliTest.Run single(String... args) {
-        CliTest.Run r = CliTest.run(withModel(tiny, args));
-        assertEquals(0, r.status(), r.err());
-        return r;
+    private static final Map<List<String>, CliTest.Run> SINGLE = new HashMap<>();
+
+    /** The single-process run on the fixture, in this JVM (once per command line for all tests). */
+    static synchronized CliTest.Run single(String... args) {
+        return SINGLE.computeIfAbsent(List.of(args), a -> {
+            CliTest.Run r = CliTest.run(withModel(tiny(), args));
+            assertEquals(0, r.status(), r.err());
+            return r;
+        });
+    }
+
+    static Path tiny() {
+        return Path.of(System.getProperty("grok1j.shared", "../../shared")).toAbsolutePath().normalize()
+                .resolve("fixtures/grok-1-tiny");
     }
 
     /** stderr lines with every number replaced by #: timings differ from run to run, nothing else may. */

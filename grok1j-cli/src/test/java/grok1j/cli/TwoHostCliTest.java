@@ -33,11 +33,8 @@ class TwoHostCliTest {
         reason.ifPresent(r -> System.out.println("TwoHostCliTest skipped: " + r));
         Assumptions.assumeTrue(reason.isEmpty(), reason.orElse(""));
 
-        Path tiny = Path.of(System.getProperty("grok1j.shared", "../../shared")).toAbsolutePath().normalize()
-                .resolve("fixtures/grok-1-tiny");
-        String[] args = TensorParallelCliTest.withModel(tiny, TensorParallelCliTest.GENERATE);
-        CliTest.Run want = CliTest.run(args);
-        assertEquals(0, want.status(), want.err());
+        String[] args = TensorParallelCliTest.withModel(TensorParallelCliTest.tiny(), TensorParallelCliTest.GENERATE);
+        CliTest.Run want = TensorParallelCliTest.single(TensorParallelCliTest.GENERATE);
 
         List<String> command = new ArrayList<>(List.of("sh", "-c",
                 "exec \"$@\" >\"$0/out.$OMPI_COMM_WORLD_RANK\" 2>\"$0/err.$OMPI_COMM_WORLD_RANK\"", tmp.toString()));
