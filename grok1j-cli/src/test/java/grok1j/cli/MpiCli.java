@@ -204,9 +204,15 @@ final class MpiCli {
         }
 
         @Override
-        public void close() throws Exception {
+        public void close() throws IOException {
             if (process.isAlive()) {
-                MpiRun.killTree(process);
+                try {
+                    MpiRun.killTree(process);
+                } catch (InterruptedException e) {
+                    process.descendants().forEach(ProcessHandle::destroyForcibly);
+                    process.destroyForcibly();
+                    Thread.currentThread().interrupt();
+                }
             }
             try (Stream<Path> files = Files.walk(dir)) {
                 for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
