@@ -78,9 +78,6 @@ run() {
   reason=$(check) || { echo "two-hosts.sh: $reason" >&2; exit 3; }
   tmp=$(mktemp -d)
   trap 'down "$id"; rm -rf "$tmp"' EXIT
-  trap 'exit 143' TERM
-  trap 'exit 130' INT
-  trap 'exit 129' HUP
   down "$id"
   up || { echo "two-hosts.sh: setting up the namespaces failed" >&2; exit 3; }
   # mpirun's launch agent in place of ssh: "AGENT HOST orted-command..." runs the command inside HOST's namespaces
@@ -94,7 +91,16 @@ AGENT
   ip netns exec "$a" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' "$a" \
     mpirun --allow-run-as-root --host "$a:1,$b:1" -np 2 --mca plm_rsh_agent "$tmp/agent" \
       --mca btl tcp,self --mca btl_tcp_if_include "$prefix.0/24" --mca oob_tcp_if_include "$prefix.0/24" \
-      --mca mpi_yield_when_idle 1 -x PATH "${options[@]}" "$@"
+      --mca mpi_yield_when_idle 1 -x PATH "${options[@]}" "$@" <&0 &
+  # mpirun runs in the background so that a signal reaches it at once (and the EXIT trap cleans up afterwards)
+  local child=$! status
+  trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
+  while true; do
+    wait "$child"
+    status=$?
+    kill -0 "$child" 2>/dev/null || break
+  done
+  exit "$status"
 }
 
 case "${1:-}" in

@@ -1,5 +1,6 @@
 package grok1j.bench;
 
+import grok1j.tensor.BF16Matrix;
 import grok1j.tensor.BFloat16;
 import grok1j.tensor.F32Matrix;
 import grok1j.tensor.Int8GroupedMatrix;
@@ -24,6 +25,29 @@ final class Weights {
             s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, BFloat16.fromFloat((float) (0.001 + 0.01 * rnd.nextDouble())));
         }
         return new Int8GroupedMatrix(q, s, k, n, groups);
+    }
+
+    /** A random bf16 {@code [out, in]} matrix, values about N(0, 0.3). */
+    static BF16Matrix bf16(Arena arena, int out, int in, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        MemorySegment m = arena.allocate(2L * out * in, 64);
+        ValueLayout.OfShort le = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        for (long i = 0; i < (long) out * in; i++) {
+            m.setAtIndex(le, i, BFloat16.fromFloat((float) (rnd.nextDouble() - 0.5)));
+        }
+        return BF16Matrix.of(m, out, in);
+    }
+
+    /** Compiles the bf16 kernels (1 token and 2 x 4 tiles, blocked) on a small matrix before a large one is timed. */
+    static void warmBf16(int tokens) {
+        try (Arena arena = Arena.ofConfined()) {
+            BF16Matrix w = bf16(arena, 512, 1024, 9);
+            float[] x = floats(1024 * tokens, 1);
+            float[] y = new float[512 * tokens];
+            for (int i = 0; i < 3000; i++) {
+                w.multiply(x, tokens, y, 0, 512);
+            }
+        }
     }
 
     static F32Matrix f32(Arena arena, int k, int n, F32Matrix.Layout layout, long seed) {

@@ -9,6 +9,9 @@ import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.KvCache;
 import grok1j.model.LayerWeights;
+import grok1j.model.Partition;
+import grok1j.parallel.Communicator;
+import grok1j.parallel.TimedCommunicator;
 import grok1j.tensor.FmaPeak;
 import grok1j.tensor.MemoryBandwidth;
 import grok1j.tensor.ThreadPool;
@@ -122,11 +125,13 @@ final class BenchCommand implements Callable<Integer> {
                         g.padId(), g.bosId(), g.eosId());
                 progress(err, "building a synthetic Grok-1-shaped model with " + layers + " layer(s) in memory");
                 long b0 = System.nanoTime();
-                SyntheticModel sm = new SyntheticModel(cfg, pool);
+                Communicator comm = Cluster.communicator();
+                SyntheticModel sm = new SyntheticModel(cfg, pool, Partition.of(cfg, comm.rank(), comm.size()));
                 owner = sm;
                 weights = sm.weights();
                 probeBuffer = sm.embeddingTable();
-                r.put("model", "synthetic Grok-1 shape, " + layers + " layers, random int8 weights");
+                r.put("model", "synthetic Grok-1 shape, " + layers + " layers, random int8 weights"
+                        + (comm.size() > 1 ? ", each rank holding its slices" : ""));
                 r.put("build_s", round((System.nanoTime() - b0) / 1e9, 1));
             }
             try (AutoCloseable ignored = owner) {
@@ -150,11 +155,17 @@ final class BenchCommand implements Callable<Integer> {
                      PrintStream err) {
         GrokConfig cfg = weights.config();
         int nl = cfg.layers();
-        Grok1 net = new Grok1(weights, pool);
+        // under mpirun: every rank computes its slices; the all-reduces are timed for the per-rank report
+        TimedCommunicator comm = new TimedCommunicator(Cluster.communicator());
+        Grok1 net = new Grok1(weights, pool, comm);
         Grok1.Timings tm = new Grok1.Timings(nl);
+        if (comm.rank() != 0) {
+            follow(net, tm, comm);
+            throw new Cluster.FollowerDone();
+        }
         Random rnd = new Random(42);
 
-        long perLayer = weightBytesPerDecodeLayer(weights);
+        long perLayer = weightBytesPerDecodeLayer(net.weights());
         r.put("layers", nl);
         r.put("weight_bytes_per_layer", perLayer);
         r.put("unembedding_bytes", weights.embedding().unembedding().storedBytes());
@@ -183,13 +194,14 @@ final class BenchCommand implements Callable<Integer> {
                 net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Grok1.Logits.LAST);
             }
         }
-        r.put("warmup_s", round((System.nanoTime() - w0) / 1e9, 1));
-
         // decode: a 16-token prompt, then timed steps
-        progress(err, "decode: " + decodeTokens + " steps");
-        net.recordTimings(tm);
         KvCache cache = net.newCache();
         net.forward(randomTokens(rnd, cfg, 16), 0, 16, cache, Grok1.Logits.LAST);
+        r.put("warmup_s", round((System.nanoTime() - w0) / 1e9, 1));
+        nextPhase(net, comm);
+        progress(err, "decode: " + decodeTokens + " steps");
+        net.recordTimings(tm);
+        long forwardNanos = 0;
         double[] total = new double[decodeTokens];
         double[] layer = new double[decodeTokens];
         double[] unembed = new double[decodeTokens];
@@ -208,6 +220,7 @@ final class BenchCommand implements Callable<Integer> {
                 sum += v;
             }
             total[i] = tm.totalNanos / 1e6;
+            forwardNanos += tm.totalNanos;
             layer[i] = sum / 1e6 / nl;
             unembed[i] = tm.unembedNanos / 1e6;
         }
@@ -230,6 +243,10 @@ final class BenchCommand implements Callable<Integer> {
                 fraction(weights.embedding().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth));
         r.put("projected_64_layer_decode_ms_per_token", round(64 * msLayer + msUnembed + Math.max(0, other), 1));
         r.put("projected_64_layer_decode_tokens_per_s", round(1000 / (64 * msLayer + msUnembed + Math.max(0, other)), 3));
+        if (comm.size() > 1) {
+            net.stopFollowers(); // the followers leave the decode phase to report
+            rankReport(r, rankStats(net, comm, perLayer, msLayer, forwardNanos));
+        }
 
         // prefill: fresh caches, logits for the last position only (as generate asks)
         for (int n : prefill) {
@@ -265,6 +282,79 @@ final class BenchCommand implements Callable<Integer> {
                     round(n / ((64 * msTokenLayer * n + (ms - fullLayers * (nl - 1.0) / full)) / 1000), 3));
         }
         net.recordTimings(null);
+        net.stopFollowers();
+    }
+
+    /** Figures each rank reports after the decode phase (distributed.md: per-host bytes and the all-reduce cost). */
+    private static final int STATS = 6;
+
+    /** Ends the followers' current phase and starts the next with fresh all-reduce timings on every rank. */
+    private static void nextPhase(Grok1 net, TimedCommunicator comm) {
+        if (comm.size() > 1) {
+            net.stopFollowers();
+            comm.barrier();
+        }
+        comm.reset();
+    }
+
+    /**
+     * A rank other than 0: follows the warm-up, then the decode steps (timing its own layers and all-reduces, reported
+     * to rank 0), then the prefills.
+     */
+    private static void follow(Grok1 net, Grok1.Timings tm, TimedCommunicator comm) {
+        int nl = net.config().layers();
+        net.follow(); // warm-up
+        comm.barrier();
+        comm.reset();
+        net.recordTimings(tm);
+        java.util.List<Double> layerMs = new java.util.ArrayList<>();
+        long[] forwardNanos = {0};
+        net.follow(() -> {
+            if (tm.rows == 1) {
+                long sum = 0;
+                for (long v : tm.layerNanos) {
+                    sum += v;
+                }
+                layerMs.add(sum / 1e6 / nl);
+                forwardNanos[0] += tm.totalNanos;
+            }
+        });
+        double ms = MemoryBandwidth.median(layerMs.stream().mapToDouble(Double::doubleValue).toArray());
+        rankStats(net, comm, weightBytesPerDecodeLayer(net.weights()), ms, forwardNanos[0]);
+        net.follow(); // prefill
+        net.recordTimings(null);
+    }
+
+    /** Gathers every rank's decode figures to rank 0: {@code [rank][STATS]}, with host names; null on other ranks. */
+    private static Object[] rankStats(Grok1 net, TimedCommunicator comm, long perLayer, double msLayer, long forwardNanos) {
+        float[] mine = {perLayer * net.config().layers() / 1e6f, (float) msLayer, comm.allReduceMedianNanos() / 1e3f,
+            comm.allReduceP90Nanos() / 1e3f, forwardNanos == 0 ? 0f : (float) comm.allReduceTotalNanos() / forwardNanos,
+            comm.allReduceCount()};
+        float[] all = comm.rank() == 0 ? new float[STATS * comm.size()] : null;
+        comm.gather(mine, 0, STATS, all, 0, 0);
+        byte[] host = java.util.Arrays.copyOf(comm.hostName().getBytes(java.nio.charset.StandardCharsets.UTF_8), 64);
+        byte[] hosts = comm.rank() == 0 ? new byte[64 * comm.size()] : null;
+        comm.gather(host, 0, 64, hosts, 0, 0);
+        return comm.rank() == 0 ? new Object[] {all, hosts} : null;
+    }
+
+    private static void rankReport(ObjectNode r, Object[] stats) {
+        float[] all = (float[]) stats[0];
+        byte[] hosts = (byte[]) stats[1];
+        com.fasterxml.jackson.databind.node.ArrayNode ranks = r.putArray("ranks");
+        for (int i = 0; i < all.length / STATS; i++) {
+            int o = i * STATS;
+            String host = new String(hosts, 64 * i, 64, java.nio.charset.StandardCharsets.UTF_8).replace("\0", "").strip();
+            ObjectNode n = ranks.addObject();
+            n.put("rank", i);
+            n.put("host", host);
+            n.put("weight_mb_per_decode_step", round(all[o], 1));
+            n.put("decode_ms_per_layer", round(all[o + 1], 2));
+            n.put("allreduce_median_us", round(all[o + 2], 1));
+            n.put("allreduce_p90_us", round(all[o + 3], 1));
+            n.put("communication_fraction", fraction(all[o + 4]));
+            n.put("allreduces", (long) all[o + 5]);
+        }
     }
 
     /**
@@ -340,6 +430,16 @@ final class BenchCommand implements Callable<Integer> {
         }
         out.printf("projected 64 layers: decode %.2f tokens/s (%.0f ms/token)%n",
                 r.get("projected_64_layer_decode_tokens_per_s").asDouble(), r.get("projected_64_layer_decode_ms_per_token").asDouble());
+        if (r.has("ranks")) {
+            for (com.fasterxml.jackson.databind.JsonNode n : r.get("ranks")) {
+                out.printf("rank %d on %s: %.1f MB of weights per decode step, %.2f ms/layer, all-reduce median %.1f us "
+                        + "(p90 %.1f us) over %d, %.1f %% of the step communicating%n", n.get("rank").asInt(),
+                        n.get("host").asText(), n.get("weight_mb_per_decode_step").asDouble(),
+                        n.get("decode_ms_per_layer").asDouble(), n.get("allreduce_median_us").asDouble(),
+                        n.get("allreduce_p90_us").asDouble(), n.get("allreduces").asLong(),
+                        100 * n.get("communication_fraction").asDouble());
+            }
+        }
         out.printf("load at end: %s%n", r.get("loadavg").asText());
     }
 

@@ -4,6 +4,7 @@ import grok1j.format.F32Embedding;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
+import grok1j.model.Partition;
 import grok1j.tensor.BFloat16;
 import grok1j.tensor.F32Matrix;
 import grok1j.tensor.Int8GroupedMatrix;
@@ -22,6 +23,11 @@ import java.util.List;
  * (spec §2, §3.5): int8 {@code [in, out]} with bf16 scales (G = 1 for q/k/v/gate/up, G = 8 for the attention output
  * and expert down projections), f32 router, f32 {@code [vocab, d]} tied embedding. Scales are chosen so activations
  * stay of order one. Closing it frees the memory.
+ *
+ * <p>For one rank of a tensor-parallel job ({@link #SyntheticModel(GrokConfig, ThreadPool, Partition)}) the whole
+ * model lives in a sparse mapping of a deleted temporary file and only the rank's slices are written, so a host holds
+ * its share of the weights, as it would of a real checkpoint: two ranks on one machine fit where two whole models
+ * would not. The other bytes read as zeros and are never touched by the rank.
  */
 final class SyntheticModel implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -29,32 +35,49 @@ final class SyntheticModel implements AutoCloseable {
 
     private final Arena arena = Arena.ofShared();
     private final ThreadPool pool;
+    /** The rank whose slices are written (the whole model on one process). */
+    private final Partition part;
+    /** A rank's sparse backing store, allocated from front to back; null on one process. */
+    private final MemorySegment sparse;
+    private long used;
     private final GrokWeights weights;
     private final MemorySegment embeddingTable;
     private long seed = 0x9E3779B97F4A7C15L;
 
     SyntheticModel(GrokConfig cfg, ThreadPool pool) {
+        this(cfg, pool, Partition.whole(cfg));
+    }
+
+    /** @param part the rank whose slices are filled (see the class comment) */
+    SyntheticModel(GrokConfig cfg, ThreadPool pool, Partition part) {
         this.pool = pool;
+        this.part = part;
+        this.sparse = part.isWhole() ? null : sparseMapping(bytesOf(cfg));
         try {
             int d = cfg.dModel();
             int qw = cfg.queryHeads() * cfg.headDim();
             int kvw = cfg.kvHeads() * cfg.headDim();
             int ffn = cfg.expertFfn();
-            MemorySegment emb = arena.allocate(4L * cfg.vocabSize() * d, 4096);
-            fillFloats(emb, 0.02f);
+            MemorySegment emb = allocate(4L * cfg.vocabSize() * d, 4096);
+            fillFloats(emb.asSlice(4L * part.vocab0() * d, 4L * part.vocab() * d), 0.02f);
             List<LayerWeights> layers = new ArrayList<>();
             for (int l = 0; l < cfg.layers(); l++) {
                 WeightMatrix[] gate = new WeightMatrix[cfg.experts()];
                 WeightMatrix[] up = new WeightMatrix[cfg.experts()];
                 WeightMatrix[] down = new WeightMatrix[cfg.experts()];
+                int f0 = part.ffn0(), f1 = f0 + part.ffn();
+                int hd = cfg.headDim();
+                int q0 = part.kvHead0() * cfg.groupSize() * hd, q1 = q0 + part.queryHeads() * hd;
+                int k0 = part.kvHead0() * hd, k1 = k0 + part.kvHeads() * hd;
                 for (int e = 0; e < cfg.experts(); e++) {
-                    gate[e] = int8(d, ffn, 1);
-                    up[e] = int8(d, ffn, 1);
-                    down[e] = int8(ffn, d, 8);
+                    gate[e] = int8(d, ffn, 1, 0, d, f0, f1);
+                    up[e] = int8(d, ffn, 1, 0, d, f0, f1);
+                    down[e] = int8(ffn, d, 8, f0, f1, 0, d);
                 }
-                MemorySegment router = arena.allocate(4L * d * cfg.experts(), 64);
+                MemorySegment router = allocate(4L * d * cfg.experts(), 64);
                 fillFloats(router, 0.05f);
-                layers.add(new LayerWeights(ones(d), int8(d, qw, 1), int8(d, kvw, 1), int8(d, kvw, 1), int8(qw, d, 8),
+                layers.add(new LayerWeights(ones(d), int8(d, qw, 1, 0, d, q0, q1), int8(d, kvw, 1, 0, d, k0, k1),
+                        int8(d, kvw, 1, 0, d, k0, k1), int8(qw, d, 8, q0, q1, 0, d),
                         ones(d), ones(d), new F32Matrix(router, d, cfg.experts(), F32Matrix.Layout.IN_OUT),
                         gate, up, down, ones(d)));
             }
@@ -64,6 +87,44 @@ final class SyntheticModel implements AutoCloseable {
             arena.close();
             throw e;
         }
+    }
+
+    /** Bytes of the whole model's storage (alignment included), for the sparse mapping. */
+    private static long bytesOf(GrokConfig c) {
+        long d = c.dModel(), qw = (long) c.queryHeads() * c.headDim(), kvw = (long) c.kvHeads() * c.headDim();
+        long f = c.expertFfn();
+        long perLayer = c.experts() * (3 * (d * f + 64) + 2 * f + 2 * 8 * d + 4 * 64)
+                + 4 * d * c.experts() + 64 + (d * qw + 2 * d * kvw + qw * d) + 2 * (qw + 2 * kvw + 8 * d) + 8 * 64 * 2;
+        return 4L * c.vocabSize() * d + 4096 + c.layers() * perLayer + (1 << 20);
+    }
+
+    /** A zero-filled, not yet backed mapping of {@code bytes} (a deleted temporary file in /dev/shm or the temp dir). */
+    private MemorySegment sparseMapping(long bytes) {
+        java.nio.file.Path dir = java.nio.file.Files.isDirectory(java.nio.file.Path.of("/dev/shm"))
+                ? java.nio.file.Path.of("/dev/shm") : java.nio.file.Path.of(System.getProperty("java.io.tmpdir"));
+        try {
+            java.nio.file.Path file = java.nio.file.Files.createTempFile(dir, "grok1j-bench-", ".bin");
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                    java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.write(java.nio.ByteBuffer.wrap(new byte[1]), bytes - 1); // sparse: only this page is backed
+                return ch.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+            } finally {
+                java.nio.file.Files.deleteIfExists(file); // the mapping keeps the pages; nothing is left behind
+            }
+        } catch (java.io.IOException e) {
+            arena.close();
+            throw new java.io.UncheckedIOException("cannot map " + bytes + " bytes for the synthetic model in " + dir, e);
+        }
+    }
+
+    /** {@code bytes} of zeroed storage aligned to {@code align}: from the sparse mapping, or the arena. */
+    private MemorySegment allocate(long bytes, long align) {
+        if (sparse == null) {
+            return arena.allocate(bytes, align);
+        }
+        long at = (used + align - 1) / align * align;
+        used = at + bytes;
+        return sparse.asSlice(at, bytes);
     }
 
     GrokWeights weights() {
@@ -81,11 +142,22 @@ final class SyntheticModel implements AutoCloseable {
         return v;
     }
 
-    /** Random int8 [k, n] with g groups; scale ~ 1/(74 sqrt(k)) so that a unit-RMS input gives unit-RMS outputs. */
-    private Int8GroupedMatrix int8(int k, int n, int g) {
-        MemorySegment q = arena.allocate((long) k * n, 64);
-        fillRandom(q);
-        MemorySegment s = arena.allocate(2L * g * n, 64);
+    /**
+     * Random int8 [k, n] with g groups, written in rows {@code [r0, r1)} and columns {@code [c0, c1)} only (a rank's
+     * slice); scale ~ 1/(74 sqrt(k)) so that a unit-RMS input gives unit-RMS outputs.
+     */
+    private Int8GroupedMatrix int8(int k, int n, int g, int r0, int r1, int c0, int c1) {
+        MemorySegment q = allocate((long) k * n, 64);
+        // one seed per matrix whatever the slice, so the router (drawn after) is the same on every rank
+        long seed = nextSeed();
+        if (c0 == 0 && c1 == n) {
+            fillRandom(q.asSlice((long) r0 * n, (long) (r1 - r0) * n), seed);
+        } else {
+            for (int r = r0; r < r1; r++) {
+                fillRandom(q.asSlice((long) r * n + c0, c1 - c0), seed + r);
+            }
+        }
+        MemorySegment s = allocate(2L * g * n, 64);
         float base = (float) (1.0 / (74.0 * Math.sqrt(k)));
         long r = nextSeed();
         for (long i = 0; i < (long) g * n; i++) {
@@ -109,8 +181,7 @@ final class SyntheticModel implements AutoCloseable {
     }
 
     /** Random bytes, written 8 at a time by all pool threads. */
-    private void fillRandom(MemorySegment m) {
-        long base = nextSeed();
+    private void fillRandom(MemorySegment m, long base) {
         long words = m.byteSize() / 8;
         pool.run((part, parts) -> {
             long from = words * part / parts, to = words * (part + 1) / parts;

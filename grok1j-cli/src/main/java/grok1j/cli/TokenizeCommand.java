@@ -14,14 +14,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code grok1j tokenize}: text to ids (or back with --decode), exactly as SentencePiece. */
+/** {@code grok1j tokenize}: text to ids (or back with --decode), exactly as SentencePiece or tiktoken. */
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = {"Print the token ids of TEXT as a JSON array (no BOS is added).",
                 "With --jsonl, read objects with a \"text\" field, one per line, and print one array per line.",
                 "With --decode, read ids (a JSON array or comma-separated; with --jsonl an \"ids\" field or a bare array per line)",
                 "and print the text as a JSON string."})
 final class TokenizeCommand implements Callable<Integer> {
-    @Option(names = "--tokenizer", required = true, paramLabel = "PATH", description = "tokenizer.model, or a .gguf file with an embedded vocabulary.")
+    @Option(names = "--tokenizer", required = true, paramLabel = "PATH", description = "tokenizer.model, tokenizer.tok.json (Grok-2), or a .gguf file with an embedded vocabulary.")
     Path tokenizer;
 
     @Option(names = "--jsonl", paramLabel = "FILE", description = "Read one JSON object per line ('-' for stdin).")

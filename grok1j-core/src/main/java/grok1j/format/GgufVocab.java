@@ -24,7 +24,10 @@ public record GgufVocab(String[] tokens, float[] scores, int[] tokenTypes, int b
     }
 
     /** A tokenizer's pieces, scores and types by id, with its special ids and no automatic BOS (what a converter writes). */
-    public static GgufVocab of(grok1j.tokenizer.Tokenizer tok) {
+    public static GgufVocab of(grok1j.tokenizer.Tokenizer tokenizer) {
+        if (!(tokenizer instanceof grok1j.tokenizer.SentencePieceTokenizer tok)) {
+            throw new IllegalArgumentException("only a SentencePiece vocabulary can be written to GGUF yet");
+        }
         int n = tok.vocabSize();
         String[] pieces = new String[n];
         float[] scores = new float[n];

@@ -12,15 +12,31 @@ import java.util.Map;
  */
 public final class Json {
     private final String s;
+    private final boolean rejectDuplicateKeys;
     private int i;
 
-    private Json(String s) {
+    private Json(String s, boolean rejectDuplicateKeys) {
         this.s = s;
+        this.rejectDuplicateKeys = rejectDuplicateKeys;
     }
 
     /** @throws IllegalArgumentException with the offset of the first syntax error */
     public static Object parse(String text) {
-        Json p = new Json(text);
+        return parse(text, false);
+    }
+
+    /**
+     * Like {@link #parse(String)}, but a key that appears twice in one object is an error (most parsers silently keep
+     * the last one; a safetensors header must not have duplicate tensor names).
+     *
+     * @throws IllegalArgumentException with the offset of the first syntax error or duplicate key
+     */
+    public static Object parseRejectingDuplicateKeys(String text) {
+        return parse(text, true);
+    }
+
+    private static Object parse(String text, boolean rejectDuplicateKeys) {
+        Json p = new Json(text, rejectDuplicateKeys);
         p.ws();
         Object v = p.value(0);
         p.ws();
@@ -57,11 +73,17 @@ public final class Json {
                 while (true) {
                     ws();
                     if (!peek('"')) throw error("expected a string key");
+                    int keyAt = i;
                     String key = string();
                     ws();
                     expect(':');
                     ws();
-                    m.put(key, value(depth + 1));
+                    Object v = value(depth + 1);
+                    if (m.containsKey(key) && rejectDuplicateKeys) {
+                        i = keyAt;
+                        throw error("duplicate key " + quote(key));
+                    }
+                    m.put(key, v);
                     ws();
                     if (peek(',')) { i++; continue; }
                     expect('}');

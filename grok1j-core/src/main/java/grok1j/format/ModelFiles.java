@@ -1,6 +1,7 @@
 package grok1j.format;
 
 import grok1j.tokenizer.SentencePieceModel;
+import grok1j.tokenizer.SentencePieceTokenizer;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -64,7 +65,8 @@ public final class ModelFiles {
     }
 
     /**
-     * Loads a tokenizer from a {@code tokenizer.model} (SentencePiece) file, or from the vocabulary a {@code .gguf}
+     * Loads a tokenizer from a {@code tokenizer.model} (SentencePiece) file, a {@code tokenizer.tok.json} (tiktoken,
+     * Grok-2), or from the vocabulary a {@code .gguf}
      * file carries (tokenized with the SentencePiece-exact algorithm, not llama.cpp's, spec §7.6).
      */
     public static Tokenizer loadTokenizer(Path path) throws IOException {
@@ -72,7 +74,7 @@ public final class ModelFiles {
             throw new NoSuchFileException(path.toString());
         }
         if (Files.isDirectory(path)) {
-            throw new ModelFormatException(path + ": is a directory, expected a tokenizer.model or .gguf file");
+            throw new ModelFormatException(path + ": is a directory, expected a tokenizer.model, tokenizer.tok.json or .gguf file");
         }
         if (isGguf(path)) {
             try (ModelFile f = open(path)) {
@@ -85,7 +87,7 @@ public final class ModelFiles {
     private static Tokenizer ggufTokenizer(GgufModel gguf) throws IOException {
         try {
             GgufVocab v = gguf.tokenizerPieces();
-            return new Tokenizer(SentencePieceModel.fromVocabulary(gguf.location().toString(), v.tokens(), v.scores(),
+            return new SentencePieceTokenizer(SentencePieceModel.fromVocabulary(gguf.location().toString(), v.tokens(), v.scores(),
                     v.tokenTypes(), v.bosId(), v.eosId(), v.padId()));
         } catch (GgufFormatException e) {
             throw new ModelFormatException(e.getMessage(), e);

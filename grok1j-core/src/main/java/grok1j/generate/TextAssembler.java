@@ -26,7 +26,7 @@ final class TextAssembler {
     private boolean flushed;
 
     TextAssembler(Tokenizer tokenizer, int[] promptIds, List<String> stops) {
-        this.decoder = new StreamingDecoder(tokenizer);
+        this.decoder = tokenizer.streamingDecoder();
         for (int id : promptIds) {
             decoder.push(id); // the prompt's own text is not part of the continuation
         }

@@ -247,8 +247,8 @@ public final class Grok1 {
         follow(null);
     }
 
-    /** {@link #follow()}, handing the residual after each call to {@code residuals} (tests compare ranks). */
-    void follow(java.util.function.Consumer<float[]> residuals) {
+    /** {@link #follow()}, running {@code afterEachCall} after each call (per-call timings, tests comparing ranks). */
+    public void follow(Runnable afterEachCall) {
         if (lockstep == null) {
             return;
         }
@@ -262,8 +262,8 @@ public final class Grok1 {
                     rows += st.count();
                 }
                 compute(steps, rows);
-                if (residuals != null) {
-                    residuals.accept(lastResidual());
+                if (afterEachCall != null) {
+                    afterEachCall.run();
                 }
             }
         }
@@ -368,7 +368,7 @@ public final class Grok1 {
         }
     }
 
-    /** Records per-layer times of later forward calls into {@code t} (null stops recording). */
+    /** Records per-layer times of later forward calls (followed ones too) into {@code t} (null stops recording). */
     public synchronized void recordTimings(Timings t) {
         this.timings = t;
     }

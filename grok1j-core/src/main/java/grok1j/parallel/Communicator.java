@@ -56,6 +56,42 @@ public interface Communicator extends AutoCloseable {
     @Override
     void close();
 
+    /**
+     * A debug check that every rank holds the bit-identical {@code data[offset, offset + count)} (e.g. the residual
+     * stream after a layer; spec distributed.md §2.4 "Determinism"): rank 0 gathers a 64-bit hash of every rank's
+     * range and broadcasts the first rank that differs. Collective; two small collectives, no allocation beyond a few
+     * bytes.
+     *
+     * @param what names the vector in the error, e.g. {@code "the residual after layer 3"}
+     * @throws CommunicatorException on every rank, naming the first rank whose vector differs from rank 0's
+     */
+    default void checkIdentical(float[] data, int offset, int count, String what) {
+        java.util.Objects.checkFromIndexSize(offset, count, data.length);
+        long hash = 0x9E3779B97F4A7C15L;
+        for (int i = 0; i < count; i++) {
+            hash = (hash ^ Float.floatToRawIntBits(data[offset + i])) * 0x100000001B3L;
+        }
+        byte[] mine = new byte[8];
+        for (int b = 0; b < 8; b++) {
+            mine[b] = (byte) (hash >>> (8 * b));
+        }
+        byte[] all = rank() == 0 ? new byte[8 * size()] : null;
+        gather(mine, 0, 8, all, 0, 0);
+        int[] differing = {-1};
+        if (rank() == 0) {
+            for (int r = 1; r < size() && differing[0] < 0; r++) {
+                if (!java.util.Arrays.equals(all, 8 * r, 8 * r + 8, mine, 0, 8)) {
+                    differing[0] = r;
+                }
+            }
+        }
+        broadcast(differing, 0, 1, 0);
+        if (differing[0] >= 0) {
+            throw new CommunicatorException(what + " differs between ranks: rank " + differing[0]
+                    + " does not hold rank 0's values");
+        }
+    }
+
     /** The communicator of a process that runs the whole model alone: rank 0 of 1, every collective a no-op. */
     static Communicator single() {
         return SingleProcess.INSTANCE;

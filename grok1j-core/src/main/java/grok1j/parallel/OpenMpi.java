@@ -20,9 +20,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  *
  * <p><b>Threads.</b> MPI is initialised with {@code MPI_THREAD_FUNNELED} on one dedicated platform thread, and that
  * thread makes every MPI call (§3.4.8). A caller hands it the operation through a few fields and a volatile state
- * word: both sides spin briefly ({@code -Dgrok1j.mpi.spinMicros}, default 50 us, 0 when the host has fewer than
- * two cores per rank plus one) and then park, so a decode step's two
- * all-reduces per layer cost no allocation and no executor. Calls from several threads are serialised.
+ * word: both sides spin briefly ({@code -Dgrok1j.mpi.spinMicros}, default 50 us; 0 when the host has fewer than two
+ * cores per local rank plus one) and then park, so a decode step's two all-reduces per layer cost no allocation and
+ * no executor. Calls from several threads are serialised.
  *
  * <p><b>Determinism.</b> {@link #allReduceSum} is {@code MPI_Allgather} of the partials followed by adding them in
  * rank order on every rank, not {@code MPI_Allreduce} (whose order depends on the algorithm): every rank ends with

@@ -1,175 +1,106 @@
 package grok1j.tokenizer;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Objects;
 
 /**
- * The Grok-1 tokenizer: SentencePiece BPE with byte fallback, encoding and decoding exactly as SentencePiece 0.1.97
- * does for {@code tokenizer.model} (spec §7).
+ * Text to token ids and back. Two implementations: {@link SentencePieceTokenizer} (Grok-1's {@code tokenizer.model},
+ * grok-1 spec §7) and {@link TiktokenTokenizer} (Grok-2's {@code tokenizer.tok.json}, grok-2 spec §4).
  *
- * <p>Encoding (§7.2): "▁" is prepended and every space becomes "▁" (no other normalization: no NFKC, newlines and
- * tabs unchanged); the longest user-defined piece at each position is kept whole; the remaining code points are merged
- * pairwise by BPE, highest piece score first and leftmost first on ties; a symbol that is not a piece is emitted as
- * the {@code <0xXX>} pieces of its UTF-8 bytes (ids 69-324 in Grok-1). No BOS or EOS is added.
- *
- * <p>Decoding (§7.3): control pieces vanish, the unknown piece becomes the model's {@code unk_surface}
- * ({@code "[UNK]"} in Grok-1), runs of byte pieces are decoded as UTF-8 with one U+FFFD per invalid byte, "▁"
- * becomes a space, and the leading "▁" of the first text piece is dropped (the dummy prefix).
- *
- * <p>Immutable and thread-safe. Token ids are {@code int}s in {@code [0, vocabSize())}.
+ * <p>Implementations are immutable and thread-safe. Token ids are {@code int}s in {@code [0, vocabSize())}. Neither
+ * adds BOS or EOS.
  */
-public final class Tokenizer {
-    private final Vocabulary vocab;
-    private final int unkId;
-    private final int bosId;
-    private final int eosId;
-    private final int padId;
+public interface Tokenizer {
 
     /**
-     * Prepares a tokenizer for a parsed model.
+     * Reads a tokenizer file, choosing the format by its content: a JSON object is a {@code tokenizer.tok.json},
+     * anything else a SentencePiece {@code tokenizer.model}.
      *
-     * @param model a model accepted by {@link SentencePieceModel#read(Path)}
-     */
-    public Tokenizer(SentencePieceModel model) {
-        this.vocab = new Vocabulary(model);
-        SentencePieceModel.TrainerSpec trainer = model.trainer();
-        // As SentencePieceProcessor::bos_id() etc.: the id of the named piece, if it has the right type.
-        unkId = idIfType(trainer.unkPiece(), PieceType.UNKNOWN);
-        bosId = idIfType(trainer.bosPiece(), PieceType.CONTROL);
-        eosId = idIfType(trainer.eosPiece(), PieceType.CONTROL);
-        padId = idIfType(trainer.padPiece(), PieceType.CONTROL);
-    }
-
-    /**
-     * Reads {@code tokenizer.model} and prepares a tokenizer (Grok-1: about 0.1-0.3 s).
-     *
-     * @param file path of a SentencePiece BPE model
-     * @return the tokenizer
-     * @throws TokenizerFormatException if the file is not a SentencePiece model grok1j can use; the message names the
-     *     file and, for a damaged file, the byte offset
+     * @throws TokenizerFormatException if the file is not a tokenizer grok1j can use; the message names the file
      * @throws IOException if the file cannot be read
      */
-    public static Tokenizer load(Path file) throws IOException {
-        return new Tokenizer(SentencePieceModel.read(file));
+    static Tokenizer load(Path file) throws IOException {
+        return isTiktokenJson(file) ? TiktokenTokenizer.load(file) : SentencePieceTokenizer.load(file);
+    }
+
+    /** True if the file's first non-blank byte is '{' (a protobuf {@code tokenizer.model} starts with a tag byte). */
+    private static boolean isTiktokenJson(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            int b;
+            do {
+                b = in.read();
+            } while (b == ' ' || b == '\t' || b == '\n' || b == '\r');
+            return b == '{';
+        }
     }
 
     /**
-     * Encodes text into token ids (spec §7.2), without BOS or EOS. O(n log n) in the text length.
+     * Encodes text into token ids, without BOS or EOS.
      *
-     * @param text any text; a lone UTF-16 surrogate is encoded as U+FFFD
+     * @param text any text; a lone UTF-16 surrogate is encoded as U+FFFD (SentencePiece) or '?' (tiktoken)
      * @return the ids, {@code []} for the empty string
      */
-    public int[] encode(String text) {
-        Objects.requireNonNull(text, "text");
-        return BpeEncoder.encode(vocab, vocab.normalize(text));
-    }
+    int[] encode(String text);
 
     /**
-     * Decodes token ids into text (spec §7.3).
+     * Decodes token ids into text.
      *
-     * @param ids token ids
-     * @return the text
-     * @throws IllegalArgumentException if an id is outside {@code [0, vocabSize())}
+     * @throws IllegalArgumentException if an id is outside the vocabulary
      */
-    public String decode(int[] ids) {
+    default String decode(int[] ids) {
         return decode(ids, 0, ids.length);
     }
 
     /**
-     * Decodes {@code ids[from, to)} as if it were the whole sequence (so its first text piece loses its leading
-     * space).
+     * Decodes {@code ids[from, to)} as if it were the whole sequence.
      *
      * @throws IndexOutOfBoundsException if the range is not within the array
-     * @throws IllegalArgumentException  if an id is outside {@code [0, vocabSize())}
+     * @throws IllegalArgumentException  if an id is outside the vocabulary
      */
-    public String decode(int[] ids, int from, int to) {
-        Objects.checkFromToIndex(from, to, ids.length);
-        StreamingDecoder decoder = new StreamingDecoder(this);
-        StringBuilder out = new StringBuilder();
-        for (int i = from; i < to; i++) {
-            decoder.push(ids[i], out);
-        }
-        decoder.flush(out);
-        return out.toString();
-    }
+    String decode(int[] ids, int from, int to);
 
     /** @return a new {@link StreamingDecoder} that decodes like {@link #decode(int[])} */
-    public StreamingDecoder streamingDecoder() {
-        return new StreamingDecoder(this);
-    }
+    StreamingDecoder streamingDecoder();
 
     /**
-     * @return the text of piece {@code id} as stored in the model: "▁" for spaces, {@code <0xXX>} for byte pieces
+     * @return the text of token {@code id} as stored: SentencePiece's piece ("▁" for spaces, {@code <0xXX>} for byte
+     *     pieces); a tiktoken token's bytes as UTF-8, with {@code <0xXX>} for each byte of a token that is not valid
+     *     UTF-8 on its own
      * @throws IndexOutOfBoundsException if the id is outside {@code [0, vocabSize())}
      */
-    public String piece(int id) {
-        Objects.checkIndex(id, vocab.size());
-        return vocab.piece(id);
-    }
+    String piece(int id);
 
     /**
-     * @return the type of piece {@code id}
+     * @return the type of token {@code id} (tiktoken: {@link PieceType#CONTROL} for specials, {@link PieceType#BYTE}
+     *     for a token that is not valid UTF-8 on its own, else {@link PieceType#NORMAL})
      * @throws IndexOutOfBoundsException if the id is outside {@code [0, vocabSize())}
      */
-    public PieceType type(int id) {
-        Objects.checkIndex(id, vocab.size());
-        return vocab.type(id);
-    }
+    PieceType type(int id);
 
     /**
-     * @return the byte a byte-fallback piece ({@code <0xXX>}) stands for, or -1 if {@code id} is another kind of piece
+     * @return the byte a single-byte token stands for (SentencePiece: a {@code <0xXX>} piece; tiktoken: a one-byte
+     *     token that is not ASCII), or -1 for any other token
      * @throws IndexOutOfBoundsException if the id is outside {@code [0, vocabSize())}
      */
-    public int byteValue(int id) {
-        Objects.checkIndex(id, vocab.size());
-        return vocab.byteValue(id);
-    }
+    int byteValue(int id);
 
-    /** @return the id of the piece with exactly this text ("▁" for spaces), or -1 if there is none */
-    public int pieceId(String piece) {
-        return vocab.pieceId(piece);
-    }
+    /** @return the id of the token with exactly this text (as {@link #piece(int)} gives it), or -1 if there is none */
+    int pieceId(String piece);
 
-    /** @return the number of pieces (Grok-1: 131,072) */
-    public int vocabSize() {
-        return vocab.size();
-    }
+    /** @return the number of ids (Grok-1 and Grok-2: 131,072) */
+    int vocabSize();
 
-    /** @return the id of the unknown piece (Grok-1: 3, {@code [UNK]}) */
-    public int unkId() {
-        return unkId;
-    }
+    /** @return the id of the unknown token, or -1 if there is none (tiktoken has none) */
+    int unkId();
 
-    /** @return the BOS id (Grok-1: 1, {@code [BOS]}; the reference never adds it), or -1 if the model has none */
-    public int bosId() {
-        return bosId;
-    }
+    /** @return the BOS id, or -1 if there is none (neither reference adds one) */
+    int bosId();
 
-    /** @return the EOS id (Grok-1: 2, {@code [EOS]}), or -1 if the model has none */
-    public int eosId() {
-        return eosId;
-    }
+    /** @return the EOS id (Grok-1 {@code [EOS]} and Grok-2 {@code <|eos|>}: 2), or -1 if there is none */
+    int eosId();
 
-    /** @return the padding id (Grok-1: 0, {@code [PAD]}), or -1 if the model has none */
-    public int padId() {
-        return padId;
-    }
-
-    /** @return the model this tokenizer was built from */
-    public SentencePieceModel model() {
-        return vocab.model();
-    }
-
-    Vocabulary vocabulary() {
-        return vocab;
-    }
-
-    private int idIfType(String piece, PieceType type) {
-        int id = vocab.pieceId(piece);
-        if (id < 0) {
-            id = vocab.unknownId(); // SentencePiece's PieceToId answers the unknown id for an absent piece
-        }
-        return vocab.type(id) == type ? id : -1;
-    }
+    /** @return the padding id, or -1 if there is none */
+    int padId();
 }

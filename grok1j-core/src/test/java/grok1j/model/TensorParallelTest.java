@@ -35,7 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  * FFN widths whose rank boundaries cut scale groups (N = 2, 3). Logits within 1e-5 at every position, identical
  * greedy tokens, and bit-identical residuals on every rank.
  */
-class TensorParallelTest {
+public class TensorParallelTest {
     static final double TOLERANCE = 1e-5;
 
     @TempDir
@@ -119,7 +119,7 @@ class TensorParallelTest {
      * Runs every prompt (all positions' logits, then a cached decode step; with a tokenizer also 12 greedy tokens) on
      * one process and on {@code ranks} in-process ranks, and compares.
      */
-    static void compare(GrokWeights weights, int ranks, List<int[]> prompts, Tokenizer tok) throws Exception {
+    public static void compare(GrokWeights weights, int ranks, List<int[]> prompts, Tokenizer tok) throws Exception {
         Grok1 single = new Grok1(weights, new ThreadPool(1));
         List<float[]> want = new ArrayList<>();
         List<float[]> wantResidual = new ArrayList<>();
@@ -194,7 +194,7 @@ class TensorParallelTest {
     private static List<float[]> followAndRecord(Grok1 me, InProcessGroup group, int rank) {
         List<float[]> residuals = new ArrayList<>();
         try {
-            me.follow(residuals::add);
+            me.follow(() -> residuals.add(me.lastResidual()));
         } catch (RuntimeException e) {
             group.fail(rank, e.toString());
             throw e;

@@ -124,6 +124,24 @@ class InProcessGroupTest {
     }
 
     @Test
+    void checkIdenticalNamesTheRankThatDiffers() throws Exception {
+        List<String> results = onRanks(new InProcessGroup(3), c -> {
+            float[] same = {1f, -0f, 3f};
+            c.checkIdentical(same, 0, 3, "same");
+            float[] data = {1f, 2f, c.rank() == 2 ? Math.nextUp(3f) : 3f};
+            c.checkIdentical(data, 0, 2, "the first two");
+            try {
+                c.checkIdentical(data, 0, 3, "the residual after layer 3");
+                return "no error";
+            } catch (CommunicatorException e) {
+                return e.getMessage();
+            }
+        });
+        assertEquals(java.util.Collections.nCopies(3,
+                "the residual after layer 3 differs between ranks: rank 2 does not hold rank 0's values"), results);
+    }
+
+    @Test
     void singleProcessIsRankZeroOfOne() {
         Communicator c = Communicator.single();
         assertEquals(0, c.rank());

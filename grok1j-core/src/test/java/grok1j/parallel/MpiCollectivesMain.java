@@ -63,6 +63,7 @@ public final class MpiCollectivesMain {
             }
             data[0] = 42f;
             comm.allReduceSum(data, 3, count);
+            comm.checkIdentical(data, 3, count, "all-reduce of " + count);
             boolean orderMatters = false;
             for (int i = 0; i < count; i++) {
                 float expected = partial(0, i);

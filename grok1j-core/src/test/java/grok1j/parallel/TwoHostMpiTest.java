@@ -34,5 +34,15 @@ class TwoHostMpiTest {
         assertTrue(Pattern.compile("MPI-COLLECTIVES-OK size=2 hosts=\\[g1j-a-\\d+, g1j-b-\\d+]")
                 .matcher(r.output()).find(), r::toString);
         assertEquals(0, r.status(), r::toString);
+
+        // nothing of this run is left: namespaces and their /etc/netns files are named g1j-a-<pid><3 digits>
+        String ours = "g1j-a-" + ProcessHandle.current().pid();
+        MpiRun.Result list = MpiRun.run(List.of("ip", "netns", "list"), Duration.ofSeconds(30));
+        assertTrue(!list.output().contains(ours), list::toString);
+        try (var left = java.nio.file.Files.list(java.nio.file.Path.of("/etc/netns"))) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().startsWith(ours)), "/etc/netns/" + ours + "*");
+        } catch (java.nio.file.NoSuchFileException e) {
+            // no /etc/netns at all: nothing left either
+        }
     }
 }

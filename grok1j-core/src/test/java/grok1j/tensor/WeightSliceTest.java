@@ -1,10 +1,13 @@
 package grok1j.tensor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -42,6 +45,44 @@ public class WeightSliceTest {
         }
         assertInstanceOf(Int8GroupedMatrix.class, w.rows(24, 48));
         assertInstanceOf(StackedRows.class, w.rows(32, 64));
+    }
+
+    /**
+     * A slice reads only its own bytes: with NaN scales everywhere outside it (as if another rank's part were
+     * garbage), its products stay finite and equal to those of a clean matrix.
+     */
+    @Test
+    void int8SlicesNeverReadOtherRanksBytes() {
+        Int8GroupedMatrix clean = Int8GroupedMatrixTest.random(96, 203, 8, 14);
+        MemorySegment q = Int8GroupedMatrixTest.ARENA.allocate(96L * 203);
+        MemorySegment scales = Int8GroupedMatrixTest.ARENA.allocate(2L * 8 * 203);
+        for (int r = 0; r < 96; r++) {
+            for (int c = 0; c < 203; c++) {
+                q.set(ValueLayout.JAVA_BYTE, r * 203L + c, (byte) Math.round(clean.get(r, c) / clean.scale(r / 12, c)));
+            }
+        }
+        for (int g = 0; g < 8; g++) {
+            for (int c = 0; c < 203; c++) {
+                boolean mine = (c >= 64 && c < 130) || g >= 4; // the column slice, and the row slice of groups 4..7
+                short bits = mine ? BFloat16.fromFloat(clean.scale(g, c)) : (short) 0x7FC0; // else a bf16 NaN
+                scales.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) g * 203 + c, bits);
+            }
+        }
+        Int8GroupedMatrix poisoned = new Int8GroupedMatrix(q, scales, 96, 203, 8);
+        for (int tokens : TOKENS) {
+            float[] x = Int8GroupedMatrixTest.randomVector(tokens * 96, tokens);
+            float[] want = new float[tokens * 66];
+            float[] got = new float[tokens * 66];
+            clean.columns(64, 130).multiply(x, tokens, want, 0, 66);
+            poisoned.columns(64, 130).multiply(x, tokens, got, 0, 66);
+            assertArrayEquals(want, got, tokens + " tokens, columns");
+            float[] xr = Int8GroupedMatrixTest.randomVector(tokens * 48, tokens);
+            want = new float[tokens * 203];
+            got = new float[tokens * 203];
+            clean.rows(48, 96).multiply(xr, tokens, want, 0, 203);
+            poisoned.rows(48, 96).multiply(xr, tokens, got, 0, 203);
+            assertArrayEquals(want, got, tokens + " tokens, rows");
+        }
     }
 
     @Test

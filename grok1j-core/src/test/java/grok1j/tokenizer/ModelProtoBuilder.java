@@ -118,7 +118,7 @@ final class ModelProtoBuilder {
         return model.toByteArray();
     }
 
-    Tokenizer tokenizer() throws TokenizerFormatException {
-        return new Tokenizer(SentencePieceModel.parse(build(), "test.model"));
+    SentencePieceTokenizer tokenizer() throws TokenizerFormatException {
+        return new SentencePieceTokenizer(SentencePieceModel.parse(build(), "test.model"));
     }
 }

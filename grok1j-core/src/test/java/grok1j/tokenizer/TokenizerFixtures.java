@@ -15,7 +15,7 @@ final class TokenizerFixtures {
     private TokenizerFixtures() {
     }
 
-    /** One line of {@code fixtures/tokenizer/grok-1.jsonl}. */
+    /** One line of a {@code fixtures/tokenizer/*.jsonl} file. */
     record Case(int line, String tag, String text, int[] ids) {
         @Override
         public String toString() {
@@ -39,16 +39,16 @@ final class TokenizerFixtures {
     }
 
     /** The real Grok-1 tokenizer, loaded once per test JVM. */
-    static Tokenizer grok1() {
+    static SentencePieceTokenizer grok1() {
         return TokenizerHolder.TOKENIZER;
     }
 
     private static final class TokenizerHolder {
-        static final Tokenizer TOKENIZER;
+        static final SentencePieceTokenizer TOKENIZER;
 
         static {
             try {
-                TOKENIZER = Tokenizer.load(tokenizerModel());
+                TOKENIZER = SentencePieceTokenizer.load(tokenizerModel());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -61,11 +61,12 @@ final class TokenizerFixtures {
     }
 
     private static final class CasesHolder {
-        static final List<Case> CASES = readCases();
+        static final List<Case> CASES = readCases("grok-1.jsonl");
     }
 
-    private static List<Case> readCases() {
-        Path file = sharedDir().resolve("fixtures/tokenizer/grok-1.jsonl");
+    /** @param name a file in {@code fixtures/tokenizer/}, e.g. {@code "cl100k-v1.jsonl"} */
+    static List<Case> readCases(String name) {
+        Path file = sharedDir().resolve("fixtures/tokenizer/" + name);
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 
 /** The facts and test vectors of spec §7.1-7.3 against the real Grok-1 tokenizer. */
 class TokenizerSpecTest {
-    private static final Tokenizer TOK = TokenizerFixtures.grok1();
+    private static final SentencePieceTokenizer TOK = TokenizerFixtures.grok1();
 
     @Test
     void modelFacts() { // §7.1
