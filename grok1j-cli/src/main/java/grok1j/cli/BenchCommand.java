@@ -40,6 +40,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = {"-t", "--threads"}, paramLabel = "T", description = "Compute threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--oversubscribe-threads",
+            description = "Allow --threads above the core count (each step waits for its slowest thread).")
+    boolean oversubscribe;
+
     @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "Bench this checkpoint instead of a synthetic model.")
     Path model;
 
@@ -64,10 +68,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        if (t < 1 || t > 1024) {
-            throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + t);
-        }
+        int t = ThreadCount.resolve(threads, oversubscribe);
         if (layers < 1 || layers > 64) {
             throw new IllegalArgumentException("--layers must be between 1 and 64, got " + layers);
         }

@@ -20,22 +20,18 @@ final class ModelOptions {
             description = "Compute threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--oversubscribe-threads",
+            description = "Allow --threads above the core count (each step waits for its slowest thread).")
+    boolean oversubscribe;
+
     Model open() throws IOException {
-        ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(checkedThreads());
+        int t = ThreadCount.resolve(threads, oversubscribe);
+        ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(t);
         return Model.open(model, tokenizer, pool);
     }
 
-    /** @throws IllegalArgumentException if --threads is out of range */
+    /** @throws IllegalArgumentException if --threads is out of range or above the core count without leave */
     void checkThreads() {
-        if (threads != null) {
-            checkedThreads();
-        }
-    }
-
-    private int checkedThreads() {
-        if (threads < 1 || threads > 1024) {
-            throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + threads);
-        }
-        return threads;
+        ThreadCount.resolve(threads, oversubscribe);
     }
 }
