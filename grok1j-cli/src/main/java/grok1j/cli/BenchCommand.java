@@ -31,8 +31,8 @@ import picocli.CommandLine.Option;
  * figure of merit is the fraction of the measured bandwidth the weight reads reach.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Measure memory bandwidth, decode and prefill speed on a Grok-1-shaped model with random int8",
-                "weights (official [in, out] layout, real dimensions), or on a real checkpoint with --model."})
+        description = {"Measure memory bandwidth, decode and prefill speed on a Grok-1-shaped model with random int8 "
+                + "weights (official [in, out] layout, real dimensions), or on a real checkpoint with --model."})
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--layers", paramLabel = "N", defaultValue = "2", description = "Decoder layers of the synthetic model (default: ${DEFAULT-VALUE}).")
     int layers;

@@ -4,6 +4,7 @@ import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
 import grok1j.generate.GenerationContext;
 import grok1j.tensor.ThreadPool;
+import grok1j.tensor.VectorModule;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -34,6 +35,7 @@ public final class Model implements AutoCloseable {
 
     /** Opens a checkpoint folder (holding {@code ckpt-0/}, or {@code ckpt-0/} itself) or a GGUF file, with its own tokenizer. */
     public static Model open(Path path) throws IOException {
+        VectorModule.require();
         return open(path, null, ThreadPool.shared());
     }
 
@@ -42,8 +44,10 @@ public final class Model implements AutoCloseable {
      * @param tokenizer explicit {@code tokenizer.model}, or null to find one beside the weights (or in the GGUF)
      * @param pool      compute threads
      * @throws IOException with a one-line message naming the file and what is wrong
+     * @throws IllegalStateException if the JVM was started without {@code --add-modules jdk.incubator.vector}
      */
     public static Model open(Path path, Path tokenizer, ThreadPool pool) throws IOException {
+        VectorModule.require();
         ModelFile file = ModelFiles.open(path);
         try {
             Tokenizer tok = ModelFiles.tokenizer(file, tokenizer);

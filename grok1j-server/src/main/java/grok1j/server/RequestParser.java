@@ -96,10 +96,7 @@ final class RequestParser {
 
     private Parsed common(JsonNode body, boolean chat, List<int[]> prompts, List<String> texts, int logprobs, boolean echo) {
         double temperature = number(body, "temperature", 0, 2, 1.0);
-        double topP = number(body, "top_p", 0, 1, 1.0);
-        if (topP == 0) {
-            throw ApiException.invalid("top_p", "top_p must be in (0, 1], got 0");
-        }
+        double topP = number(body, "top_p", 0, 1, 1.0); // 0 = greedy, as in llama.cpp
         int topK = intIn(body, "top_k", -1, Integer.MAX_VALUE, 0);
         double minP = number(body, "min_p", 0, 1, 0.0);
         Long seed = null;
