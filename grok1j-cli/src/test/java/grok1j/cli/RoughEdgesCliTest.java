@@ -71,6 +71,26 @@ class RoughEdgesCliTest {
     }
 
     @Test
+    void convertWarnsAboutEveryFallbackAndEveryOversizedShard() throws Exception {
+        // d_model 32 is below the Q4_K block of 256: every matrix falls back to F16
+        CliTest.Run q4 = run("convert", "--type", "q4_k", CliTest.tiny.toString(), dir.resolve("q4.gguf").toString());
+        assertEquals(0, q4.status(), q4.err());
+        String warning = q4.err().lines().filter(l -> l.startsWith("warning: ")).findFirst().orElse("");
+        assertTrue(warning.startsWith("warning: 85 of 85 matrices written as F16 instead of Q4_K"), q4.err());
+        for (String t : new String[] {"token_embd.weight", "blk.0.attn_q.weight", "blk.11.ffn_down_exps.weight"}) {
+            assertTrue(warning.contains(t), t + " in " + warning);
+        }
+        // the F16 embedding is 8 MiB: a 4 MiB limit cannot hold it
+        CliTest.Run split = run("convert", "--type", "f16", "--split-max-size", "4M", CliTest.tiny.toString(),
+                dir.resolve("s.gguf").toString());
+        assertEquals(0, split.status(), split.err());
+        assertTrue(split.err().contains("warning: tensor token_embd.weight (8,388,608 bytes) is larger than"
+                + " --split-max-size (4,194,304 bytes); its shard will exceed the limit"), split.err());
+        CliTest.Run f16 = run("convert", "--type", "f16", CliTest.tiny.toString(), dir.resolve("f.gguf").toString());
+        assertTrue(f16.err().lines().noneMatch(l -> l.startsWith("warning")), f16.err());
+    }
+
+    @Test
     void aMissingCommandListsEveryCommand() {
         CliTest.Run r = run();
         assertBadInput(r, "a command is required (generate, score, tokenize, inspect, convert, serve, bench)");
