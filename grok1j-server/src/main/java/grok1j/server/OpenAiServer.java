@@ -1,6 +1,5 @@
 package grok1j.server;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -312,16 +311,7 @@ public final class OpenAiServer implements AutoCloseable {
         if (body.length > config.maxBodyBytes()) {
             throw tooLarge();
         }
-        JsonNode n;
-        try {
-            n = mapper.readTree(body);
-        } catch (JsonProcessingException e) {
-            throw ApiException.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
-        }
-        if (n == null || !n.isObject()) {
-            throw ApiException.invalid(null, "the body must be a JSON object");
-        }
-        return n;
+        return RequestParser.readBody(mapper, body);
     }
 
     private ApiException tooLarge() {

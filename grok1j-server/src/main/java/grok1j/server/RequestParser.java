@@ -1,9 +1,12 @@
 package grok1j.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
 import grok1j.tokenizer.Tokenizer;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -53,6 +56,27 @@ final class RequestParser {
         int sequences() {
             return prompts.size() * n;
         }
+    }
+
+    /**
+     * Reads a request body as the JSON object every endpoint expects.
+     *
+     * @throws ApiException 400 if the body is not JSON (any I/O error of the parser, e.g. bytes Jackson takes for
+     *                      UTF-32 but that are not, is the body's fault: the bytes are already in memory) or not an object
+     */
+    static JsonNode readBody(ObjectMapper mapper, byte[] body) {
+        JsonNode n;
+        try {
+            n = mapper.readTree(body);
+        } catch (JsonProcessingException e) {
+            throw ApiException.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw ApiException.invalid(null, "the body is not valid JSON: " + e.getMessage());
+        }
+        if (n == null || !n.isObject()) {
+            throw ApiException.invalid(null, "the body must be a JSON object");
+        }
+        return n;
     }
 
     Parsed completion(JsonNode body) {

@@ -153,4 +153,14 @@ class RequestParserTest {
         assertEquals(0.0, p.params().get(0).topP(), "top_p 0: greedy");
         assertTrue(p.params().get(0).topK() <= 0, "top_k -1: no limit");
     }
+
+    /** Found by RequestFuzzTest: bytes Jackson takes for UTF-32 ended in a CharConversionException, not a 400. */
+    @Test
+    void bodyThatLooksLikeUtf32IsA400() {
+        byte[] body = {(byte) 0xB9, 0, 0, 0, 'o', 'm', 'p', 't', '"', ':', ' ', '"', 'x', '"', '}'};
+        ApiException e = assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, body));
+        assertEquals(400, e.status());
+        assertTrue(e.getMessage().startsWith("the body is not valid JSON: "), e.getMessage());
+        assertEquals(400, assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, "[1]".getBytes())).status());
+    }
 }
