@@ -694,8 +694,16 @@ public final class OpenAiServer implements AutoCloseable {
                 int[] ids = p.prompts().get(index / p.n());
                 StreamingDecoder dec = tok.streamingDecoder();
                 int at = 0;
+                boolean dummyPrefix = true;
                 for (int i = 0; i < ids.length; i++) {
-                    tokens.add(tokenText(tok, ids[i]));
+                    String text = tokenText(tok, ids[i]);
+                    if (dummyPrefix && tok.type(ids[i]) != PieceType.CONTROL) {
+                        // the text drops the space SentencePiece adds before the first piece (spec §7.3): so does
+                        // its token, so that the tokens concatenate to the text ("Hello", not " Hello")
+                        dummyPrefix = false;
+                        text = text.startsWith(" ") ? text.substring(1) : text;
+                    }
+                    tokens.add(text);
                     offsets.add(at);
                     at += dec.push(ids[i]).length();
                     if (i == 0) {
