@@ -25,8 +25,8 @@ import picocli.CommandLine.Option;
 /** {@code grok1j generate}: streams a continuation of the prompt. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = {"Continue a prompt. Streams the text to stdout; statistics go to stderr.",
-                "Sampling defaults follow llama.cpp (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05);",
-                "--temperature 0 is greedy."})
+                "Sampling defaults follow llama.cpp (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05); "
+                        + "--temperature 0 or --top-p 0 is greedy."})
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
@@ -40,10 +40,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--temperature", paramLabel = "T", defaultValue = "0.8", description = "0 = greedy (default: ${DEFAULT-VALUE}).")
     double temperature;
 
-    @Option(names = "--top-k", paramLabel = "K", defaultValue = "40", description = "0 disables (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top-k", paramLabel = "K", defaultValue = "40", description = "0 or -1 disables (default: ${DEFAULT-VALUE}).")
     int topK;
 
-    @Option(names = "--top-p", paramLabel = "P", defaultValue = "0.95", description = "1 disables (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top-p", paramLabel = "P", defaultValue = "0.95", description = "1 disables, 0 is greedy (default: ${DEFAULT-VALUE}).")
     double topP;
 
     @Option(names = "--min-p", paramLabel = "P", defaultValue = "0.05", description = "0 disables (default: ${DEFAULT-VALUE}).")

@@ -6,8 +6,9 @@ import java.util.List;
  * How to pick tokens and when to stop.
  *
  * @param temperature 0 for greedy (argmax, ties to the lower id); otherwise logits are divided by it
- * @param topK        keep only the K most likely tokens; 0 disables
- * @param topP        nucleus: keep the smallest set of most likely tokens whose probability reaches P; 1 disables
+ * @param topK        keep only the K most likely tokens; 0 or -1 disables (-1 as in llama.cpp and vLLM)
+ * @param topP        nucleus: keep the smallest set of most likely tokens whose probability reaches P; 1 disables,
+ *                    0 keeps only the most likely token, i.e. greedy (llama.cpp's meaning)
  * @param minP        drop tokens whose probability is below minP times the most likely token's; 0 disables
  * @param seed        seed of the sampler's random stream; null picks one at random
  * @param maxTokens   maximum new tokens (the prompt plus this must fit the context)
@@ -26,11 +27,11 @@ public record SamplingParams(double temperature, int topK, double topP, double m
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
         }
-        if (topK < 0) {
-            throw new IllegalArgumentException("top-k must be >= 0, got " + topK);
+        if (topK < -1) {
+            throw new IllegalArgumentException("top-k must be >= 0 (or -1: no limit), got " + topK);
         }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+        if (!(topP >= 0 && topP <= 1)) {
+            throw new IllegalArgumentException("top-p must be in [0, 1], got " + topP);
         }
         if (!(minP >= 0 && minP <= 1)) {
             throw new IllegalArgumentException("min-p must be in [0, 1], got " + minP);

@@ -371,19 +371,7 @@ public final class OpenAiServer implements AutoCloseable {
             throw new ApiException(408, "invalid_request_error", null, "request_timeout",
                     "the request body did not arrive within " + config.idleTimeout().toSeconds() + " s");
         }
-        JsonNode n;
-        try {
-            n = mapper.readTree(body);
-        } catch (JsonProcessingException e) {
-            // in our words: Jackson's messages name its own options and classes
-            var at = e.getLocation();
-            throw ApiException.invalid(null, at == null || at.getLineNr() < 0 ? "the body is not valid JSON"
-                    : "the body is not valid JSON (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")");
-        }
-        if (n == null || !n.isObject()) {
-            throw ApiException.invalid(null, "the body must be a JSON object");
-        }
-        return n;
+        return RequestParser.readBody(mapper, body);
     }
 
     private ApiException tooLarge(Exchange ex) {
@@ -791,8 +779,16 @@ public final class OpenAiServer implements AutoCloseable {
                 int[] ids = p.prompts().get(index / p.n());
                 StreamingDecoder dec = tok.streamingDecoder();
                 int at = 0;
+                boolean dummyPrefix = true;
                 for (int i = 0; i < ids.length; i++) {
-                    tokens.add(tokenText(tok, ids[i]));
+                    String text = tokenText(tok, ids[i]);
+                    if (dummyPrefix && tok.type(ids[i]) != PieceType.CONTROL) {
+                        // the text drops the space SentencePiece adds before the first piece (spec §7.3): so does
+                        // its token, so that the tokens concatenate to the text ("Hello", not " Hello")
+                        dummyPrefix = false;
+                        text = text.startsWith(" ") ? text.substring(1) : text;
+                    }
+                    tokens.add(text);
                     offsets.add(at);
                     at += dec.push(ids[i]).length();
                     if (i == 0) {

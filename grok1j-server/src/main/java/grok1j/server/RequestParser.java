@@ -1,10 +1,13 @@
 package grok1j.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import grok1j.generate.LogitsProcessing;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
 import grok1j.tokenizer.Tokenizer;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -56,6 +59,31 @@ final class RequestParser {
         int sequences() {
             return prompts.size() * n;
         }
+    }
+
+    /**
+     * Reads a request body as the JSON object every endpoint expects.
+     *
+     * @throws ApiException 400 if the body is not JSON (any I/O error of the parser, e.g. bytes Jackson takes for
+     *                      UTF-32 but that are not, is the body's fault: the bytes are already in memory) or not an object
+     */
+    static JsonNode readBody(ObjectMapper mapper, byte[] body) {
+        JsonNode n;
+        try {
+            n = mapper.readTree(body);
+        } catch (JsonProcessingException e) {
+            // in our words: Jackson's messages name its own options and classes
+            var at = e.getLocation();
+            throw ApiException.invalid(null, at == null || at.getLineNr() < 0 ? "the body is not valid JSON"
+                    : "the body is not valid JSON (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")");
+        } catch (IOException e) {
+            // e.g. bytes Jackson takes for UTF-32 that are not
+            throw ApiException.invalid(null, "the body is not valid JSON (its characters cannot be decoded)");
+        }
+        if (n == null || !n.isObject()) {
+            throw ApiException.invalid(null, "the body must be a JSON object");
+        }
+        return n;
     }
 
     Parsed completion(JsonNode body) {
@@ -111,10 +139,7 @@ final class RequestParser {
     private Parsed common(JsonNode body, boolean chat, List<int[]> prompts, List<String> texts, int logprobs, boolean echo,
                           StructuredOutputs.Format format) {
         double temperature = number(body, "temperature", 0, 2, 1.0);
-        double topP = number(body, "top_p", 0, 1, 1.0);
-        if (topP == 0) {
-            throw ApiException.invalid("top_p", "top_p must be in (0, 1], got 0");
-        }
+        double topP = number(body, "top_p", 0, 1, 1.0); // 0 = greedy, as in llama.cpp
         int topK = intIn(body, "top_k", -1, Integer.MAX_VALUE, 0);
         double minP = number(body, "min_p", 0, 1, 0.0);
         Long seed = null;
