@@ -34,7 +34,7 @@ import java.util.List;
  * the instance and reused, so a decode step allocates nothing but its logits. In the last layer only the positions
  * whose logits were asked for run past the key/value projections (their keys and values still enter the cache).
  */
-public final class Grok1 {
+public final class Transformer {
     private final GrokConfig cfg;
     /** This rank's weights: the whole model, or views of its {@link #partition}'s slices. */
     private final GrokWeights weights;
@@ -65,7 +65,7 @@ public final class Grok1 {
     private int lastRows;
 
     /** The whole model in this process. @throws IllegalArgumentException if the weights' shapes disagree with their config */
-    public Grok1(GrokWeights weights, ThreadPool pool) {
+    public Transformer(GrokWeights weights, ThreadPool pool) {
         this(weights, pool, Communicator.single());
     }
 
@@ -77,7 +77,7 @@ public final class Grok1 {
      * @throws IllegalArgumentException if the weights' shapes disagree with their config, or the model cannot be
      *                                  split over {@code comm.size()} ranks (the message names what would work)
      */
-    public Grok1(GrokWeights weights, ThreadPool pool, Communicator comm) {
+    public Transformer(GrokWeights weights, ThreadPool pool, Communicator comm) {
         this(Slice.of(weights, comm.rank(), comm.size()), pool, comm);
     }
 
@@ -90,7 +90,7 @@ public final class Grok1 {
         }
     }
 
-    private Grok1(Slice slice, ThreadPool pool, Communicator comm) {
+    private Transformer(Slice slice, ThreadPool pool, Communicator comm) {
         Partition partition = slice.partition();
         GrokWeights local = slice.weights();
         this.cfg = local.config();
@@ -146,9 +146,9 @@ public final class Grok1 {
      * the kernels up on the real weights ({@link KernelWarmup}); in a tensor-parallel job its logits cover only this
      * rank's vocabulary slice.
      */
-    public Grok1 localLayers(int n) {
+    public Transformer localLayers(int n) {
         GrokWeights w = new GrokWeights(cfg.withLayers(n), weights.embedding(), weights.finalNorm(), weights.layers().subList(0, n));
-        return new Grok1(new Slice(partition, w), pool, Communicator.single());
+        return new Transformer(new Slice(partition, w), pool, Communicator.single());
     }
 
     /** A new, empty KV cache for one sequence, holding this rank's KV heads. */
@@ -438,7 +438,7 @@ public final class Grok1 {
         /** Expert buffers of slot {@code e} for {@code n} tokens. */
         void expertBuffers(int e, int n) {
             int d = cfg.dModel();
-            int ffn = Grok1.this.ffn;
+            int ffn = Transformer.this.ffn;
             if (xe[e] == null || xe[e].length < n * d) {
                 xe[e] = new float[n * d];
                 ye[e] = new float[n * d];
