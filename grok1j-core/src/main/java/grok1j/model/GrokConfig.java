@@ -69,9 +69,7 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
         positive("embedding_multiplier_scale", embeddingMultiplier);
         positive("output_multiplier_scale", outputMultiplier);
         positive("attn_output_multiplier", attnOutputMultiplier);
-        if (!(attnSoftcap >= 0) || Double.isInfinite(attnSoftcap)) { // 0 = no cap
-            throw new IllegalArgumentException("attn_logit_softcapping must be a number >= 0 (0 = no cap), got " + attnSoftcap);
-        }
+        positive("attn_logit_softcapping", attnSoftcap);
         tokenId("pad_token_id", padId, vocabSize);
         tokenId("bos_token_id", bosId, vocabSize);
         tokenId("eos_token_id", eosId, vocabSize);
