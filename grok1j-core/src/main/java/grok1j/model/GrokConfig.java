@@ -3,7 +3,8 @@ package grok1j.model;
 import java.util.Map;
 
 /**
- * Hyperparameters of a Grok family model (spec §1; Grok-2 deltas in {@link #architecture()}). {@link #grok1()} gives the released model's values;
+ * Hyperparameters of a Grok family model (spec §1; what Grok-2 does differently is {@link #architecture()}).
+ * {@link #grok1()} gives the released Grok-1's values;
  * {@link #fromJson} reads a Hugging Face style {@code config.json} (keys as in {@code fixtures/grok-1-tiny/config.json})
  * over those defaults.
  *
@@ -118,12 +119,14 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
      * for Grok-2 (90.50966644, grok-2 spec §2.6).
      */
     public float effectiveEmbeddingMultiplier() {
-        return architecture.bf16Multipliers() ? grok1j.tensor.BFloat16.round((float) embeddingMultiplier) : (float) embeddingMultiplier;
+        float m = (float) embeddingMultiplier;
+        return architecture.bf16Multipliers() ? grok1j.tensor.BFloat16.round(m) : m;
     }
 
     /** The logit multiplier as applied: bf16-rounded for Grok-1 (0.578125, spec §3.1), float32 for Grok-2 (0.5). */
     public float effectiveOutputMultiplier() {
-        return architecture.bf16Multipliers() ? grok1j.tensor.BFloat16.round((float) outputMultiplier) : (float) outputMultiplier;
+        float m = (float) outputMultiplier;
+        return architecture.bf16Multipliers() ? grok1j.tensor.BFloat16.round(m) : m;
     }
 
     /**
@@ -207,7 +210,8 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
             return common;
         }
         Architecture a = architecture;
-        return common + String.format(", %s: %s GELU, router cap %.1f, attention temperature length %s, final cap %.1f, dense FFN %d",
+        return common + String.format(
+                ", %s: %s GELU, router cap %.1f, attention temperature length %s, final cap %.1f, dense FFN %d",
                 a.name(), a.erfGelu() ? "erf" : "tanh", a.routerSoftcap(),
                 a.attnTemperatureLength() > 0 ? String.format("%.0f", a.attnTemperatureLength()) : "off", a.finalSoftcap(), a.denseFfn());
     }

@@ -630,8 +630,8 @@ public final class Transformer {
      * One query head at absolute position {@code pos} over cached keys {@code [0, pos]}: float32 logits scaled by
      * the attention multiplier, soft-capped {@code c*tanh(x/c)} (no cap when c is 0), times the temperature factor
      * of the row (Grok-2), keys holding the padding id masked out (Grok-1), softmax, weighted sum of values (spec
-     * §3.6 steps 5-8, grok-2 spec §2.2: scale, cap, temperature, mask, softmax, in this order). The dot products and the weighted sum are vectorized
-     * over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
+     * §3.6 steps 5-8, grok-2 spec §2.2: scale, cap, temperature, mask, softmax, in this order). The dot products
+     * and the weighted sum are vectorized over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
      */
     private void attendOneHead(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
                               float[] out, int outOff) {
