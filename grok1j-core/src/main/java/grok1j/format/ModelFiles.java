@@ -64,8 +64,10 @@ public final class ModelFiles {
         }
         Path found = file.tokenizerPath();
         if (found == null) {
-            throw new IOException((file instanceof Grok2Model ? "no tokenizer.tok.json found in " : "no tokenizer.model found for ") + file.location()
-                    + " (looked in the folder, beside ckpt-0/ and two levels above it); pass --tokenizer PATH");
+            throw new IOException(file instanceof Grok2Model
+                    ? "no tokenizer.tok.json in " + file.location() + "; pass --tokenizer PATH"
+                    : "no tokenizer.model found for " + file.location()
+                            + " (looked in the folder, beside ckpt-0/ and two levels above it); pass --tokenizer PATH");
         }
         return Tokenizer.load(found);
     }

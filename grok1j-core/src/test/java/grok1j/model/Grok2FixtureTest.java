@@ -135,6 +135,11 @@ class Grok2FixtureTest {
     }
 
     @Test
+    void kernelWarmupRunsOnTheGrok2Layers() {
+        assertEquals(1, KernelWarmup.run(model.network(), java.time.Duration.ZERO));
+    }
+
+    @Test
     void decodeStepEqualsPrefill() {
         // the longest prompt: 24 positions, so the temperature (L = 2) scales most rows
         int[] ids = ints(cases.get(2).get("prompt_ids"));
