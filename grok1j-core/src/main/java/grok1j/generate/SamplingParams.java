@@ -12,10 +12,11 @@ import java.util.List;
  * @param seed        seed of the sampler's random stream; null picks one at random
  * @param maxTokens   maximum new tokens (the prompt plus this must fit the context)
  * @param stop        stop strings: generation ends before the first occurrence of any, which is not part of the text
- * @param ignoreEos   keep generating after the end-of-sequence token
+ * @param ignoreEos   keep generating after the end-of-sequence token (not under a constraint, whose document ends)
+ * @param processing  logit bias, penalties and constraint applied before sampling; null means {@link LogitsProcessing#NONE}
  */
 public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
-                             List<String> stop, boolean ignoreEos) {
+                             List<String> stop, boolean ignoreEos, LogitsProcessing processing) {
 
     /** Default new-token limit when none is given. */
     public static final int DEFAULT_MAX_TOKENS = 256;
@@ -38,11 +39,18 @@ public record SamplingParams(double temperature, int topK, double topP, double m
             throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
         }
         stop = stop == null ? List.of() : List.copyOf(stop);
+        processing = processing == null ? LogitsProcessing.NONE : processing;
         for (String s : stop) {
             if (s.isEmpty()) {
                 throw new IllegalArgumentException("stop strings must not be empty");
             }
         }
+    }
+
+    /** Sampling without logit processing. */
+    public SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
+                          List<String> stop, boolean ignoreEos) {
+        this(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, LogitsProcessing.NONE);
     }
 
     /** Greedy decoding of up to {@code maxTokens} tokens, stopping at EOS. */
@@ -51,10 +59,14 @@ public record SamplingParams(double temperature, int topK, double topP, double m
     }
 
     public SamplingParams withMaxTokens(int n) {
-        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos);
+        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos, processing);
     }
 
     public SamplingParams withSeed(Long s) {
-        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos);
+        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos, processing);
+    }
+
+    public SamplingParams withProcessing(LogitsProcessing p) {
+        return new SamplingParams(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, p);
     }
 }
