@@ -135,6 +135,27 @@ class Grok2FixtureTest {
     }
 
     @Test
+    void theThreePromptsInOneBatchGiveTheirOwnLastLogits() throws Exception {
+        // one forward call over all three prompts (the server's batched prefill): the dense MLP and the last layer's
+        // compaction run over rows of different sequences
+        List<Transformer.Step> steps = new java.util.ArrayList<>();
+        for (Map<String, Object> c : cases) {
+            int[] ids = ints(c.get("prompt_ids"));
+            steps.add(new Transformer.Step(ids, 0, ids.length, model.network().newCache(), Transformer.Logits.LAST));
+        }
+        List<float[]> got = model.network().forward(steps);
+        double worst = 0;
+        for (int i = 0; i < cases.size(); i++) {
+            float[] want = TestFiles.readNpyFloat32(TestFiles.grok2Tiny().resolve((String) cases.get(i).get("last_logits")));
+            for (int v = 0; v < want.length; v++) {
+                worst = Math.max(worst, Math.abs(got.get(i)[v] - want[v]));
+            }
+        }
+        System.out.printf("grok-2 batched last-position logits: max |delta| = %.3g%n", worst);
+        assertTrue(worst <= TOLERANCE, "batched logits differ by " + worst);
+    }
+
+    @Test
     void kernelWarmupRunsOnTheGrok2Layers() {
         assertEquals(1, KernelWarmup.run(model.network(), java.time.Duration.ZERO));
     }
