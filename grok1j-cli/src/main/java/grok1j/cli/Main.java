@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
 @Command(name = "grok1j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run xAI's Grok-1 on the JVM.",
         subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class,
-                ConvertCommand.class, ServeCommand.class, BenchCommand.class,
+                ConvertCommand.class, ServeCommand.class, BenchCommand.class, DoctorCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
@@ -24,7 +24,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (generate, score, tokenize, inspect, serve, bench)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (generate, score, tokenize, inspect, serve, bench, doctor)");
     }
 
     public static void main(String[] args) {

@@ -340,8 +340,14 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
         return machine.heapMax() > 0 && kvBytes + request.prefixCacheBytes() > machine.heapMax();
     }
 
-    /** Bytes in decimal gigabytes with one decimal, e.g. {@code "86.2 GB"}; small sizes in MB. */
+    /** Bytes in decimal units with one decimal, e.g. {@code "86.2 GB"}, {@code "12.6 MB"}, {@code "1.5 kB"}. */
     public static String gb(long bytes) {
-        return bytes >= 100_000_000L ? String.format("%.1f GB", bytes / 1e9) : String.format("%.1f MB", bytes / 1e6);
+        if (bytes >= 1_000_000_000L || bytes <= -1_000_000_000L) {
+            return String.format("%.1f GB", bytes / 1e9);
+        }
+        if (Math.abs(bytes) >= 1_000_000L) {
+            return String.format("%.1f MB", bytes / 1e6);
+        }
+        return Math.abs(bytes) >= 1000 ? String.format("%.1f kB", bytes / 1e3) : bytes + " bytes";
     }
 }
