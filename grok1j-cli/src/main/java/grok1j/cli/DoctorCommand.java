@@ -100,9 +100,14 @@ final class DoctorCommand implements Callable<Integer> {
      * will not run from RAM on this machine, else null. Never fails the command: facts it cannot read give no line.
      */
     static String warning(ModelFile file, int ranks, int parallel) {
+        return warning(file, ranks, parallel, null);
+    }
+
+    /** As {@link #warning(ModelFile, int, int)} on a host with {@code ram} bytes available (null: this machine). */
+    static String warning(ModelFile file, int ranks, int parallel, Long ram) {
         try {
             GrokConfig c = file.weights().config();
-            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file.location(), null));
+            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file.location(), ram));
             if (p.verdict() == MemoryPlan.Verdict.RUNS_FROM_RAM) {
                 return null;
             }

@@ -62,6 +62,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream out = CommandLineContext.out();
         PrintStream err = CommandLineContext.err();
         try (Model m = model.open()) {
+            warnIfShort(DoctorCommand.warning(m.file(), m.network().communicator().size(), 1), err);
             int[] promptIds = m.tokenizer().encode(prompt);
             GenerationContext ctx = m.newContext();
             TokenListener listener = json ? TokenListener.NONE : (id, text) -> {
@@ -90,5 +91,13 @@ final class GenerateCommand implements Callable<Integer> {
                     r.finishReason().apiName());
         }
         return 0;
+    }
+
+    /** Prints the memory check's line, if any (the model will not run from RAM). */
+    static void warnIfShort(String line, PrintStream err) {
+        if (line != null) {
+            err.println(line);
+            err.flush();
+        }
     }
 }

@@ -112,6 +112,15 @@ class DoctorCommandTest {
     }
 
     @Test
+    void generateSaysNothingWhenTheModelRunsFromRam() {
+        CliTest.Run r = CliTest.run("generate", "--model", TINY.toString(), "--prompt", "The answer", "--max-tokens", "2",
+                "--temperature", "0");
+        assertEquals(0, r.status(), r.err());
+        assertEquals(1, r.err().lines().filter(l -> !l.startsWith("WARNING")).count(), r.err());
+        assertTrue(r.err().contains("prompt tokens:"), r.err());
+    }
+
+    @Test
     void badInput() {
         CliTest.assertBadInput(CliTest.run("doctor", "--model", TINY.toString(), "--ranks", "3"), "--ranks 3", "2 KV heads");
         CliTest.assertBadInput(CliTest.run("doctor", "--model", TINY.toString(), "--context", "9000"), "--context");
@@ -150,6 +159,15 @@ class DoctorCommandTest {
             assertTrue(advice.contains("convert to q4_k: grok1j convert --type q4_k (a 177."), advice);
             assertTrue(advice.contains("then run across 8 hosts with mpirun"), advice);
 
+            // generate, serve and bench --model print this one line at start
+            try (ModelFile f = ModelFiles.open(file)) {
+                String line = DoctorCommand.warning(f, 1, 1, 24L << 30);
+                // spec kernels.md §5: Q8_0 reads 89.0 GB per token
+                assertTrue(line.startsWith("grok1j: warning: this model does not fit: one decode step reads 89.0 GB"), line);
+                assertTrue(line.contains("; to fit: convert to q4_k"), line);
+                assertFalse(line.contains("\n"));
+                assertEquals(null, DoctorCommand.warning(f, 2, 1, 400L << 30));
+            }
             JsonNode big = doctorJson(file, "--ram", "400G");
             assertEquals("runs_from_ram", big.get("verdict").asText());
             JsonNode two = doctorJson(file, "--ram", "200G", "--ranks", "2");
