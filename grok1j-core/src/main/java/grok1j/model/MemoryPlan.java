@@ -305,7 +305,12 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
             if (cfg.kvHeads() % n != 0 || n < req.ranks()) {
                 continue;
             }
-            WeightBytes w = perRank.apply(n);
+            WeightBytes w;
+            try {
+                w = perRank.apply(n);
+            } catch (IllegalArgumentException e) {
+                continue; // the weights cannot be cut into n slices (e.g. a quantization block straddles the cut)
+            }
             long kv = kvBytes(cfg, n, req.context(), req.parallel());
             if (verdict(w, kv + req.prefixCacheBytes(), m.memAvailable()) == Verdict.RUNS_FROM_RAM) {
                 return n == req.ranks() ? "as is" : "run across " + n + " hosts with mpirun (mpirun -np " + n
@@ -325,10 +330,11 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
         return switch (verdict) {
             case RUNS_FROM_RAM -> "runs from RAM: the weights (" + gb(weights.resident()) + perHost + ") and the KV cache ("
                     + gb(kvBytes) + ") fit in the " + gb(machine.memAvailable()) + " available";
-            case PAGE_CACHE -> String.format("runs from the page cache with disk reads: the weights (%s%s) exceed the %s available; "
+            case PAGE_CACHE -> String.format("runs from the page cache with disk reads: the weights (%s%s)%s exceed the %s available; "
                             + "a decode step reads ~%s of experts from disk, ~%.1f s per token at an assumed %.1f GB/s (not measured)",
-                    gb(weights.resident()), perHost, gb(machine.memAvailable()), gb(diskBytesPerToken), secondsPerToken,
-                    machine.diskBytesPerSecond() / 1e9);
+                    gb(weights.resident()), perHost,
+                    weights.resident() <= machine.memAvailable() ? " and the KV cache (" + gb(kvBytes) + ") together" : "",
+                    gb(machine.memAvailable()), gb(diskBytesPerToken), secondsPerToken, machine.diskBytesPerSecond() / 1e9);
             case DOES_NOT_FIT -> "does not fit: one decode step reads " + gb(weights.perToken()) + perHost
                     + " of weights, which with the KV cache (" + gb(kvBytes) + ") exceeds the " + gb(machine.memAvailable())
                     + " available";

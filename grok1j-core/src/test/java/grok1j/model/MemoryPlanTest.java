@@ -140,10 +140,32 @@ class MemoryPlanTest {
         assertEquals(Verdict.RUNS_FROM_RAM, MemoryPlan.of(c, stored, q4k, one, machine(512 * GIB, 500 * GIB)).verdict());
         MemoryPlan many = MemoryPlan.of(c, stored, q4k, new Request(1, 8192, 64, 0), machine(512 * GIB, 500 * GIB));
         assertEquals(Verdict.PAGE_CACHE, many.verdict());
+        assertTrue(many.summary().contains("the weights (318.2 GB) and the KV cache (274.9 GB) together exceed"), many.summary());
         long room = 500 * GIB - b.resident();
         assertTrue(many.advice().getFirst().startsWith("--parallel " + room / (4 * GIB) + " "), many.advice().toString());
         assertTrue(many.advice().get(1).startsWith("--context " + room / (512 * KIB * 64) + " with --parallel 64"),
                 many.advice().toString());
+    }
+
+    @Test
+    void heapLimitAndUncuttableRankCounts() {
+        GrokWeights w = grok1();
+        Request one = new Request(1, 8192, 1, 0);
+        // the KV cache lives on the heap: 4 GiB at full context does not fit a 2 GiB heap
+        Machine smallHeap = new Machine(512 * GIB, 500 * GIB, 0, 2 * GIB, MemoryPlan.ASSUMED_DISK_BYTES_PER_SECOND);
+        assertTrue(MemoryPlan.of(w.config(), MemoryPlan.perRank(w, 0), null, one, smallHeap).heapTooSmall());
+        assertTrue(!MemoryPlan.of(w.config(), MemoryPlan.perRank(w, 0), null, new Request(1, 2048, 1, 0), smallHeap).heapTooSmall());
+        // rank counts whose slices cannot be cut are skipped, not fatal
+        IntFunction<WeightBytes> onlyTwo = n -> {
+            if (n > 2) {
+                throw new IllegalArgumentException("a block straddles the cut");
+            }
+            return MemoryPlan.perRank(w, 0).apply(n);
+        };
+        MemoryPlan p = MemoryPlan.of(w.config(), onlyTwo, null, one, machine(256 * GIB, 250 * GIB));
+        assertTrue(p.advice().getFirst().startsWith("run across 2 hosts"), p.advice().toString());
+        MemoryPlan none = MemoryPlan.of(w.config(), onlyTwo, null, one, machine(64 * GIB, 60 * GIB));
+        assertEquals(List.of("no rank count up to 8 fits it in RAM on hosts like this one"), none.advice());
     }
 
     /**
