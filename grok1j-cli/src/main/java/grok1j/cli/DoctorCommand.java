@@ -28,10 +28,10 @@ import picocli.CommandLine.Option;
  * {@link MemoryPlan}'s; this class gathers the machine's facts and prints.
  */
 @Command(name = "doctor", mixinStandardHelpOptions = true,
-        description = {"Check whether a model fits this machine before running it: the bytes the weights need (per rank",
-                "under mpirun), the KV cache at the requested context and parallelism, against RAM and free disk;",
-                "says whether it runs from RAM, from the page cache with disk reads (and roughly how slowly), or",
-                "does not fit, and which flag or quantization would fit."})
+        description = "Check whether a model fits this machine before running it: the bytes the weights need (per rank "
+                + "under mpirun), the KV cache at the requested context and parallelism, against RAM and free disk; "
+                + "says whether it runs from RAM, from the page cache with disk reads (and roughly how slowly), or "
+                + "does not fit, and which flag or quantization would fit.")
 final class DoctorCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
             description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
@@ -80,7 +80,7 @@ final class DoctorCommand implements Callable<Integer> {
             if (json) {
                 out.println(new ObjectMapper().writeValueAsString(json(f, plan)));
             } else {
-                report(f, plan, out);
+                report(f, plan, ram != null, out);
             }
         }
         return 0;
@@ -157,7 +157,7 @@ final class DoctorCommand implements Callable<Integer> {
         return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
     }
 
-    private static void report(ModelFile f, MemoryPlan p, PrintStream out) {
+    private static void report(ModelFile f, MemoryPlan p, boolean assumedRam, PrintStream out) {
         GrokConfig c = p.config();
         WeightBytes w = p.weights();
         Request r = p.request();
@@ -175,7 +175,7 @@ final class DoctorCommand implements Callable<Integer> {
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));
         out.println("prefix cache: 0 (there is no prefix cache yet)");
-        out.println("this machine: RAM " + gb(m.memTotal()) + ", available " + gb(m.memAvailable()) + ", free disk "
+        out.println("this machine: RAM " + gb(m.memTotal()) + ", available " + gb(m.memAvailable()) + (assumedRam ? " (--ram)" : "") + ", free disk "
                 + gb(m.diskFree()) + " where the model lives" + (m.heapMax() > 0 ? ", JVM heap up to " + gb(m.heapMax()) : ""));
         out.println("verdict: " + p.summary());
         for (String a : p.advice()) {
