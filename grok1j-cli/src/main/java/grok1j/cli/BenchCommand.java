@@ -34,14 +34,18 @@ import picocli.CommandLine.Option;
  * figure of merit is the fraction of the measured bandwidth the weight reads reach.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Measure memory bandwidth, decode and prefill speed on a Grok-1-shaped model with random int8",
-                "weights (official [in, out] layout, real dimensions), or on a real checkpoint with --model."})
+        description = {"Measure memory bandwidth, decode and prefill speed on a Grok-1-shaped model with random int8 "
+                + "weights (official [in, out] layout, real dimensions), or on a real checkpoint with --model."})
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--layers", paramLabel = "N", defaultValue = "2", description = "Decoder layers of the synthetic model (default: ${DEFAULT-VALUE}).")
     int layers;
 
     @Option(names = {"-t", "--threads"}, paramLabel = "T", description = "Compute threads (default: all cores).")
     Integer threads;
+
+    @Option(names = "--oversubscribe-threads",
+            description = "Allow --threads above the core count (each step waits for its slowest thread).")
+    boolean oversubscribe;
 
     @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "Bench this checkpoint instead of a synthetic model.")
     Path model;
@@ -67,10 +71,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        if (t < 1 || t > 1024) {
-            throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + t);
-        }
+        int t = ThreadCount.resolve(threads, oversubscribe);
         if (layers < 1 || layers > 64) {
             throw new IllegalArgumentException("--layers must be between 1 and 64, got " + layers);
         }

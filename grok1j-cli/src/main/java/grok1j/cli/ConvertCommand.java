@@ -3,6 +3,7 @@ package grok1j.cli;
 import grok1j.format.GgufConverter;
 import grok1j.format.GgufProgress;
 import grok1j.format.GgufVocab;
+import grok1j.format.GgufWriter;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
 import grok1j.tensor.GgmlType;
@@ -12,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -61,7 +63,9 @@ final class ConvertCommand implements Callable<Integer> {
         try (ModelFile in = ModelFiles.open(input)) {
             Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
             GgufVocab vocab = GgufVocab.of(tok);
-            long total = GgufConverter.plan(in.weights(), vocab, t, name).dataBytes();
+            GgufWriter plan = GgufConverter.plan(in.weights(), vocab, t, name);
+            warnAboutPlan(err, plan, t, maxShard);
+            long total = plan.dataBytes();
             long started = System.nanoTime();
             List<Path> written;
             try (ProgressBar bar = new ProgressBarBuilder()
@@ -86,6 +90,30 @@ final class ConvertCommand implements Callable<Integer> {
             err.printf("%,d bytes of tensor data in %.1f s%n", total, secs);
         }
         return 0;
+    }
+
+    /**
+     * Says before writing which matrices fall back to F16 (naming each) and which tensors must exceed
+     * {@code --split-max-size} (a tensor is never split), so a file is never other than asked without a word.
+     */
+    static void warnAboutPlan(PrintStream err, GgufWriter plan, GgmlType requested, long maxShard) {
+        if (requested != GgmlType.F16 && requested != GgmlType.F32) {
+            List<String> f16 = plan.types().entrySet().stream().filter(e -> e.getValue() == GgmlType.F16)
+                    .map(Map.Entry::getKey).toList();
+            long matrices = plan.types().values().stream().filter(v -> v != GgmlType.F32).count();
+            if (!f16.isEmpty()) {
+                String why = requested == GgmlType.Q8_0 && f16.equals(List.of("token_embd.weight"))
+                        ? "the embedding is also the output projection; F16 keeps it exact"
+                        : "input dimension not a multiple of the " + requested + " block of " + requested.blockSize()
+                        + ", or int8 scale groups narrower than a block";
+                err.printf("warning: %d of %d matrices written as F16 instead of %s (%s): %s%n", f16.size(), matrices,
+                        requested, why, String.join(", ", f16));
+            }
+        }
+        for (Map.Entry<String, Long> e : plan.tensorsLargerThan(maxShard).entrySet()) {
+            err.printf("warning: tensor %s (%,d bytes) is larger than --split-max-size (%,d bytes); its shard will exceed"
+                    + " the limit (tensors are never split)%n", e.getKey(), e.getValue(), maxShard);
+        }
     }
 
     static GgmlType parseType(String s) {

@@ -3,22 +3,34 @@ package grok1j.cli;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
 import grok1j.format.TensorInfo;
+import grok1j.format.WeightCheck;
 import grok1j.model.GrokConfig;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code grok1j inspect}: hyperparameters and stored tensors, without touching the weights' pages. */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = "Show a model's hyperparameters and its tensors (name, shape, type, bytes).")
+        description = {"Show a model's hyperparameters and its tensors (name, shape, type, bytes).",
+                "With --check, also read every weight and list the tensors holding NaN, Inf or absurd values "
+                        + "(exit status 2 if any does)."})
 final class InspectCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
             description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
     Path model;
+
+    @Option(names = "--check", description = "Scan every weight for NaN, Inf and absurd magnitudes (reads the whole model).")
+    boolean check;
 
     @Override
     public Integer call() throws Exception {
@@ -57,7 +69,42 @@ final class InspectCommand implements Callable<Integer> {
                 total += t.bytes();
             }
             out.printf("total: %,d bytes (%.2f GiB)%n", total, total / (double) (1L << 30));
+            if (check) {
+                return check(f, out, total);
+            }
         }
         return 0;
+    }
+
+    /** Scans the weights with a progress bar on stderr; lists the bad tensors; 2 if there are any. */
+    private static int check(ModelFile f, PrintStream out, long total) throws IOException {
+        List<WeightCheck.Finding> found;
+        try (ProgressBar bar = new ProgressBarBuilder()
+                .setTaskName("check")
+                .setInitialMax(total)
+                .setUnit(" MiB", 1L << 20)
+                .showSpeed()
+                .setStyle(ProgressBarStyle.ASCII)
+                .setConsumer(new ConsoleProgressBarConsumer(CommandLineContext.err()))
+                .build()) {
+            found = WeightCheck.scan(f, (tensor, done, all) -> {
+                bar.stepTo(done);
+                bar.setExtraMessage(" " + tensor);
+            });
+            bar.stepTo(total);
+        }
+        out.println();
+        if (found.isEmpty()) {
+            out.printf("check: every weight of the %d tensors is finite, none above %.0e (int8 scales: %.0e)%n",
+                    f.tensors().size(), WeightCheck.ABSURD_VALUE, WeightCheck.ABSURD_SCALE);
+            return 0;
+        }
+        out.printf("check: %d of %d tensors hold NaN, Inf or absurd values:%n", found.size(), f.tensors().size());
+        for (WeightCheck.Finding x : found) {
+            out.println("  " + x);
+        }
+        CommandLineContext.err().println("grok1j: " + found.size() + " tensors hold NaN, Inf or absurd values, first "
+                + found.getFirst().tensor());
+        return Main.EXIT_BAD_INPUT;
     }
 }

@@ -24,10 +24,14 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (generate, score, tokenize, inspect, serve, bench, doctor)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (" + commands(spec.commandLine()) + ")");
     }
 
     public static void main(String[] args) {
+        if (!grok1j.tensor.VectorModule.present()) {
+            System.err.println("grok1j: the Vector API is missing: start java with " + grok1j.tensor.VectorModule.FLAG);
+            System.exit(EXIT_BAD_INPUT);
+        }
         PrintStream out = utf8(FileDescriptor.out);
         PrintStream err = utf8(FileDescriptor.err);
         if (!Cluster.launchedAsJob()) {
@@ -70,8 +74,7 @@ public final class Main implements Runnable {
             String msg = e.getMessage() == null ? "invalid arguments" : e.getMessage().replaceFirst("^Error: ", "");
             if (e instanceof CommandLine.UnmatchedArgumentException u && cmd.getParent() == null
                     && !u.getUnmatched().isEmpty() && !u.getUnmatched().getFirst().startsWith("-")) {
-                msg = "unknown command '" + u.getUnmatched().getFirst() + "' (commands: "
-                        + String.join(", ", cmd.getSubcommands().keySet().stream().filter(n -> !n.equals("help")).toList()) + ")";
+                msg = "unknown command '" + u.getUnmatched().getFirst() + "' (commands: " + commands(cmd) + ")";
             }
             cmd.getErr().println("grok1j: " + msg);
             cmd.getErr().println("Try 'grok1j " + (cmd.getCommandName().equals("grok1j") ? "" : cmd.getCommandName() + " ") + "--help'.");
@@ -85,6 +88,11 @@ public final class Main implements Runnable {
             out.flush();
             err.flush();
         }
+    }
+
+    /** The subcommands, comma-separated, without {@code help}. */
+    static String commands(CommandLine cli) {
+        return String.join(", ", cli.getSubcommands().keySet().stream().filter(n -> !n.equals("help")).toList());
     }
 
     /** The exception's message on one line (a class name if it has none). */

@@ -21,6 +21,10 @@ final class ModelOptions {
             description = "Compute threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--oversubscribe-threads",
+            description = "Allow --threads above the core count (each step waits for its slowest thread).")
+    boolean oversubscribe;
+
     /**
      * Opens the model: in one process, or this rank's slices of it under mpirun. On ranks other than 0 this does not
      * return: the rank follows rank 0's forward calls until rank 0 is done ({@link Cluster#follow}).
@@ -31,7 +35,8 @@ final class ModelOptions {
 
     /** As {@link #open()}; the other ranks of a job first warm their kernels up for {@code followerWarmup}. */
     Model open(Duration followerWarmup) throws IOException {
-        ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(checkedThreads());
+        int t = ThreadCount.resolve(threads, oversubscribe);
+        ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(t);
         Model m = Model.open(model, tokenizer, pool, Cluster.communicator());
         if (m.network().communicator().rank() != 0) {
             Cluster.follow(m, followerWarmup);
@@ -39,17 +44,8 @@ final class ModelOptions {
         return m;
     }
 
-    /** @throws IllegalArgumentException if --threads is out of range */
+    /** @throws IllegalArgumentException if --threads is out of range or above the core count without leave */
     void checkThreads() {
-        if (threads != null) {
-            checkedThreads();
-        }
-    }
-
-    private int checkedThreads() {
-        if (threads < 1 || threads > 1024) {
-            throw new IllegalArgumentException("--threads must be between 1 and 1024, got " + threads);
-        }
-        return threads;
+        ThreadCount.resolve(threads, oversubscribe);
     }
 }

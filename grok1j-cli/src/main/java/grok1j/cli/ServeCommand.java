@@ -57,6 +57,21 @@ final class ServeCommand implements Callable<Integer> {
             description = "On shutdown, how long running requests may finish before they are cancelled (default: ${DEFAULT-VALUE}).")
     int grace;
 
+    @Option(names = "--keep-alive", paramLabel = "SECONDS", defaultValue = "5",
+            description = "While a request waits for its first token (a long prefill, the queue), send a stream an SSE "
+                    + "comment and a non-streaming answer a leading space after every this many seconds of silence, so "
+                    + "clients' read timeouts measure silence, not work (default: ${DEFAULT-VALUE}).")
+    int keepAlive;
+
+    @Option(names = "--idle-timeout", paramLabel = "SECONDS", defaultValue = "30",
+            description = "Close a connection silent this long (idle between requests, or stalled sending headers or a "
+                    + "body), or whose first request head or a body takes longer than this (default: ${DEFAULT-VALUE}).")
+    int idleTimeout;
+
+    @Option(names = "--max-connections", paramLabel = "N", defaultValue = "1024",
+            description = "Open connections at most; more wait to be accepted (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
     @Option(names = "--warmup", paramLabel = "SECONDS", defaultValue = "5",
             description = "Before serving, run the kernels on the first layer's weights for up to this long (at most 30 "
                     + "rounds, which small models finish sooner), so the first request does not pay for most of the JIT "
@@ -76,13 +91,27 @@ final class ServeCommand implements Callable<Integer> {
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
         }
+        if (keepAlive < 1) {
+            throw new IllegalArgumentException("--keep-alive must be >= 1 second, got " + keepAlive);
+        }
+        if (idleTimeout < 1) {
+            throw new IllegalArgumentException("--idle-timeout must be >= 1 second, got " + idleTimeout);
+        }
+        if (keepAlive >= idleTimeout) { // a connection silent for the idle timeout is closed: beats must come sooner
+            throw new IllegalArgumentException("--keep-alive (" + keepAlive + " s) must be shorter than --idle-timeout ("
+                    + idleTimeout + " s)");
+        }
+        if (maxConnections < 1) {
+            throw new IllegalArgumentException("--max-connections must be >= 1, got " + maxConnections);
+        }
         ServerConfig config;
         try {
             config = ServerConfig.defaults().withHost(host).withPort(port).withApiKey(key).withParallel(parallel)
                     .withQueue(queue).withMaxBodyBytes(maxBody)
                     .withChatTemplate(chatTemplate == null ? ChatTemplate.defaults() : ChatTemplate.read(chatTemplate))
                     .withModelId(modelId != null ? modelId : defaultModelId(model.model))
-                    .withShutdownGrace(Duration.ofSeconds(grace));
+                    .withShutdownGrace(Duration.ofSeconds(grace)).withKeepAlive(Duration.ofSeconds(keepAlive))
+                    .withIdleTimeout(Duration.ofSeconds(idleTimeout)).withMaxConnections(maxConnections);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(e.getMessage().replace("parallel", "--parallel").replace("queue", "--queue")
                     .replace("port must", "--port must"), e);

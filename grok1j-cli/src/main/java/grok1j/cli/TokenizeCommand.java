@@ -4,8 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import grok1j.format.ModelFiles;
 import grok1j.tokenizer.Tokenizer;
-import java.io.BufferedReader;
+import grok1j.format.ModelFile;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CoderResult;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,10 +25,15 @@ import picocli.CommandLine.Parameters;
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = {"Print the token ids of TEXT as a JSON array (no BOS is added).",
                 "With --jsonl, read objects with a \"text\" field, one per line, and print one array per line.",
-                "With --decode, read ids (a JSON array or comma-separated; with --jsonl an \"ids\" field or a bare array per line)",
-                "and print the text as a JSON string."})
+                "With --decode, read ids (a JSON array or comma-separated; with --jsonl an \"ids\" field or a bare array "
+                        + "per line) and print the text as a JSON string.",
+                "The tokenizer is --tokenizer, else the one of --model (found as every other command finds it)."})
 final class TokenizeCommand implements Callable<Integer> {
-    @Option(names = "--tokenizer", required = true, paramLabel = "PATH", description = "tokenizer.model, tokenizer.tok.json (Grok-2), or a .gguf file with an embedded vocabulary.")
+    @Option(names = {"-m", "--model"}, paramLabel = "PATH",
+            description = "Use this model's tokenizer: a checkpoint folder, ckpt-0/ itself, or a .gguf file.")
+    Path model;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.model, tokenizer.tok.json (Grok-2), or a .gguf file with an embedded vocabulary (wins over --model's).")
     Path tokenizer;
 
     @Option(names = "--jsonl", paramLabel = "FILE", description = "Read one JSON object per line ('-' for stdin).")
@@ -41,7 +53,17 @@ final class TokenizeCommand implements Callable<Integer> {
         if (jsonl != null && !jsonl.equals("-") && Files.isDirectory(Path.of(jsonl))) {
             throw new IllegalArgumentException(jsonl + ": is a directory, expected a JSON-lines file");
         }
-        Tokenizer tok = ModelFiles.loadTokenizer(tokenizer);
+        if (model == null && tokenizer == null) {
+            throw new IllegalArgumentException("give --model PATH or --tokenizer PATH");
+        }
+        Tokenizer tok;
+        if (tokenizer != null) {
+            tok = ModelFiles.loadTokenizer(tokenizer);
+        } else {
+            try (ModelFile f = ModelFiles.open(model)) {
+                tok = ModelFiles.tokenizer(f, null);
+            }
+        }
         ObjectMapper mapper = new ObjectMapper();
         PrintStream out = CommandLineContext.out();
         if (text != null) {
@@ -49,13 +71,12 @@ final class TokenizeCommand implements Callable<Integer> {
                     : mapper.writeValueAsString(tok.encode(text)));
             return 0;
         }
-        try (BufferedReader in = jsonl.equals("-")
-                ? new BufferedReader(new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8))
-                : Files.newBufferedReader(Path.of(jsonl), StandardCharsets.UTF_8)) {
-            String line;
+        try (InputStream in = new BufferedInputStream(jsonl.equals("-") ? System.in : Files.newInputStream(Path.of(jsonl)))) {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             int lineNo = 0;
-            while ((line = in.readLine()) != null) {
+            while (readLine(in, bytes)) {
                 lineNo++;
+                String line = utf8(bytes, jsonl + ":" + lineNo);
                 if (line.isBlank()) {
                     continue;
                 }
@@ -81,6 +102,33 @@ final class TokenizeCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Reads up to the next {@code \n} (dropped, with a {@code \r} before it) into {@code line}; false at the end. */
+    private static boolean readLine(InputStream in, ByteArrayOutputStream line) throws IOException {
+        line.reset();
+        int b;
+        while ((b = in.read()) >= 0 && b != '\n') {
+            line.write(b);
+        }
+        if (b < 0 && line.size() == 0) {
+            return false;
+        }
+        return true;
+    }
+
+    /** The line as text; bytes that are not UTF-8 are an error naming the line and the byte. */
+    private static String utf8(ByteArrayOutputStream line, String where) {
+        byte[] b = line.toByteArray();
+        int n = b.length > 0 && b[b.length - 1] == '\r' ? b.length - 1 : b.length;
+        ByteBuffer in = ByteBuffer.wrap(b, 0, n);
+        CharBuffer out = CharBuffer.allocate(n);
+        CoderResult r = StandardCharsets.UTF_8.newDecoder().decode(in, out, true);
+        if (r.isError()) {
+            throw new IllegalArgumentException(where + ": not valid UTF-8 (byte " + (in.position() + 1) + " of the line is 0x"
+                    + String.format("%02X", b[in.position()] & 0xFF) + ")");
+        }
+        return out.flip().toString();
     }
 
     private static int[] parseIds(ObjectMapper mapper, String s, Tokenizer tok) throws Exception {

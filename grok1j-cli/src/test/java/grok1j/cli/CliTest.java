@@ -282,7 +282,7 @@ class CliTest {
                 {"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": -1", "rms_norm_eps"},
                 {"\"rope_theta\": 10000", "\"rope_theta\": 0", "rope_theta"},
                 {"\"eos_token_id\": 2", "\"eos_token_id\": 999999", "eos_token_id"},
-                {"\"attn_logit_softcapping\": 30.0", "\"attn_logit_softcapping\": 0", "attn_logit_softcapping"},
+                {"\"attn_logit_softcapping\": 30.0", "\"attn_logit_softcapping\": -1", "attn_logit_softcapping"},
                 {"\"hidden_size\": 32", "\"hidden_size\": null", "hidden_size"},
                 {"\"hidden_size\": 32", "\"hidden_size\": \"32\"", "the string"},
                 {"\"vocab_size\": 131072", "\"vocab_size\": 1000000000000", "out of range"},

@@ -22,6 +22,11 @@ class ServeCommandTest {
         assertBadInput("--parallel must be in [1, 1024], got 0", "serve", "--model", "x", "--parallel", "0");
         assertBadInput("--queue must be >= 0", "serve", "--model", "x", "--queue", "-1");
         assertBadInput("--warmup must be >= 0, got -2", "serve", "--model", "x", "--warmup", "-2");
+        assertBadInput("--keep-alive must be >= 1 second, got 0", "serve", "--model", "x", "--keep-alive", "0");
+        assertBadInput("--idle-timeout must be >= 1 second, got 0", "serve", "--model", "x", "--idle-timeout", "0");
+        assertBadInput("--keep-alive (10 s) must be shorter than --idle-timeout (10 s)", "serve", "--model", "x",
+                "--keep-alive", "10", "--idle-timeout", "10");
+        assertBadInput("--max-connections must be >= 1, got 0", "serve", "--model", "x", "--max-connections", "0");
         assertBadInput("no such file or directory: /no/such/model", "serve", "--model", "/no/such/model", "--port", "0");
     }
 
@@ -31,7 +36,8 @@ class ServeCommandTest {
         int code = Main.run(new String[] {"serve", "--help"}, new PrintStream(out, true, StandardCharsets.UTF_8), System.err);
         assertEquals(0, code);
         String help = out.toString(StandardCharsets.UTF_8);
-        for (String o : new String[] {"--host", "--port", "--api-key", "--parallel", "--queue", "--threads", "--tokenizer", "--chat-template"}) {
+        for (String o : new String[] {"--host", "--port", "--api-key", "--parallel", "--queue", "--threads", "--tokenizer", "--chat-template",
+            "--keep-alive", "--idle-timeout", "--max-connections"}) {
             assertTrue(help.contains(o), o);
         }
     }

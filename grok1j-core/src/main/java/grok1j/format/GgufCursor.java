@@ -3,6 +3,8 @@ package grok1j.format;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
@@ -23,6 +25,8 @@ final class GgufCursor {
     final MemorySegment seg;
     final long size;
     long pos;
+    /** What the strings being read belong to (e.g. {@code "metadata general.name"}), for error messages. */
+    String context = "string";
 
     GgufCursor(Path file, MemorySegment seg, long pos) {
         this.file = file;
@@ -104,9 +108,24 @@ final class GgufCursor {
         if (n > Integer.MAX_VALUE) {
             throw error(pos, "string of " + n + " bytes is too long");
         }
-        byte[] b = seg.asSlice(pos, n).toArray(ValueLayout.JAVA_BYTE);
+        String s = utf8(pos, n);
         pos += n;
-        return new String(b, StandardCharsets.UTF_8);
+        return s;
+    }
+
+    /**
+     * The {@code n} bytes at {@code at} as UTF-8; malformed bytes are an error (the file is not what GGUF says it is,
+     * and a replacement character would silently change a key, a token or a tensor name).
+     */
+    String utf8(long at, long n) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(seg.asSlice(at, n).asByteBuffer()).toString();
+        } catch (CharacterCodingException e) {
+            String lossy = new String(seg.asSlice(at, Math.min(n, 200)).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+            throw error(at, context + " is not valid UTF-8: \"" + GgufArray.escape(lossy) + (n > 200 ? "..." : "") + "\"");
+        }
     }
 
     void skip(long n, String what) {
@@ -173,7 +192,12 @@ final class GgufCursor {
             for (int i = 0; i < n; i++) {
                 offsets[i] = pos;
                 if (et == GgufValueType.STRING) {
-                    skip(count("string length", 1), "string");
+                    long len = count("string length", 1);
+                    if (len > Integer.MAX_VALUE) {
+                        throw error(pos, "string of " + len + " bytes is too long");
+                    }
+                    utf8(pos, len); // checked once here, so reading an element later cannot fail
+                    skip(len, "string");
                 } else {
                     array(depth + 1);
                 }

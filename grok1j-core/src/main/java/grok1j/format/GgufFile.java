@@ -112,6 +112,11 @@ public final class GgufFile implements AutoCloseable {
         }
     }
 
+    /** Parses one unsplit GGUF image held in memory ({@code name} only labels messages); for tests and fuzzing. */
+    static GgufFile parse(Path name, java.lang.foreign.MemorySegment bytes) {
+        return new GgufFile(name, Arena.ofShared(), List.of(GgufShard.parse(name, bytes)));
+    }
+
     private static int splitInt(GgufShard s, String key, int dflt) {
         Object v = s.metadata.get(key);
         if (v == null) {

@@ -258,6 +258,16 @@ public final class GgufModel implements ModelFile {
      * @throws GgufFormatException if {@code tokenizer.ggml.tokens} is missing or the arrays disagree in length
      */
     public GgufVocab tokenizerPieces() {
+        return vocabulary(file, config.bosId(), config.eosId(), config.padId());
+    }
+
+    /**
+     * The vocabulary arrays of {@code file} with the given special ids (the unknown id and the BOS flag come from
+     * the file); what {@link #tokenizerPieces()} returns.
+     *
+     * @throws GgufFormatException if {@code tokenizer.ggml.tokens} is missing or the arrays disagree in length
+     */
+    static GgufVocab vocabulary(GgufFile file, int bosId, int eosId, int padId) {
         GgufArray tokens = file.getArray("tokenizer.ggml.tokens");
         if (tokens == null || tokens.elementType() != GgufValueType.STRING) {
             throw new GgufFormatException(file.path() + ": missing string array tokenizer.ggml.tokens");
@@ -271,8 +281,8 @@ public final class GgufModel implements ModelFile {
             throw new GgufFormatException(file.path() + ": tokenizer arrays differ in length: " + t.length + " tokens, "
                     + scores.length + " scores, " + types.length + " token types");
         }
-        return new GgufVocab(t, scores, types, config.bosId(), config.eosId(),
-                (int) file.getLong("tokenizer.ggml.unknown_token_id", 3), config.padId(),
+        return new GgufVocab(t, scores, types, bosId, eosId,
+                (int) file.getLong("tokenizer.ggml.unknown_token_id", 3), padId,
                 file.getBoolean("tokenizer.ggml.add_bos_token", false));
     }
 

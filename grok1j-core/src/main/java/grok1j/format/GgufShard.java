@@ -87,8 +87,10 @@ final class GgufShard {
         Map<String, GgufValueType> types = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             long at = c.pos;
+            c.context = "metadata key";
             String key = c.string("metadata key");
             GgufValueType t = c.valueType("metadata value type of " + key);
+            c.context = "metadata " + key;
             Object v = c.value(t, 0);
             if (metadata.containsKey(key)) {
                 throw c.error(at, "duplicate metadata key " + key);
@@ -96,6 +98,8 @@ final class GgufShard {
             metadata.put(key, v);
             types.put(key, t);
         }
+
+        GgufKnownKeys.check(path, metadata, types);
 
         int alignment = DEFAULT_ALIGNMENT;
         if (metadata.containsKey("general.alignment")) {
@@ -115,6 +119,7 @@ final class GgufShard {
         Set<String> seen = new HashSet<>();
         for (long i = 0; i < tensorCount; i++) {
             long at = c.pos;
+            c.context = "tensor name";
             String name = c.string("tensor name");
             if (!seen.add(name)) {
                 throw c.error(at, "duplicate tensor name " + name);
@@ -182,8 +187,28 @@ final class GgufShard {
             tensors.add(new GgufTensor(name, ttypes.get(i), infosNe.get(i), path, dataStart + offset,
                     seg.asSlice(dataStart + offset, bytes)));
         }
+        refuseOverlaps(path, tensors);
         return new GgufShard(path, version, alignment, Collections.unmodifiableMap(metadata),
                 Collections.unmodifiableMap(types), List.copyOf(tensors), dataStart);
+    }
+
+    /**
+     * Two tensors whose data ranges overlap (or coincide) would alias each other's weights: no writer makes such a
+     * file, so it is refused, naming both tensors. Empty tensors hold no bytes and overlap nothing.
+     */
+    private static void refuseOverlaps(Path path, List<GgufTensor> tensors) {
+        List<GgufTensor> sorted = new ArrayList<>(tensors);
+        sorted.removeIf(t -> t.data().byteSize() == 0);
+        sorted.sort(java.util.Comparator.comparingLong(GgufTensor::offset));
+        for (int i = 1; i < sorted.size(); i++) {
+            GgufTensor a = sorted.get(i - 1), b = sorted.get(i);
+            long aEnd = a.offset() + a.data().byteSize();
+            if (b.offset() < aEnd) {
+                throw GgufFormatException.tensor(path, b.name(), "data [" + b.offset() + ", "
+                        + (b.offset() + b.data().byteSize()) + ") overlaps the data of tensor " + a.name() + " ["
+                        + a.offset() + ", " + aEnd + ")");
+            }
+        }
     }
 
     static long alignUp(long v, long a) {

@@ -151,6 +151,29 @@ public final class GgufWriter {
         return tensors.stream().map(t -> t.name + " " + t.type + " " + java.util.Arrays.toString(t.ne)).toList();
     }
 
+    /** The declared tensors' types by name, in write order. */
+    public Map<String, GgmlType> types() {
+        Map<String, GgmlType> m = new LinkedHashMap<>();
+        for (Tensor t : tensors) {
+            m.put(t.name, t.type);
+        }
+        return m;
+    }
+
+    /**
+     * The tensors whose data alone (aligned) exceed {@code maxShardBytes}, by name with their byte size: a tensor is
+     * never split, so {@link #write} gives each a shard larger than the limit. Empty if {@code maxShardBytes} is 0.
+     */
+    public Map<String, Long> tensorsLargerThan(long maxShardBytes) {
+        Map<String, Long> m = new LinkedHashMap<>();
+        for (Tensor t : tensors) {
+            if (maxShardBytes > 0 && GgufShard.alignUp(t.bytes, alignment) > maxShardBytes) {
+                m.put(t.name, t.bytes);
+            }
+        }
+        return m;
+    }
+
     /** Total tensor data bytes that {@link #write} will produce (without padding). */
     public long dataBytes() {
         return tensors.stream().mapToLong(Tensor::bytes).sum();

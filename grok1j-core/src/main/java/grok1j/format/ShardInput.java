@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -94,15 +96,27 @@ final class ShardInput implements AutoCloseable {
         return v;
     }
 
-    /** {@code n} bytes as UTF-8; callers bound {@code n} (header strings are short). */
+    /**
+     * {@code n} bytes as UTF-8; callers bound {@code n} (header strings are short). Malformed UTF-8 is an error (a
+     * pickle from numpy never holds any; a replacement character could make a refused name look like an allowed one).
+     */
     String utf8(int n, String what) throws ModelFormatException {
         if (n > WINDOW) {
             throw new IllegalArgumentException("string longer than the read window");
         }
         fill(n, what);
-        String s = new String(window.array(), (int) (pos - windowStart), n, StandardCharsets.UTF_8);
+        String s = strictUtf8(window.array(), (int) (pos - windowStart), n, pos, what);
         pos += n;
         return s;
+    }
+
+    private String strictUtf8(byte[] b, int off, int n, long at, String what) throws ModelFormatException {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b, off, n)).toString();
+        } catch (CharacterCodingException e) {
+            throw new ModelFormatException(name + ": offset " + at + ": " + what + " is not valid UTF-8");
+        }
     }
 
     /** A newline-terminated line (GLOBAL operands), at most {@code max} bytes without the newline. */
@@ -112,7 +126,7 @@ final class ShardInput implements AutoCloseable {
         for (int n = 0; n <= max; n++) {
             int c = u8(what);
             if (c == '\n') {
-                return new String(b, 0, n, StandardCharsets.UTF_8);
+                return strictUtf8(b, 0, n, start, what);
             }
             if (n == max) {
                 break;

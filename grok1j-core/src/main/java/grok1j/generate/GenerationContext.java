@@ -16,6 +16,7 @@ public final class GenerationContext {
     private final Grok1 model;
     private final Tokenizer tokenizer;
     private final KvCache cache;
+    private long lastProcessingNanos;
 
     public GenerationContext(Grok1 model, Tokenizer tokenizer) {
         this.model = model;
@@ -52,7 +53,13 @@ public final class GenerationContext {
                 listener.onToken(token.id(), token.textDelta());
             }
         }
+        lastProcessingNanos = seq.processingNanos();
         return seq.result();
+    }
+
+    /** Time the last {@link #generate} spent adjusting logits (bias, penalties, constraint masks), in nanoseconds. */
+    public long lastProcessingNanos() {
+        return lastProcessingNanos;
     }
 
     /**

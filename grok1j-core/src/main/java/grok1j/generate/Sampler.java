@@ -6,7 +6,7 @@ import java.util.SplittableRandom;
 /**
  * Picks the next token from logits.
  *
- * <p>Temperature 0 is greedy: the arg-max, ties to the lower id. Otherwise, in this order (as vLLM does):
+ * <p>Temperature 0 is greedy: the arg-max, ties to the lower id; so is top-p 0 (llama.cpp's meaning). Otherwise, in this order (as vLLM does):
  * logits / temperature, softmax, top-k, top-p (nucleus), min-p (relative to the most likely token), renormalise,
  * then draw from a {@link SplittableRandom} seeded with {@link SamplingParams#seed()}, so the same seed gives the
  * same tokens. The JAX reference's threefry/Gumbel stream is not reproduced (spec §7.5).
@@ -32,7 +32,7 @@ public final class Sampler {
 
     /** Samples from {@code logits[off, off+vocab)}; returns an id in {@code [0, vocab)}. */
     public int sample(float[] logits, int off, int vocab) {
-        if (params.temperature() == 0) {
+        if (params.temperature() == 0 || params.topP() == 0) {
             return argmax(logits, off, vocab);
         }
         if (probs.length < vocab) {

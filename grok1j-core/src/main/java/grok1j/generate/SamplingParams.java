@@ -6,16 +6,18 @@ import java.util.List;
  * How to pick tokens and when to stop.
  *
  * @param temperature 0 for greedy (argmax, ties to the lower id); otherwise logits are divided by it
- * @param topK        keep only the K most likely tokens; 0 disables
- * @param topP        nucleus: keep the smallest set of most likely tokens whose probability reaches P; 1 disables
+ * @param topK        keep only the K most likely tokens; 0 or -1 disables (-1 as in llama.cpp and vLLM)
+ * @param topP        nucleus: keep the smallest set of most likely tokens whose probability reaches P; 1 disables,
+ *                    0 keeps only the most likely token, i.e. greedy (llama.cpp's meaning)
  * @param minP        drop tokens whose probability is below minP times the most likely token's; 0 disables
  * @param seed        seed of the sampler's random stream; null picks one at random
  * @param maxTokens   maximum new tokens (the prompt plus this must fit the context)
  * @param stop        stop strings: generation ends before the first occurrence of any, which is not part of the text
- * @param ignoreEos   keep generating after the end-of-sequence token
+ * @param ignoreEos   keep generating after the end-of-sequence token (not under a constraint, whose document ends)
+ * @param processing  logit bias, penalties and constraint applied before sampling; null means {@link LogitsProcessing#NONE}
  */
 public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
-                             List<String> stop, boolean ignoreEos) {
+                             List<String> stop, boolean ignoreEos, LogitsProcessing processing) {
 
     /** Default new-token limit when none is given. */
     public static final int DEFAULT_MAX_TOKENS = 256;
@@ -25,11 +27,11 @@ public record SamplingParams(double temperature, int topK, double topP, double m
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
         }
-        if (topK < 0) {
-            throw new IllegalArgumentException("top-k must be >= 0, got " + topK);
+        if (topK < -1) {
+            throw new IllegalArgumentException("top-k must be >= 0 (or -1: no limit), got " + topK);
         }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+        if (!(topP >= 0 && topP <= 1)) {
+            throw new IllegalArgumentException("top-p must be in [0, 1], got " + topP);
         }
         if (!(minP >= 0 && minP <= 1)) {
             throw new IllegalArgumentException("min-p must be in [0, 1], got " + minP);
@@ -38,11 +40,18 @@ public record SamplingParams(double temperature, int topK, double topP, double m
             throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
         }
         stop = stop == null ? List.of() : List.copyOf(stop);
+        processing = processing == null ? LogitsProcessing.NONE : processing;
         for (String s : stop) {
             if (s.isEmpty()) {
                 throw new IllegalArgumentException("stop strings must not be empty");
             }
         }
+    }
+
+    /** Sampling without logit processing. */
+    public SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
+                          List<String> stop, boolean ignoreEos) {
+        this(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, LogitsProcessing.NONE);
     }
 
     /** Greedy decoding of up to {@code maxTokens} tokens, stopping at EOS. */
@@ -51,10 +60,14 @@ public record SamplingParams(double temperature, int topK, double topP, double m
     }
 
     public SamplingParams withMaxTokens(int n) {
-        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos);
+        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos, processing);
     }
 
     public SamplingParams withSeed(Long s) {
-        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos);
+        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos, processing);
+    }
+
+    public SamplingParams withProcessing(LogitsProcessing p) {
+        return new SamplingParams(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, p);
     }
 }

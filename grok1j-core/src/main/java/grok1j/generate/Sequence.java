@@ -21,6 +21,7 @@ public final class Sequence {
     private final SamplingParams params;
     private final int eosId;
     private final Sampler sampler;
+    private final LogitsProcessor processor;
     private final TextAssembler text;
     private final int reused;
     private final long startNanos = System.nanoTime();
@@ -30,6 +31,7 @@ public final class Sequence {
     private int lastToken = -1;
     private FinishReason finish;
     private final int[] one = new int[1];
+    private long processingNanos;
 
     /**
      * @throws IllegalArgumentException if the prompt is empty or prompt plus max tokens exceed the context (the
@@ -42,6 +44,8 @@ public final class Sequence {
         this.params = params;
         this.eosId = model.config().eosId();
         this.sampler = new Sampler(params);
+        this.processor = params.processing().active()
+                ? new LogitsProcessor(params.processing(), this.promptIds, model.config().vocabSize()) : null;
         this.text = new TextAssembler(tokenizer, this.promptIds, params.stop());
         this.reused = reusePrefix();
         this.prefilled = reused;
@@ -107,15 +111,30 @@ public final class Sequence {
                 return null;
             }
         }
-        int id = sampler.sample(logits);
+        int id;
+        if (processor != null) {
+            long t0 = System.nanoTime();
+            float[] adjusted = processor.apply(logits, params.maxTokens() - generated);
+            processingNanos += System.nanoTime() - t0;
+            id = sampler.sample(adjusted);
+            t0 = System.nanoTime();
+            processor.accept(id);
+            processingNanos += System.nanoTime() - t0;
+        } else {
+            id = sampler.sample(logits);
+        }
         if (generated == 0) {
             firstTokenNanos = System.nanoTime() - startNanos;
         }
         generated++;
         lastToken = id;
         String delta = text.add(id);
+        boolean constrained = processor != null && processor.constrained();
         if (text.stopped()) {
             finish = FinishReason.STOP;
+        } else if (constrained && (id == eosId || processor.finished()
+                || (generated >= params.maxTokens() && processor.complete()))) {
+            finish = FinishReason.STOP; // the document is complete (a top-level number may end at the token limit)
         } else if (id == eosId && !params.ignoreEos()) {
             finish = FinishReason.STOP;
         } else if (generated >= params.maxTokens()) {
@@ -131,6 +150,11 @@ public final class Sequence {
     public GenerationResult result() {
         return new GenerationResult(promptIds.clone(), text.ids(), text.finalText(), finish, reused, firstTokenNanos,
                 System.nanoTime() - startNanos);
+    }
+
+    /** Time spent adjusting logits (bias, penalties, constraint masks and matching), in nanoseconds. */
+    public long processingNanos() {
+        return processingNanos;
     }
 
     /** Ends the sequence early (e.g. the client went away); counts as {@link FinishReason#STOP}. */

@@ -622,7 +622,9 @@ public final class Grok1 {
                 continue;
             }
             float l = Kernels.dot(q, qOff, keys, s * width + kvOff, hd) * attnScale;
-            l = softcap * (float) Math.tanh(l / softcap);
+            if (softcap > 0) { // 0 = no cap
+                l = softcap * (float) Math.tanh(l / softcap);
+            }
             scores[s] = l;
             max = Math.max(max, l);
         }

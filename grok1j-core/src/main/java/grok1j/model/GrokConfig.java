@@ -22,7 +22,7 @@ import java.util.Map;
  * @param embeddingMultiplier  nominal embedding multiplier (78.38...; applied bf16-rounded, see {@link #effectiveEmbeddingMultiplier})
  * @param outputMultiplier     nominal logit multiplier (0.5773...; applied bf16-rounded)
  * @param attnOutputMultiplier the attention <em>logit</em> scale (0.0883883 = 1/sqrt(128)), applied in float32
- * @param attnSoftcap          attention logit soft-cap c in {@code c*tanh(x/c)} (30)
+ * @param attnSoftcap          attention logit soft-cap c in {@code c*tanh(x/c)} (30); 0 = no cap (Hugging Face's convention)
  * @param padId                padding id (0); the model masks keys whose token is this id
  * @param bosId                beginning-of-sequence id (1); never added by the reference
  * @param eosId                end-of-sequence id (2)
@@ -57,7 +57,9 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
         positive("embedding_multiplier_scale", embeddingMultiplier);
         positive("output_multiplier_scale", outputMultiplier);
         positive("attn_output_multiplier", attnOutputMultiplier);
-        positive("attn_logit_softcapping", attnSoftcap);
+        if (!(attnSoftcap >= 0) || Double.isInfinite(attnSoftcap)) { // 0 = no cap
+            throw new IllegalArgumentException("attn_logit_softcapping must be a positive number or 0 (no cap), got " + attnSoftcap);
+        }
         tokenId("pad_token_id", padId, vocabSize);
         tokenId("bos_token_id", bosId, vocabSize);
         tokenId("eos_token_id", eosId, vocabSize);

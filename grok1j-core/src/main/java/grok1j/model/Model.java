@@ -5,6 +5,7 @@ import grok1j.format.ModelFiles;
 import grok1j.generate.GenerationContext;
 import grok1j.parallel.Communicator;
 import grok1j.tensor.ThreadPool;
+import grok1j.tensor.VectorModule;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,6 +37,7 @@ public final class Model implements AutoCloseable {
 
     /** Opens a checkpoint folder (holding {@code ckpt-0/}, or {@code ckpt-0/} itself) or a GGUF file, with its own tokenizer. */
     public static Model open(Path path) throws IOException {
+        VectorModule.require();
         return open(path, null, ThreadPool.shared());
     }
 
@@ -44,6 +46,7 @@ public final class Model implements AutoCloseable {
      * @param tokenizer explicit {@code tokenizer.model}, or null to find one beside the weights (or in the GGUF)
      * @param pool      compute threads
      * @throws IOException with a one-line message naming the file and what is wrong
+     * @throws IllegalStateException if the JVM was started without {@code --add-modules jdk.incubator.vector}
      */
     public static Model open(Path path, Path tokenizer, ThreadPool pool) throws IOException {
         return open(path, tokenizer, pool, Communicator.single());
@@ -59,6 +62,7 @@ public final class Model implements AutoCloseable {
      * @throws IOException with a one-line message (on every rank alike in a tensor-parallel job)
      */
     public static Model open(Path path, Path tokenizer, ThreadPool pool, Communicator comm) throws IOException {
+        VectorModule.require();
         ModelFile file = null;
         Model model = null;
         String failure = null;

@@ -55,6 +55,21 @@ public final class SentencePieceTokenizer implements Tokenizer {
     }
 
     /**
+     * Encodes UTF-8 bytes as SentencePiece encodes a byte string: each well-formed character as itself and every byte
+     * that does not begin a well-formed character as one U+FFFD (so a cut three-byte character gives two U+FFFD,
+     * where Java's decoder would give one and the ids would differ), then as {@link #encode(String)}.
+     *
+     * @param utf8 the text's bytes, possibly not well-formed
+     * @return the ids, {@code []} for no bytes
+     */
+    public int[] encode(byte[] utf8) {
+        Objects.requireNonNull(utf8, "utf8");
+        StringBuilder text = new StringBuilder(utf8.length);
+        Utf8.decodeRun(utf8, 0, utf8.length, text);
+        return encode(text.toString());
+    }
+
+    /**
      * Encodes text into token ids (spec §7.2), without BOS or EOS. O(n log n) in the text length.
      *
      * @param text any text; a lone UTF-16 surrogate is encoded as U+FFFD

@@ -13,8 +13,8 @@ import java.io.IOException;
 public final class TokenizerFormatException extends IOException {
     private static final long serialVersionUID = 1L;
 
-    /** @param message the full message, starting with the file name */
+    /** @param message the full message, starting with the file name; line breaks (from pieces) become spaces */
     public TokenizerFormatException(String message) {
-        super(message);
+        super(message.replace('\r', ' ').replace('\n', ' '));
     }
 }

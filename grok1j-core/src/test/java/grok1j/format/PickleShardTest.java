@@ -136,6 +136,15 @@ class PickleShardTest {
         assertEquals("t00005: offset 2: refusing global os.system", reject("t00005", b));
     }
 
+    /** A replacement character could make "numpy\xff" look like an allowed name in a message: refuse the bytes. */
+    @Test
+    void refusesInvalidUtf8InStrings() throws IOException {
+        byte[] shortStr = new PickleBytes().proto().op(0x8c, 3).raw(new byte[] {'a', (byte) 0xC3, 'b'}).stop().bytes();
+        assertEquals("t: offset 4: string is not valid UTF-8", reject("t", shortStr));
+        byte[] global = new PickleBytes().proto().op('c').raw(new byte[] {'o', (byte) 0xFF, '\n', 's', '\n'}).stop().bytes();
+        assertEquals("t: offset 3: GLOBAL module name is not valid UTF-8", reject("t", global));
+    }
+
     @Test
     void refusesOsSystemViaStackGlobal() throws IOException {
         PickleBytes p = new PickleBytes().proto().frame(10).str("os").str("system");

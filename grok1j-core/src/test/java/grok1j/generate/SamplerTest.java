@@ -87,8 +87,8 @@ class SamplerTest {
     @Test
     void invalidParametersAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> params(-1, 0, 1, 0, 1));
-        assertThrows(IllegalArgumentException.class, () -> params(1, -1, 1, 0, 1));
-        assertThrows(IllegalArgumentException.class, () -> params(1, 0, 0, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> params(1, -2, 1, 0, 1));
+        assertThrows(IllegalArgumentException.class, () -> params(1, 0, -0.1, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> params(1, 0, 1.5, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> params(1, 0, 1, 2, 1));
         assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1, 0, 1, 0, 1L, 4, List.of(""), false));

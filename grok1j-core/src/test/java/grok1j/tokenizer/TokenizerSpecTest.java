@@ -149,6 +149,30 @@ class TokenizerSpecTest {
         assertArrayEquals(TOK.encode("x\uFFFD"), TOK.encode("x\uD83D"));
     }
 
+    /**
+     * SentencePiece encodes a byte string by replacing every byte that does not begin a well-formed character with its
+     * own U+FFFD (normalizer.cc: an invalid prefix consumes one byte), so a cut character or a run of stray bytes gives
+     * as many U+FFFD as it has bytes; Java's decoder would merge each maximal subpart
+     * into one U+FFFD and the ids would differ.
+     */
+    @Test
+    void invalidUtf8BytesEncodeOneReplacementCharacterPerByte() {
+        String fffd = "\uFFFD";
+        byte[] cut = {'a', (byte) 0xE2, (byte) 0x82, 'b'};            // the first two bytes of "€", then b
+        assertArrayEquals(TOK.encode("a" + fffd + fffd + "b"), TOK.encode(cut));
+        assertFalse(java.util.Arrays.equals(TOK.encode(new String(cut, java.nio.charset.StandardCharsets.UTF_8)),
+                TOK.encode(cut)), "Java's decoder makes one U+FFFD of E2 82");
+        byte[] emoji = {(byte) 0xF0, (byte) 0x9F, (byte) 0x98};        // a cut emoji: three replacement characters
+        assertArrayEquals(TOK.encode(fffd.repeat(3)), TOK.encode(emoji));
+        byte[] stray = {'x', (byte) 0x80, (byte) 0xC0, (byte) 0xAF, (byte) 0xED, (byte) 0xA0, (byte) 0x80, 'y'};
+        assertArrayEquals(TOK.encode("x" + fffd.repeat(6) + "y"), TOK.encode(stray), "continuation, overlong, surrogate");
+        // two stray bytes are two U+FFFD: "▁" then the piece "\uFFFD\uFFFD" (12857), as "\uFFFD\uFFFD" encodes
+        assertArrayEquals(new int[] {130089, 12857}, TOK.encode(new byte[] {(byte) 0xFF, (byte) 0xFE}));
+        byte[] valid = "h\u00e9llo \uD83D\uDE00".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        assertArrayEquals(TOK.encode("h\u00e9llo \uD83D\uDE00"), TOK.encode(valid));
+        assertArrayEquals(new int[0], TOK.encode(new byte[0]));
+    }
+
     private static void assertEncodes(String text, int... expected) {
         assertArrayEquals(expected, TOK.encode(text), () -> "encode " + TokenizerFixtureTest.quote(text));
     }

@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import grok1j.generate.GenerationResult;
 import grok1j.generate.SamplingParams;
 import grok1j.model.Model;
@@ -16,7 +14,6 @@ import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
@@ -25,25 +22,29 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The OpenAI-compatible HTTP API over one {@link Model}: the JDK HTTP server, one virtual thread per request, and a
+ * The OpenAI-compatible HTTP API over one {@link Model}: an {@link HttpTransport} (one virtual thread per request), and a
  * {@link Scheduler} thread that batches all running sequences into shared forward passes.
  *
  * <table>
  * <caption>Endpoints</caption>
  * <tr><td>{@code POST /v1/completions}</td><td>continue a prompt (string, strings, token ids); streaming with SSE</td></tr>
  * <tr><td>{@code POST /v1/chat/completions}</td><td>messages through the {@link ChatTemplate}</td></tr>
+ * <tr><td>{@code POST /v1/responses}</td><td>the Responses API, stateless: see {@link ResponsesApi}</td></tr>
  * <tr><td>{@code GET /v1/models}</td><td>the one model</td></tr>
  * <tr><td>{@code GET /health}</td><td>503 until the model is ready (and while shutting down), then 200</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>Prometheus text, see {@link Metrics}</td></tr>
  * <tr><td>{@code POST /tokenize}, {@code POST /detokenize}</td><td>{@code {"prompt"}} to {@code {"tokens"}} and back</td></tr>
  * </table>
+ *
+ * <p>{@code /completions}, {@code /chat/completions}, {@code /responses} and {@code /models} answer without the
+ * {@code /v1} prefix too. While a request waits for its first token, streams get an SSE comment and non-streaming
+ * answers a leading space after every {@link ServerConfig#keepAlive()} of silence; a client that hangs up cancels
+ * its sequences at the next step.
  *
  * <p>Lifecycle: {@link #start(ServerConfig)} binds and answers {@code /health} with 503; {@link #ready(Model)}
  * starts serving the model; {@link #close()} shuts down gracefully. The server does not close the model.
@@ -51,16 +52,18 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class OpenAiServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(OpenAiServer.class.getName());
     private static final byte[] DONE = "data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] KEEP_ALIVE_COMMENT = ": keep-alive\n\n".getBytes(StandardCharsets.US_ASCII);
 
     private final ServerConfig config;
-    private final HttpServer http;
-    private final ExecutorService executor;
+    private final HttpTransport http;
     private final Metrics metrics = new Metrics();
     private final ObjectMapper mapper = new ObjectMapper();
     private final long createdEpoch = System.currentTimeMillis() / 1000;
     private final AtomicBoolean closing = new AtomicBoolean();
     private final CountDownLatch terminated = new CountDownLatch(1);
     private volatile Engine engine;
+    /** For tests: every request's events are held back this long, as a very long prefill would hold them. */
+    volatile Duration holdEvents = Duration.ZERO;
 
     /** What serving needs once the model is open. */
     private record Engine(Model model, Tokenizer tokenizer, Scheduler scheduler, RequestParser parser, int context) {
@@ -68,11 +71,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     private OpenAiServer(ServerConfig config) throws IOException {
         this.config = config;
-        this.http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 128);
-        this.executor = Executors.newVirtualThreadPerTaskExecutor();
-        http.setExecutor(executor);
-        http.createContext("/", this::handle);
-        http.start();
+        this.http = new HttpTransport(config, this::handle, this::libraryError);
     }
 
     /**
@@ -111,7 +110,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     /** The bound port (useful with port 0). */
     public int port() {
-        return http.getAddress().getPort();
+        return http.port();
     }
 
     /** {@code http://host:port}, for clients. */
@@ -153,9 +152,7 @@ public final class OpenAiServer implements AutoCloseable {
                 e.scheduler().shutdown(config.shutdownGrace());
                 e.scheduler().awaitTermination(config.shutdownGrace().plusSeconds(30));
             }
-            http.stop(2); // handlers have their last events by now; give them a moment to write them
-            executor.shutdown();
-            executor.awaitTermination(5, TimeUnit.SECONDS);
+            http.close(); // handlers have their last events by now; it gives them a moment to write them
         } catch (InterruptedException ie) {
             Thread.currentThread().interrupt();
         } finally {
@@ -192,20 +189,21 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ------------------------------------------------------------------ routing
 
-    private void handle(HttpExchange ex) {
+    private void handle(Exchange ex) {
         metrics.httpRequests.increment();
-        try (ex) {
+        try {
             try {
+                limitBody(ex);
                 route(ex);
             } catch (ApiException e) {
-                if (ex.getResponseCode() == -1) {
+                if (!ex.started()) {
                     sendError(ex, e);
                 }
             } catch (IOException e) {
                 // the client went away; nothing to answer
             } catch (RuntimeException e) {
-                LOG.log(System.Logger.Level.ERROR, "internal error on " + ex.getRequestURI(), e);
-                if (ex.getResponseCode() == -1) {
+                LOG.log(System.Logger.Level.ERROR, "internal error on " + ex.path(), e);
+                if (!ex.started()) {
                     sendError(ex, new ApiException(500, "server_error", null, null, "internal error: " + e));
                 }
             }
@@ -214,12 +212,65 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private void route(HttpExchange ex) throws IOException {
-        String path = ex.getRequestURI().getPath();
+    /** The body for an error the HTTP library answers itself (a malformed request, headers too large...). */
+    private byte[] libraryError(int status) {
+        String message = switch (status) {
+            case 400 -> "malformed HTTP request";
+            case 408 -> "the request was not received in time";
+            case 413 -> "the request body exceeds the limit of " + config.maxBodyBytes() + " bytes";
+            case 414 -> "the request URI is too long";
+            case 431 -> "the request headers exceed " + HttpTransport.MAX_HEADER_BYTES + " bytes";
+            default -> "HTTP error " + status;
+        };
+        String type = status >= 500 ? "server_error" : "invalid_request_error";
+        try {
+            return mapper.writeValueAsBytes(errorBody(new ApiException(status, type, null, null, message)));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * A declared body over the limit is refused on every route before anything reads it. The body is read and
+     * dropped first (up to {@link #DRAIN_LIMIT}) so that a client still sending it sees the 413 rather than a reset
+     * connection; a client that sent {@code Expect: 100-continue} never sends it.
+     */
+    private void limitBody(Exchange ex) throws IOException {
+        long declared = ex.contentLength();
+        if (declared > config.maxBodyBytes()) {
+            drain(ex, declared);
+            throw tooLarge(ex);
+        }
+    }
+
+    /** Bytes of an oversized body read and dropped before answering 413; beyond that the connection is closed. */
+    private static final long DRAIN_LIMIT = 256L << 20;
+
+    private void drain(Exchange ex, long declared) throws IOException {
+        String expect = ex.header("Expect");
+        if ((expect != null && expect.equalsIgnoreCase("100-continue")) || declared > DRAIN_LIMIT) {
+            return;
+        }
+        try (InputStream in = ex.requestBody(config.idleTimeout())) {
+            long left = declared < 0 ? DRAIN_LIMIT : declared;
+            byte[] buf = new byte[64 * 1024];
+            int n;
+            while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0) {
+                left -= n;
+            }
+        }
+    }
+
+    private void route(Exchange ex) throws IOException {
+        String path = ex.path();
         if (path.length() > 1 && path.endsWith("/")) {
             path = path.substring(0, path.length() - 1);
         }
-        String method = ex.getRequestMethod();
+        if (path.equals("/completions") || path.equals("/chat/completions") || path.equals("/responses")
+                || path.equals("/models") || path.startsWith("/models/")) {
+            path = "/v1" + path; // as llama.cpp does: clients given a base URL without /v1 append these
+        }
+        String method = ex.method();
         switch (path) {
             case "/health" -> {
                 allow(method, "GET");
@@ -227,7 +278,7 @@ public final class OpenAiServer implements AutoCloseable {
             }
             case "/metrics" -> {
                 allow(method, "GET");
-                send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render().getBytes(StandardCharsets.UTF_8));
+                ex.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
             }
             case "/v1/models" -> {
                 allow(method, "GET");
@@ -243,6 +294,11 @@ public final class OpenAiServer implements AutoCloseable {
                 allow(method, "POST");
                 authorize(ex);
                 complete(ex, true);
+            }
+            case "/v1/responses" -> {
+                allow(method, "POST");
+                authorize(ex);
+                responses(ex);
             }
             case "/tokenize" -> {
                 allow(method, "POST");
@@ -277,15 +333,15 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private void authorize(HttpExchange ex) {
+    private void authorize(Exchange ex) {
         String key = config.apiKey();
         if (key == null) {
             return;
         }
-        String h = ex.getRequestHeaders().getFirst("Authorization");
+        String h = ex.header("Authorization");
         String given = h != null && h.regionMatches(true, 0, "Bearer ", 0, 7) ? h.substring(7).trim() : null;
         if (given == null || !MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), key.getBytes(StandardCharsets.UTF_8))) {
-            ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+            ex.setHeader("WWW-Authenticate", "Bearer");
             throw new ApiException(401, "invalid_request_error", null, "invalid_api_key",
                     given == null ? "an API key is required: send Authorization: Bearer <key>" : "incorrect API key");
         }
@@ -302,44 +358,31 @@ public final class OpenAiServer implements AutoCloseable {
         return e;
     }
 
-    private JsonNode readJson(HttpExchange ex) throws IOException {
-        String len = ex.getRequestHeaders().getFirst("Content-Length");
-        if (len != null) {
-            try {
-                if (Long.parseLong(len.trim()) > config.maxBodyBytes()) {
-                    throw tooLarge();
-                }
-            } catch (NumberFormatException e) {
-                throw ApiException.invalid(null, "bad Content-Length: " + len);
-            }
-        }
+    private JsonNode readJson(Exchange ex) throws IOException {
         byte[] body;
-        try (InputStream in = ex.getRequestBody()) {
+        try (InputStream in = ex.requestBody(config.idleTimeout())) {
             body = in.readNBytes(config.maxBodyBytes() + 1);
+            if (body.length > config.maxBodyBytes()) {
+                drain(ex, -1);
+                throw tooLarge(ex);
+            }
+        } catch (IOException e) { // the client hung up, or stalled or dribbled past the idle timeout
+            ex.setHeader("Connection", "close");
+            throw new ApiException(408, "invalid_request_error", null, "request_timeout",
+                    "the request body did not arrive within " + config.idleTimeout().toSeconds() + " s");
         }
-        if (body.length > config.maxBodyBytes()) {
-            throw tooLarge();
-        }
-        JsonNode n;
-        try {
-            n = mapper.readTree(body);
-        } catch (JsonProcessingException e) {
-            throw ApiException.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
-        }
-        if (n == null || !n.isObject()) {
-            throw ApiException.invalid(null, "the body must be a JSON object");
-        }
-        return n;
+        return RequestParser.readBody(mapper, body);
     }
 
-    private ApiException tooLarge() {
+    private ApiException tooLarge(Exchange ex) {
+        ex.setHeader("Connection", "close");
         return new ApiException(413, "invalid_request_error", null, "request_too_large",
                 "the request body exceeds the limit of " + config.maxBodyBytes() + " bytes");
     }
 
     // ------------------------------------------------------------------ simple endpoints
 
-    private void health(HttpExchange ex) throws IOException {
+    private void health(Exchange ex) throws IOException {
         Engine e = engine;
         if (closing.get()) {
             throw new ApiException(503, "server_error", null, "shutting_down", "the server is shutting down");
@@ -363,14 +406,14 @@ public final class OpenAiServer implements AutoCloseable {
         return m;
     }
 
-    private void models(HttpExchange ex, Engine e) throws IOException {
+    private void models(Exchange ex, Engine e) throws IOException {
         ObjectNode o = mapper.createObjectNode();
         o.put("object", "list");
         o.putArray("data").add(modelCard(e));
         sendJson(ex, 200, o);
     }
 
-    private void tokenize(HttpExchange ex) throws IOException {
+    private void tokenize(Exchange ex) throws IOException {
         Engine e = requireReady();
         JsonNode body = readJson(ex);
         int[] ids = e.parser().tokenizeBody(body);
@@ -390,7 +433,7 @@ public final class OpenAiServer implements AutoCloseable {
         sendJson(ex, 200, o);
     }
 
-    private void detokenize(HttpExchange ex) throws IOException {
+    private void detokenize(Exchange ex) throws IOException {
         Engine e = requireReady();
         JsonNode body = readJson(ex);
         JsonNode t = body.get("tokens");
@@ -413,10 +456,49 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ------------------------------------------------------------------ completions
 
-    private void complete(HttpExchange ex, boolean chat) throws IOException {
+    private void responses(Exchange ex) throws IOException {
+        Engine e = requireReady();
+        JsonNode body = readJson(ex);
+        RequestParser.Parsed p;
+        try {
+            p = e.parser().chat(ResponsesApi.toChat(body, mapper));
+        } catch (ApiException x) {
+            throw ResponsesApi.renamed(x);
+        }
+        ResponsesCall call = new ResponsesCall(this, mapper, body, p, config.modelId());
+        run(ex, e, p, pending -> {
+            if (p.stream()) {
+                call.stream(ex, pending);
+            } else {
+                call.respond(ex, pending);
+            }
+        });
+    }
+
+    private void complete(Exchange ex, boolean chat) throws IOException {
         Engine e = requireReady();
         JsonNode body = readJson(ex);
         RequestParser.Parsed p = chat ? e.parser().chat(body) : e.parser().completion(body);
+        run(ex, e, p, pending -> {
+            Call call = new Call(e, p, chat, pending, p.sequences());
+            if (p.stream()) {
+                call.stream(ex);
+            } else {
+                call.respond(ex);
+            }
+        });
+    }
+
+    /** How a handler answers once its sequences are queued. */
+    private interface Answer {
+        void write(Pending pending) throws IOException, InterruptedException;
+    }
+
+    /**
+     * Queues the request's sequences and lets {@code answer} write the response. A client that goes away (or an
+     * answer that fails) cancels them: their slots and caches are freed at the next step.
+     */
+    private void run(Exchange ex, Engine e, RequestParser.Parsed p, Answer answer) throws IOException {
         Scheduler.Request req = new Scheduler.Request();
         List<Scheduler.Job> jobs = new ArrayList<>(p.sequences());
         for (int i = 0; i < p.prompts().size(); i++) {
@@ -429,13 +511,8 @@ public final class OpenAiServer implements AutoCloseable {
         }
         e.scheduler().submit(jobs);
         boolean finished = false;
-        try {
-            Call call = new Call(e, p, chat, req, jobs.size());
-            if (p.stream()) {
-                call.stream(ex);
-            } else {
-                call.respond(ex);
-            }
+        try (HangUpWatch.Watch w = ex.onDisconnect(() -> e.scheduler().cancel(req))) {
+            answer.write(new Pending(e.scheduler(), req, config.keepAlive(), holdEvents));
             finished = true;
         } catch (InterruptedException ie) {
             Thread.currentThread().interrupt();
@@ -452,7 +529,7 @@ public final class OpenAiServer implements AutoCloseable {
         final Engine e;
         final RequestParser.Parsed p;
         final boolean chat;
-        final Scheduler.Request req;
+        final Pending pending;
         final int choices;
         final String id;
         final long created = System.currentTimeMillis() / 1000;
@@ -461,11 +538,11 @@ public final class OpenAiServer implements AutoCloseable {
         final List<List<Integer>> offsets = new ArrayList<>();
         final List<List<TokenLogprobs>> promptLogprobs = new ArrayList<>();
 
-        Call(Engine e, RequestParser.Parsed p, boolean chat, Scheduler.Request req, int choices) {
+        Call(Engine e, RequestParser.Parsed p, boolean chat, Pending pending, int choices) {
             this.e = e;
             this.p = p;
             this.chat = chat;
-            this.req = req;
+            this.pending = pending;
             this.choices = choices;
             this.id = (chat ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
             this.textOffset = new int[choices];
@@ -489,23 +566,6 @@ public final class OpenAiServer implements AutoCloseable {
             return n;
         }
 
-        /** The next event; fails rather than waiting forever if the scheduler thread is gone. */
-        Scheduler.Event next() throws InterruptedException {
-            while (true) {
-                Scheduler.Event ev = req.events.poll(1, TimeUnit.SECONDS);
-                if (ev != null) {
-                    return ev;
-                }
-                if (!e.scheduler().alive()) {
-                    ev = req.events.poll();
-                    if (ev != null) {
-                        return ev;
-                    }
-                    throw new ApiException(503, "server_error", null, "shutting_down", "the scheduler has stopped");
-                }
-            }
-        }
-
         /** Records a token's log-probabilities and where its text starts. */
         void note(Scheduler.TokenEvent t) {
             if (t.logprobs() != null) {
@@ -515,11 +575,18 @@ public final class OpenAiServer implements AutoCloseable {
             textOffset[t.index()] += t.text().length();
         }
 
-        void respond(HttpExchange ex) throws IOException, InterruptedException {
+        void respond(Exchange ex) throws IOException, InterruptedException {
             GenerationResult[] results = new GenerationResult[choices];
             int done = 0;
+            keepJsonAlive(ex, pending);
             while (done < choices) {
-                Scheduler.Event ev = next();
+                Scheduler.Event ev;
+                try {
+                    ev = pending.next();
+                } catch (ApiException x) {
+                    finishJson(ex, x.status(), errorBody(x));
+                    return;
+                }
                 switch (ev) {
                     case Scheduler.PromptEvent pe -> promptLogprobs.set(pe.index(), pe.logprobs());
                     case Scheduler.TokenEvent t -> note(t);
@@ -527,7 +594,11 @@ public final class OpenAiServer implements AutoCloseable {
                         results[d.index()] = d.result();
                         done++;
                     }
-                    case Scheduler.FailedEvent f -> throw f.error();
+                    case Scheduler.FailedEvent f -> {
+                        pending.cancel(); // the other choices too
+                        finishJson(ex, f.error().status(), errorBody(f.error()));
+                        return;
+                    }
                 }
             }
             ObjectNode o = mapper.createObjectNode();
@@ -554,15 +625,11 @@ public final class OpenAiServer implements AutoCloseable {
                 c.put("finish_reason", r.finishReason().apiName());
             }
             o.set("usage", usage(generated));
-            sendJson(ex, 200, o);
+            finishJson(ex, 200, o);
         }
 
-        void stream(HttpExchange ex) throws IOException, InterruptedException {
-            ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
-            ex.getResponseHeaders().set("Cache-Control", "no-cache");
-            ex.getResponseHeaders().set("X-Accel-Buffering", "no");
-            ex.sendResponseHeaders(200, 0);
-            OutputStream out = ex.getResponseBody();
+        void stream(Exchange ex) throws IOException, InterruptedException {
+            OutputStream out = startEvents(ex, pending);
             for (int i = 0; i < choices; i++) {
                 if (chat) {
                     ObjectNode delta = mapper.createObjectNode();
@@ -579,7 +646,7 @@ public final class OpenAiServer implements AutoCloseable {
             while (done < choices) {
                 Scheduler.Event ev;
                 try {
-                    ev = next();
+                    ev = pending.next();
                 } catch (ApiException x) {
                     event(out, errorBody(x));
                     out.write(DONE);
@@ -605,7 +672,7 @@ public final class OpenAiServer implements AutoCloseable {
                         event(out, err);
                         out.write(DONE);
                         out.flush();
-                        e.scheduler().cancel(req);
+                        pending.cancel();
                         return;
                     }
                 }
@@ -712,8 +779,16 @@ public final class OpenAiServer implements AutoCloseable {
                 int[] ids = p.prompts().get(index / p.n());
                 StreamingDecoder dec = tok.streamingDecoder();
                 int at = 0;
+                boolean dummyPrefix = true;
                 for (int i = 0; i < ids.length; i++) {
-                    tokens.add(tokenText(tok, ids[i]));
+                    String text = tokenText(tok, ids[i]);
+                    if (dummyPrefix && tok.type(ids[i]) != PieceType.CONTROL) {
+                        // the text drops the space SentencePiece adds before the first piece (spec §7.3): so does
+                        // its token, so that the tokens concatenate to the text ("Hello", not " Hello")
+                        dummyPrefix = false;
+                        text = text.startsWith(" ") ? text.substring(1) : text;
+                    }
+                    tokens.add(text);
                     offsets.add(at);
                     at += dec.push(ids[i]).length();
                     if (i == 0) {
@@ -772,6 +847,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         private void event(OutputStream out, ObjectNode o) throws IOException {
+            pending.sent();
             byte[] json = mapper.writeValueAsBytes(o);
             byte[] frame = new byte[json.length + 8];
             System.arraycopy("data: ".getBytes(StandardCharsets.US_ASCII), 0, frame, 0, 6);
@@ -794,7 +870,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     // ------------------------------------------------------------------ responses
 
-    private ObjectNode errorBody(ApiException e) {
+    ObjectNode errorBody(ApiException e) {
         ObjectNode o = mapper.createObjectNode();
         ObjectNode err = o.putObject("error");
         err.put("message", e.getMessage());
@@ -812,24 +888,49 @@ public final class OpenAiServer implements AutoCloseable {
         return o;
     }
 
-    private void sendError(HttpExchange ex, ApiException e) throws IOException {
+    /** A stream's headers, at once; an SSE comment after every silence of {@link ServerConfig#keepAlive()}. */
+    static OutputStream startEvents(Exchange ex, Pending pending) throws IOException {
+        ex.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+        ex.setHeader("Cache-Control", "no-cache");
+        ex.setHeader("X-Accel-Buffering", "no");
+        OutputStream out = ex.start(200, -1);
+        pending.keepAlive(() -> {
+            out.write(KEEP_ALIVE_COMMENT);
+            out.flush();
+        });
+        return out;
+    }
+
+    /** A non-streaming answer: after every silence a space (the first one sends the 200 and headers); JSON follows. */
+    static void keepJsonAlive(Exchange ex, Pending pending) {
+        pending.keepAlive(() -> {
+            if (!ex.started()) {
+                ex.setHeader("Content-Type", "application/json");
+                ex.start(200, -1);
+            }
+            ex.body().write(' ');
+            ex.body().flush();
+        });
+    }
+
+    /** Sends a JSON answer, or ends with it a body that keep-alive spaces started (an error then comes with 200). */
+    void finishJson(Exchange ex, int status, JsonNode body) throws IOException {
+        if (ex.started()) {
+            ex.body().write(mapper.writeValueAsBytes(body));
+        } else {
+            sendJson(ex, status, body);
+        }
+    }
+
+    private void sendError(Exchange ex, ApiException e) throws IOException {
         if (e.status() == 429) {
-            ex.getResponseHeaders().set("Retry-After", "1");
+            ex.setHeader("Retry-After", "1");
         }
         sendJson(ex, e.status(), errorBody(e));
     }
 
-    private void sendJson(HttpExchange ex, int status, JsonNode body) throws IOException {
-        send(ex, status, "application/json", mapper.writeValueAsBytes(body));
+    private void sendJson(Exchange ex, int status, JsonNode body) throws IOException {
+        ex.send(status, "application/json", mapper.writeValueAsBytes(body));
     }
 
-    private static void send(HttpExchange ex, int status, String type, byte[] body) throws IOException {
-        ex.getResponseHeaders().set("Content-Type", type);
-        ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
-        if (body.length > 0) {
-            try (OutputStream out = ex.getResponseBody()) {
-                out.write(body);
-            }
-        }
-    }
 }

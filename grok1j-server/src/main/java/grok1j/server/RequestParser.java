@@ -1,9 +1,13 @@
 package grok1j.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import grok1j.generate.LogitsProcessing;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
 import grok1j.tokenizer.Tokenizer;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -25,6 +29,7 @@ final class RequestParser {
     private final int vocab;
     private final ChatTemplate template;
     private final int maxSequences;
+    private final StructuredOutputs structured;
 
     /** @param maxSequences most sequences (prompts x n) one request may ask for */
     RequestParser(Tokenizer tokenizer, int context, ChatTemplate template, int maxSequences) {
@@ -33,6 +38,7 @@ final class RequestParser {
         this.vocab = tokenizer.vocabSize();
         this.template = template;
         this.maxSequences = maxSequences;
+        this.structured = new StructuredOutputs(tokenizer);
     }
 
     /**
@@ -55,6 +61,31 @@ final class RequestParser {
         }
     }
 
+    /**
+     * Reads a request body as the JSON object every endpoint expects.
+     *
+     * @throws ApiException 400 if the body is not JSON (any I/O error of the parser, e.g. bytes Jackson takes for
+     *                      UTF-32 but that are not, is the body's fault: the bytes are already in memory) or not an object
+     */
+    static JsonNode readBody(ObjectMapper mapper, byte[] body) {
+        JsonNode n;
+        try {
+            n = mapper.readTree(body);
+        } catch (JsonProcessingException e) {
+            // in our words: Jackson's messages name its own options and classes
+            var at = e.getLocation();
+            throw ApiException.invalid(null, at == null || at.getLineNr() < 0 ? "the body is not valid JSON"
+                    : "the body is not valid JSON (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")");
+        } catch (IOException e) {
+            // e.g. bytes Jackson takes for UTF-32 that are not
+            throw ApiException.invalid(null, "the body is not valid JSON (its characters cannot be decoded)");
+        }
+        if (n == null || !n.isObject()) {
+            throw ApiException.invalid(null, "the body must be a JSON object");
+        }
+        return n;
+    }
+
     Parsed completion(JsonNode body) {
         List<int[]> prompts = new ArrayList<>();
         List<String> texts = new ArrayList<>();
@@ -69,11 +100,13 @@ final class RequestParser {
             }
         }
         boolean echo = bool(body, "echo", false);
-        return common(body, false, prompts, texts, logprobs, echo);
+        StructuredOutputs.Format format = structured.parse(body);
+        return common(body, false, prompts, texts, logprobs, echo, format);
     }
 
     Parsed chat(JsonNode body) {
-        String prompt = template.render(messages(body));
+        StructuredOutputs.Format format = structured.parse(body);
+        String prompt = template.render(chatMessages(body, format));
         int[] ids = tokenizer.encode(prompt);
         int logprobs = -1;
         boolean want = bool(body, "logprobs", false);
@@ -86,20 +119,27 @@ final class RequestParser {
         if (want) {
             logprobs = intIn(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, 0);
         }
-        return common(body, true, List.of(ids), List.of(prompt), logprobs, false);
+        return common(body, true, List.of(ids), List.of(prompt), logprobs, false, format);
     }
 
-    /** The prompt text the chat template makes of {@code messages}. */
+    /** The prompt text the chat template makes of {@code messages} (and {@code response_format}). */
     String chatPrompt(JsonNode body) {
-        return template.render(messages(body));
+        return template.render(chatMessages(body, structured.parse(body)));
     }
 
-    private Parsed common(JsonNode body, boolean chat, List<int[]> prompts, List<String> texts, int logprobs, boolean echo) {
-        double temperature = number(body, "temperature", 0, 2, 1.0);
-        double topP = number(body, "top_p", 0, 1, 1.0);
-        if (topP == 0) {
-            throw ApiException.invalid("top_p", "top_p must be in (0, 1], got 0");
+    /** The messages, then the response format's instruction as a system message (README "Structured outputs"). */
+    private List<ChatTemplate.Message> chatMessages(JsonNode body, StructuredOutputs.Format format) {
+        List<ChatTemplate.Message> ms = messages(body);
+        if (format != null) {
+            ms.add(new ChatTemplate.Message("system", format.instruction()));
         }
+        return ms;
+    }
+
+    private Parsed common(JsonNode body, boolean chat, List<int[]> prompts, List<String> texts, int logprobs, boolean echo,
+                          StructuredOutputs.Format format) {
+        double temperature = number(body, "temperature", 0, 2, 1.0);
+        double topP = number(body, "top_p", 0, 1, 1.0); // 0 = greedy, as in llama.cpp
         int topK = intIn(body, "top_k", -1, Integer.MAX_VALUE, 0);
         double minP = number(body, "min_p", 0, 1, 0.0);
         Long seed = null;
@@ -130,6 +170,10 @@ final class RequestParser {
         // max_completion_tokens (the newer name) wins over max_tokens when both are given
         String maxName = present(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
         int maxTokens = intIn(body, maxName, chat ? 1 : 0, Integer.MAX_VALUE, -1);
+        LogitsProcessing processing = SamplingFields.processing(body, vocab, n);
+        if (format != null) {
+            processing = processing.withConstraint(format.constraint());
+        }
         List<SamplingParams> params = new ArrayList<>();
         for (int[] p : prompts) {
             boolean given = maxTokens >= 0;
@@ -140,7 +184,7 @@ final class RequestParser {
                 throw ApiException.invalid(given ? maxName : chat ? "messages" : "prompt", e.getMessage());
             }
             try {
-                params.add(new SamplingParams(temperature, Math.max(0, topK), topP, minP, seed, m, stop, ignoreEos));
+                params.add(new SamplingParams(temperature, Math.max(0, topK), topP, minP, seed, m, stop, ignoreEos, processing));
             } catch (IllegalArgumentException e) {
                 throw ApiException.invalid(null, e.getMessage());
             }
@@ -304,7 +348,7 @@ final class RequestParser {
         return v.asBoolean();
     }
 
-    private static double number(JsonNode body, String name, double min, double max, double dflt) {
+    static double number(JsonNode body, String name, double min, double max, double dflt) {
         JsonNode v = present(body, name);
         if (v == null) {
             return dflt;
@@ -315,7 +359,7 @@ final class RequestParser {
         return v.asDouble();
     }
 
-    private static int intIn(JsonNode body, String name, int min, int max, int dflt) {
+    static int intIn(JsonNode body, String name, int min, int max, int dflt) {
         JsonNode v = present(body, name);
         if (v == null) {
             return dflt;

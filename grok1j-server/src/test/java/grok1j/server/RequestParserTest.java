@@ -32,7 +32,6 @@ class RequestParserTest {
     @CsvSource(delimiter = '|', value = {
             "{\"prompt\": \"hi\", \"temperature\": \"hot\"}        | temperature",
             "{\"prompt\": \"hi\", \"temperature\": 2.5}            | temperature",
-            "{\"prompt\": \"hi\", \"top_p\": 0}                    | top_p",
             "{\"prompt\": \"hi\", \"top_p\": 1.5}                  | top_p",
             "{\"prompt\": \"hi\", \"top_k\": -2}                   | top_k",
             "{\"prompt\": \"hi\", \"top_k\": 1.5}                  | top_k",
@@ -146,5 +145,22 @@ class RequestParserTest {
         java.nio.file.Files.writeString(f, "{\"user\": \"no placeholder\"}");
         IOException e = assertThrows(IOException.class, () -> ChatTemplate.read(f));
         assertTrue(e.getMessage().contains("{content}"), e.getMessage());
+    }
+
+    @Test
+    void topPZeroAndTopKMinusOneMeanWhatLlamaCppMeans() throws IOException {
+        RequestParser.Parsed p = parser.completion(json("{\"prompt\": \"hi\", \"top_p\": 0, \"top_k\": -1}"));
+        assertEquals(0.0, p.params().get(0).topP(), "top_p 0: greedy");
+        assertTrue(p.params().get(0).topK() <= 0, "top_k -1: no limit");
+    }
+
+    /** Found by RequestFuzzTest: bytes Jackson takes for UTF-32 ended in a CharConversionException, not a 400. */
+    @Test
+    void bodyThatLooksLikeUtf32IsA400() {
+        byte[] body = {(byte) 0xB9, 0, 0, 0, 'o', 'm', 'p', 't', '"', ':', ' ', '"', 'x', '"', '}'};
+        ApiException e = assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, body));
+        assertEquals(400, e.status());
+        assertTrue(e.getMessage().startsWith("the body is not valid JSON: "), e.getMessage());
+        assertEquals(400, assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, "[1]".getBytes())).status());
     }
 }

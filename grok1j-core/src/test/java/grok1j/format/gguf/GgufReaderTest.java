@@ -220,6 +220,60 @@ class GgufReaderTest {
         bad(new GgufBytes().header(3, 0, 1).key("general.alignment", 4).u32(0).toArray(), "general.alignment");
     }
 
+    @Test
+    void overlappingOrSharedTensorDataIsRefused() throws IOException {
+        // b starts inside a's 16 bytes
+        bad(new GgufBytes().header(3, 2, 0).tensorInfo("a", new long[] {16}, F32, 0).tensorInfo("b", new long[] {4}, F32, 32)
+                .pad(32).bytes(new byte[128]).toArray(), "tensor b", "overlaps the data of tensor a");
+        // the same range twice
+        bad(new GgufBytes().header(3, 2, 0).tensorInfo("a", new long[] {4}, F32, 0).tensorInfo("b", new long[] {4}, F32, 0)
+                .pad(32).bytes(new byte[64]).toArray(), "overlaps the data of tensor a");
+        // adjacent ranges and empty tensors are fine
+        byte[] ok = new GgufBytes().header(3, 3, 0).tensorInfo("a", new long[] {8}, F32, 0).tensorInfo("b", new long[] {8}, F32, 32)
+                .tensorInfo("e", new long[] {0}, F32, 0).pad(32).bytes(new byte[64]).toArray();
+        try (GgufFile f = GgufFile.open(write("ok.gguf", ok))) {
+            assertEquals(3, f.tensors().size());
+        }
+    }
+
+    @Test
+    void invalidUtf8IsRefusedNamingTheKey() throws IOException {
+        byte[] bad = {'a', (byte) 0xC3, 'b'}; // 0xC3 starts a two-byte sequence that 'b' does not continue
+        bad(new GgufBytes().header(3, 0, 1).key("general.name", 8).u64(3).bytes(bad).toArray(),
+                "metadata general.name is not valid UTF-8");
+        bad(new GgufBytes().header(3, 0, 1).key("tokenizer.ggml.tokens", 9).u32(8).u64(2).str("ok").u64(3).bytes(bad).toArray(),
+                "metadata tokenizer.ggml.tokens is not valid UTF-8");
+        bad(new GgufBytes().header(3, 0, 1).u64(3).bytes(bad).u32(4).u32(1).toArray(), "metadata key is not valid UTF-8");
+        bad(new GgufBytes().header(3, 1, 0).u64(3).bytes(bad).u32(1).u64(4).u32(F32).u64(0).pad(32).bytes(new byte[16]).toArray(),
+                "tensor name is not valid UTF-8");
+        // an encoded surrogate (CESU-8) is not UTF-8 either
+        bad(new GgufBytes().header(3, 0, 1).key("general.name", 8).u64(3).bytes(new byte[] {(byte) 0xED, (byte) 0xA0, (byte) 0x80}).toArray(),
+                "general.name is not valid UTF-8");
+    }
+
+    @Test
+    void knownKeysOfTheWrongTypeAreRefused() throws IOException {
+        bad(new GgufBytes().header(3, 0, 1).key("tokenizer.ggml.scores", 9).u32(5).u64(2).u32(1).u32(2).toArray(),
+                "tokenizer.ggml.scores must be an array of FLOAT32 or FLOAT64, found an array of INT32");
+        bad(new GgufBytes().header(3, 0, 1).key("tokenizer.ggml.tokens", 9).u32(5).u64(1).u32(7).toArray(),
+                "tokenizer.ggml.tokens must be an array of STRING, found an array of INT32");
+        bad(new GgufBytes().header(3, 0, 1).key("tokenizer.ggml.token_type", 9).u32(6).u64(1).f32(1).toArray(),
+                "tokenizer.ggml.token_type must be an array of an integer type, found an array of FLOAT32");
+        bad(new GgufBytes().header(3, 0, 1).key("tokenizer.ggml.tokens", 8).str("abc").toArray(),
+                "tokenizer.ggml.tokens must be an array of STRING, found STRING");
+        bad(new GgufBytes().header(3, 0, 1).key("tokenizer.ggml.bos_token_id", 8).str("1").toArray(),
+                "tokenizer.ggml.bos_token_id must be an integer type, found STRING");
+        bad(new GgufBytes().header(3, 0, 1).key("general.architecture", 4).u32(1).toArray(),
+                "general.architecture must be STRING, found UINT32");
+        // the types llama.cpp writes pass
+        byte[] ok = new GgufBytes().header(3, 0, 3).key("tokenizer.ggml.tokens", 9).u32(8).u64(1).str("a")
+                .key("tokenizer.ggml.scores", 9).u32(6).u64(1).f32(0).key("tokenizer.ggml.token_type", 9).u32(5).u64(1).u32(1)
+                .toArray();
+        try (GgufFile f = GgufFile.open(write("ok.gguf", ok))) {
+            assertEquals(1, f.getArray("tokenizer.ggml.tokens").length());
+        }
+    }
+
     /** Random corruption of a valid file: every result is either a parse or a GgufFormatException. */
     @Test
     void randomCorruptionNeverEscapes() throws IOException {
