@@ -24,6 +24,11 @@ public final class TestFiles {
         return shared().resolve("fixtures/grok-1-tiny");
     }
 
+    /** The random-weight Grok-2 in the release layout (grok-2 spec §8.1). */
+    public static Path grok2Tiny() {
+        return shared().resolve("fixtures/grok-2-tiny");
+    }
+
     public static Path tokenizerModel() {
         return shared().resolve("models/grok-1/tokenizer.model");
     }

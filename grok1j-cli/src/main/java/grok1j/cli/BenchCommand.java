@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.KvCache;
@@ -159,8 +159,8 @@ final class BenchCommand implements Callable<Integer> {
         int nl = cfg.layers();
         // under mpirun: every rank computes its slices; the all-reduces are timed for the per-rank report
         TimedCommunicator comm = new TimedCommunicator(Cluster.communicator());
-        Grok1 net = new Grok1(weights, pool, comm);
-        Grok1.Timings tm = new Grok1.Timings(nl);
+        Transformer net = new Transformer(weights, pool, comm);
+        Transformer.Timings tm = new Transformer.Timings(nl);
         if (comm.rank() != 0) {
             follow(net, tm, comm);
             throw new Cluster.FollowerDone();
@@ -180,25 +180,25 @@ final class BenchCommand implements Callable<Integer> {
                 cfg.ropeTheta(), cfg.rmsEps(), cfg.embeddingMultiplier(), cfg.outputMultiplier(), cfg.attnOutputMultiplier(),
                 cfg.attnSoftcap(), cfg.padId(), cfg.bosId(), cfg.eosId());
         try (SyntheticModel sm = new SyntheticModel(small, pool)) {
-            Grok1 s = new Grok1(sm.weights(), pool);
+            Transformer s = new Transformer(sm.weights(), pool);
             for (int round = 0; round < warmupRounds; round++) {
                 KvCache warm = new KvCache(small);
-                s.forward(randomTokens(rnd, small, 40), 0, 40, warm, Grok1.Logits.LAST);
+                s.forward(randomTokens(rnd, small, 40), 0, 40, warm, Transformer.Logits.LAST);
                 for (int i = 0; i < 60; i++) {
-                    s.forward(randomTokens(rnd, small, 1), 0, 1, warm, Grok1.Logits.LAST);
+                    s.forward(randomTokens(rnd, small, 1), 0, 1, warm, Transformer.Logits.LAST);
                 }
             }
         }
         for (int round = 0; round < 2; round++) {
             KvCache warm = net.newCache();
-            net.forward(randomTokens(rnd, cfg, 13), 0, 13, warm, Grok1.Logits.LAST);
+            net.forward(randomTokens(rnd, cfg, 13), 0, 13, warm, Transformer.Logits.LAST);
             for (int i = 0; i < 3; i++) {
-                net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Grok1.Logits.LAST);
+                net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Transformer.Logits.LAST);
             }
         }
         // decode: a 16-token prompt, then timed steps
         KvCache cache = net.newCache();
-        net.forward(randomTokens(rnd, cfg, 16), 0, 16, cache, Grok1.Logits.LAST);
+        net.forward(randomTokens(rnd, cfg, 16), 0, 16, cache, Transformer.Logits.LAST);
         r.put("warmup_s", round((System.nanoTime() - w0) / 1e9, 1));
         nextPhase(net, comm);
         progress(err, "decode: " + decodeTokens + " steps");
@@ -216,7 +216,7 @@ final class BenchCommand implements Callable<Integer> {
                 probeGbs[i] = i == 0 ? interleaved.measure(pool, 1)[0] : interleaved.pass(pool);
             }
             one[0] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
-            net.forward(one, 0, 1, cache, Grok1.Logits.LAST);
+            net.forward(one, 0, 1, cache, Transformer.Logits.LAST);
             long sum = 0;
             for (long v : tm.layerNanos) {
                 sum += v;
@@ -259,7 +259,7 @@ final class BenchCommand implements Callable<Integer> {
             KvCache c = net.newCache();
             int[] prompt = randomTokens(rnd, cfg, n);
             long p0 = System.nanoTime();
-            float[] logits = net.forward(prompt, 0, n, c, Grok1.Logits.LAST);
+            float[] logits = net.forward(prompt, 0, n, c, Transformer.Logits.LAST);
             argmax(logits); // the first token: greedy sampling over the logits
             double ms = (System.nanoTime() - p0) / 1e6;
             // every layer but the last is a full layer; the last runs past K/V only for the position with logits
@@ -291,7 +291,7 @@ final class BenchCommand implements Callable<Integer> {
     private static final int STATS = 6;
 
     /** Ends the followers' current phase and starts the next with fresh all-reduce timings on every rank. */
-    private static void nextPhase(Grok1 net, TimedCommunicator comm) {
+    private static void nextPhase(Transformer net, TimedCommunicator comm) {
         if (comm.size() > 1) {
             net.stopFollowers();
             comm.barrier();
@@ -303,7 +303,7 @@ final class BenchCommand implements Callable<Integer> {
      * A rank other than 0: follows the warm-up, then the decode steps (timing its own layers and all-reduces, reported
      * to rank 0), then the prefills.
      */
-    private static void follow(Grok1 net, Grok1.Timings tm, TimedCommunicator comm) {
+    private static void follow(Transformer net, Transformer.Timings tm, TimedCommunicator comm) {
         int nl = net.config().layers();
         net.follow(); // warm-up
         comm.barrier();
@@ -328,7 +328,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Gathers every rank's decode figures to rank 0: {@code [rank][STATS]}, with host names; null on other ranks. */
-    private static Object[] rankStats(Grok1 net, TimedCommunicator comm, long perLayer, double msLayer, long forwardNanos) {
+    private static Object[] rankStats(Transformer net, TimedCommunicator comm, long perLayer, double msLayer, long forwardNanos) {
         float[] mine = {perLayer * net.config().layers() / 1e6f, (float) msLayer, comm.allReduceMedianNanos() / 1e3f,
             comm.allReduceP90Nanos() / 1e3f, forwardNanos == 0 ? 0f : (float) comm.allReduceTotalNanos() / forwardNanos,
             comm.allReduceCount()};

@@ -68,6 +68,40 @@ final class Cluster {
         });
     }
 
+    /**
+     * One line for rank 0 when mpirun bound the ranks of this host to fewer cores than it has online (Open MPI binds
+     * each rank to one core when it starts one or two), else null: one rank per host would compute on one core.
+     */
+    static String bindingWarning() {
+        int usable = Runtime.getRuntime().availableProcessors();
+        int online = onlineCpus();
+        int localRanks = 1;
+        try {
+            localRanks = Integer.parseInt(System.getenv().getOrDefault("OMPI_COMM_WORLD_LOCAL_SIZE", "1").strip());
+        } catch (NumberFormatException e) {
+            // keep 1
+        }
+        if ((long) localRanks * usable >= online) {
+            return null;
+        }
+        return "grok1j: warning: mpirun bound this rank to " + usable + " of this host's " + online
+                + " cores; add --bind-to none (one rank per host) or --map-by ppr:1:socket:pe=CORES to use them";
+    }
+
+    /** CPUs the kernel has online ({@code /sys/devices/system/cpu/online}, e.g. "0-63"), or 0 if unknown. */
+    private static int onlineCpus() {
+        try {
+            int n = 0;
+            for (String range : java.nio.file.Files.readString(java.nio.file.Path.of("/sys/devices/system/cpu/online")).strip().split(",")) {
+                String[] ends = range.split("-");
+                n += ends.length == 1 ? 1 : Integer.parseInt(ends[1]) - Integer.parseInt(ends[0]) + 1;
+            }
+            return n;
+        } catch (java.io.IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
     /** The job's ranks ({@link Communicator#single()} outside mpirun). */
     static synchronized Communicator communicator() {
         return comm;

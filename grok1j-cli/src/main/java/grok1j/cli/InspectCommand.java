@@ -4,6 +4,7 @@ import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
 import grok1j.format.TensorInfo;
 import grok1j.format.WeightCheck;
+import grok1j.model.Architecture;
 import grok1j.model.GrokConfig;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -26,7 +27,7 @@ import picocli.CommandLine.Option;
                         + "(exit status 2 if any does)."})
 final class InspectCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
-            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, a Grok-2 folder, or a .gguf file.")
     Path model;
 
     @Option(names = "--check", description = "Scan every weight for NaN, Inf and absurd magnitudes (reads the whole model).")
@@ -57,10 +58,21 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("  max_position_embeddings    %d%n", c.contextLength());
             out.printf("  rope_theta                 %s%n", c.ropeTheta());
             out.printf("  rms_norm_eps               %s%n", c.rmsEps());
-            out.printf("  embedding multiplier       %s (applied as bf16 %s)%n", c.embeddingMultiplier(), c.effectiveEmbeddingMultiplier());
-            out.printf("  output multiplier          %s (applied as bf16 %s)%n", c.outputMultiplier(), c.effectiveOutputMultiplier());
+            String applied = c.architecture().bf16Multipliers() ? "bf16" : "float32";
+            out.printf("  embedding multiplier       %s (applied as %s %s)%n", c.embeddingMultiplier(), applied, c.effectiveEmbeddingMultiplier());
+            out.printf("  output multiplier          %s (applied as %s %s)%n", c.outputMultiplier(), applied, c.effectiveOutputMultiplier());
             out.printf("  attention logit multiplier %s%n", c.attnOutputMultiplier());
             out.printf("  attention logit soft-cap   %s%n", c.attnSoftcap());
+            Architecture a = c.architecture();
+            if (!a.equals(Architecture.grok1())) {
+                out.printf("  architecture               %s: %s GELU, padding keys %s%n", a.name(), a.erfGelu() ? "erf" : "tanh",
+                        a.padKeyMask() ? "masked" : "not masked");
+                out.printf("  router logit soft-cap      %s%n", a.routerSoftcap());
+                out.printf("  attn_temperature_len       %s%n", a.attnTemperatureLength() > 0 ? a.attnTemperatureLength() : "off");
+                out.printf("  final logit soft-cap       %s%n", a.finalSoftcap() > 0 ? a.finalSoftcap() : "off");
+                out.printf("  intermediate_size (dense)  %s%n", a.residualDenseMlp() ? a.denseFfn() : "none");
+                out.printf("  output projection          %s%n", f.weights().output() != null ? "untied (lm_head)" : "tied");
+            }
             out.println();
             long total = 0;
             out.printf("tensors (%d):%n", f.tensors().size());

@@ -44,6 +44,10 @@ public final class Main implements Runnable {
             err.println("grok1j: " + oneLine(e));
             System.exit(EXIT_BAD_INPUT);
         }
+        String binding = Cluster.bindingWarning();
+        if (binding != null && !Cluster.launchedAsFollower()) {
+            err.println(binding);
+        }
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         int status = Cluster.launchedAsFollower() ? run(args, quiet, quiet) : run(args, out, err);
         Cluster.finish();

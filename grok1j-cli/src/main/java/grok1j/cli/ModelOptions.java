@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 /** Options shared by the commands that load a model. */
 final class ModelOptions {
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
-            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, a Grok-2 folder, or a .gguf file.")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "PATH",

@@ -1,5 +1,7 @@
 package grok1j.format;
 
+import grok1j.format.safetensors.Grok2Checkpoint;
+import grok1j.format.safetensors.Grok2Model;
 import grok1j.tokenizer.SentencePieceModel;
 import grok1j.tokenizer.SentencePieceTokenizer;
 import grok1j.tokenizer.Tokenizer;
@@ -8,12 +10,13 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
-/** Opens model files by what they are: an official checkpoint folder or a GGUF file. */
+/** Opens model files by what they are: an official Grok-1 checkpoint folder, a Grok-2 release folder or a GGUF file. */
 public final class ModelFiles {
     private ModelFiles() {}
 
     /**
-     * @param path a folder holding {@code ckpt-0/}, {@code ckpt-0/} itself, or a {@code .gguf} file
+     * @param path a folder holding {@code ckpt-0/}, {@code ckpt-0/} itself, a Grok-2 folder (recognised by its
+     *             {@code pytorch_model-NNNNN-TP-*.safetensors} files, grok-2 spec §1), or a {@code .gguf} file
      * @throws IOException with a one-line message naming the path and what is wrong
      */
     public static ModelFile open(Path path) throws IOException {
@@ -29,6 +32,9 @@ public final class ModelFiles {
             } catch (GgufFormatException e) {
                 throw new ModelFormatException(e.getMessage(), e);
             }
+        }
+        if (Grok2Checkpoint.isGrok2Folder(path)) {
+            return Grok2Model.open(path);
         }
         return OfficialCheckpoint.open(path);
     }
@@ -58,8 +64,10 @@ public final class ModelFiles {
         }
         Path found = file.tokenizerPath();
         if (found == null) {
-            throw new IOException("no tokenizer.model found for " + file.location()
-                    + " (looked in the folder, beside ckpt-0/ and two levels above it); pass --tokenizer PATH");
+            throw new IOException(file instanceof Grok2Model
+                    ? "no tokenizer.tok.json in " + file.location() + "; pass --tokenizer PATH"
+                    : "no tokenizer.model found for " + file.location()
+                            + " (looked in the folder, beside ckpt-0/ and two levels above it); pass --tokenizer PATH");
         }
         return Tokenizer.load(found);
     }

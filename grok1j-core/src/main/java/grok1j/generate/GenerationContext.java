@@ -1,6 +1,6 @@
 package grok1j.generate;
 
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.KvCache;
 import grok1j.tokenizer.Tokenizer;
 
@@ -13,12 +13,12 @@ import grok1j.tokenizer.Tokenizer;
  * <p>Not thread-safe: one call at a time per context. Several contexts may share one model.
  */
 public final class GenerationContext {
-    private final Grok1 model;
+    private final Transformer model;
     private final Tokenizer tokenizer;
     private final KvCache cache;
     private long lastProcessingNanos;
 
-    public GenerationContext(Grok1 model, Tokenizer tokenizer) {
+    public GenerationContext(Transformer model, Tokenizer tokenizer) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.cache = model.newCache();
@@ -46,7 +46,7 @@ public final class GenerationContext {
     public GenerationResult generate(int[] promptIds, SamplingParams params, TokenListener listener) {
         Sequence seq = new Sequence(model, tokenizer, cache, promptIds, params);
         while (!seq.finished()) {
-            Grok1.Step step = seq.nextStep();
+            Transformer.Step step = seq.nextStep();
             float[] logits = model.forward(step.tokens(), step.offset(), step.count(), cache, step.which());
             Sequence.Token token = seq.accept(logits);
             if (token != null) {
@@ -74,7 +74,7 @@ public final class GenerationContext {
         float[] all = new float[ids.length * vocab];
         for (int at = 0; at < ids.length; at += Sequence.PREFILL_CHUNK) {
             int n = Math.min(Sequence.PREFILL_CHUNK, ids.length - at);
-            float[] part = model.forward(ids, at, n, cache, Grok1.Logits.ALL);
+            float[] part = model.forward(ids, at, n, cache, Transformer.Logits.ALL);
             System.arraycopy(part, 0, all, at * vocab, part.length);
         }
         return all;

@@ -1,12 +1,12 @@
 package grok1j.generate;
 
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.KvCache;
 import grok1j.tokenizer.Tokenizer;
 
 /**
  * One generation in progress, as a state machine a scheduler can drive: ask for the {@link #nextStep()}, run it
- * (alone or batched with other sequences' steps through {@link Grok1#forward(java.util.List)}), hand the logits to
+ * (alone or batched with other sequences' steps through {@link Transformer#forward(java.util.List)}), hand the logits to
  * {@link #accept}. Prefill runs in chunks of {@link #PREFILL_CHUNK} positions; then one token per step.
  *
  * <p>The KV cache's positions shared with the prompt (a previous conversation turn) are reused.
@@ -37,7 +37,7 @@ public final class Sequence {
      * @throws IllegalArgumentException if the prompt is empty or prompt plus max tokens exceed the context (the
      *                                  message names both numbers)
      */
-    public Sequence(Grok1 model, Tokenizer tokenizer, KvCache cache, int[] promptIds, SamplingParams params) {
+    public Sequence(Transformer model, Tokenizer tokenizer, KvCache cache, int[] promptIds, SamplingParams params) {
         checkFits(promptIds.length, params.maxTokens(), model.config().contextLength());
         this.cache = cache;
         this.promptIds = promptIds.clone();
@@ -86,17 +86,17 @@ public final class Sequence {
     }
 
     /** The next forward step of this sequence. @throws IllegalStateException once finished */
-    public Grok1.Step nextStep() {
+    public Transformer.Step nextStep() {
         if (finish != null) {
             throw new IllegalStateException("the sequence has finished");
         }
         if (prefilled < promptIds.length) {
             int n = Math.min(PREFILL_CHUNK, promptIds.length - prefilled);
             boolean last = prefilled + n == promptIds.length;
-            return new Grok1.Step(promptIds, prefilled, n, cache, last ? Grok1.Logits.LAST : Grok1.Logits.NONE);
+            return new Transformer.Step(promptIds, prefilled, n, cache, last ? Transformer.Logits.LAST : Transformer.Logits.NONE);
         }
         one[0] = lastToken;
-        return new Grok1.Step(one, 0, 1, cache, Grok1.Logits.LAST);
+        return new Transformer.Step(one, 0, 1, cache, Transformer.Logits.LAST);
     }
 
     /**

@@ -3,7 +3,8 @@ package grok1j.model;
 import java.util.Map;
 
 /**
- * Hyperparameters of a Grok-1 architecture model (spec §1). {@link #grok1()} gives the released model's values;
+ * Hyperparameters of a Grok family model (spec §1; what Grok-2 does differently is {@link #architecture()}).
+ * {@link #grok1()} gives the released Grok-1's values;
  * {@link #fromJson} reads a Hugging Face style {@code config.json} (keys as in {@code fixtures/grok-1-tiny/config.json})
  * over those defaults.
  *
@@ -26,13 +27,25 @@ import java.util.Map;
  * @param padId                padding id (0); the model masks keys whose token is this id
  * @param bosId                beginning-of-sequence id (1); never added by the reference
  * @param eosId                end-of-sequence id (2)
+ * @param architecture         what this family member does differently ({@link Architecture#grok1()} by default)
  */
 public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, int kvHeads, int headDim, int expertFfn,
                          int experts, int expertsPerToken, int contextLength, double ropeTheta, double rmsEps,
                          double embeddingMultiplier, double outputMultiplier, double attnOutputMultiplier,
-                         double attnSoftcap, int padId, int bosId, int eosId) {
+                         double attnSoftcap, int padId, int bosId, int eosId, Architecture architecture) {
+
+    /** A Grok-1 architecture model. */
+    public GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, int kvHeads, int headDim, int expertFfn,
+                      int experts, int expertsPerToken, int contextLength, double ropeTheta, double rmsEps,
+                      double embeddingMultiplier, double outputMultiplier, double attnOutputMultiplier,
+                      double attnSoftcap, int padId, int bosId, int eosId) {
+        this(vocabSize, dModel, layers, queryHeads, kvHeads, headDim, expertFfn, experts, expertsPerToken, contextLength,
+                ropeTheta, rmsEps, embeddingMultiplier, outputMultiplier, attnOutputMultiplier, attnSoftcap, padId, bosId,
+                eosId, Architecture.grok1());
+    }
 
     public GrokConfig {
+        java.util.Objects.requireNonNull(architecture, "architecture");
         positive("vocab_size", vocabSize);
         positive("hidden_size", dModel);
         positive("num_hidden_layers", layers);
@@ -95,7 +108,7 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
     public GrokConfig withLayers(int n) {
         return new GrokConfig(vocabSize, dModel, n, queryHeads, kvHeads, headDim, expertFfn, experts, expertsPerToken,
                 contextLength, ropeTheta, rmsEps, embeddingMultiplier, outputMultiplier, attnOutputMultiplier, attnSoftcap,
-                padId, bosId, eosId);
+                padId, bosId, eosId, architecture);
     }
 
     /** Query heads per KV head (GQA group size). */
@@ -103,14 +116,19 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
         return queryHeads / kvHeads;
     }
 
-    /** bf16(embeddingMultiplier): the value the reference really multiplies by (78.5 for Grok-1, spec §3.1). */
+    /**
+     * The value the reference really multiplies the embeddings by: bf16-rounded for Grok-1 (78.5, spec §3.1), float32
+     * for Grok-2 (90.50966644, grok-2 spec §2.6).
+     */
     public float effectiveEmbeddingMultiplier() {
-        return grok1j.tensor.BFloat16.round((float) embeddingMultiplier);
+        float m = (float) embeddingMultiplier;
+        return architecture.bf16Multipliers() ? grok1j.tensor.BFloat16.round(m) : m;
     }
 
-    /** bf16(outputMultiplier): 0.578125 for Grok-1 (spec §3.1). */
+    /** The logit multiplier as applied: bf16-rounded for Grok-1 (0.578125, spec §3.1), float32 for Grok-2 (0.5). */
     public float effectiveOutputMultiplier() {
-        return grok1j.tensor.BFloat16.round((float) outputMultiplier);
+        float m = (float) outputMultiplier;
+        return architecture.bf16Multipliers() ? grok1j.tensor.BFloat16.round(m) : m;
     }
 
     /**
@@ -186,9 +204,17 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
 
     /** One line for logs and {@code inspect}. */
     public String summary() {
-        return String.format("d_model %d, %d layers, %d query / %d KV heads x %d, %d experts (top-%d) x ffn %d, vocab %d, context %d, "
+        String common = String.format("d_model %d, %d layers, %d query / %d KV heads x %d, %d experts (top-%d) x ffn %d, vocab %d, context %d, "
                         + "rope theta %.0f, rms eps %g, embedding x%s, logits x%s, attention logits x%s, soft-cap %.1f",
                 dModel, layers, queryHeads, kvHeads, headDim, experts, expertsPerToken, expertFfn, vocabSize, contextLength,
                 ropeTheta, rmsEps, effectiveEmbeddingMultiplier(), effectiveOutputMultiplier(), (float) attnOutputMultiplier, attnSoftcap);
+        if (architecture.equals(Architecture.grok1())) {
+            return common;
+        }
+        Architecture a = architecture;
+        return common + String.format(
+                ", %s: %s GELU, router cap %.1f, attention temperature length %s, final cap %.1f, dense FFN %d",
+                a.name(), a.erfGelu() ? "erf" : "tanh", a.routerSoftcap(),
+                a.attnTemperatureLength() > 0 ? String.format("%.0f", a.attnTemperatureLength()) : "off", a.finalSoftcap(), a.denseFfn());
     }
 }

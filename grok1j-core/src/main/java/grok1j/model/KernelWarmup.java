@@ -38,18 +38,18 @@ public final class KernelWarmup {
      * @throws IllegalArgumentException if {@code budget} is negative
      */
     public static int run(GrokWeights weights, ThreadPool pool, Duration budget) {
-        return run(new Grok1(weights, pool), budget);
+        return run(new Transformer(weights, pool), budget);
     }
 
     /**
      * As {@link #run(GrokWeights, ThreadPool, Duration)} on {@code model}'s first layer as this rank holds it: in a
      * tensor-parallel job every rank warms its own slices up, without collectives.
      */
-    public static int run(Grok1 model, Duration budget) {
+    public static int run(Transformer model, Duration budget) {
         if (budget.isNegative()) {
             throw new IllegalArgumentException("warm-up budget must not be negative, got " + budget);
         }
-        Grok1 firstLayer = model.localLayers(1);
+        Transformer firstLayer = model.localLayers(1);
         GrokConfig cfg = firstLayer.config();
         int prompt = Math.min(PREFILL_TOKENS, cfg.contextLength() - DECODE_STEPS);
         SplittableRandom rnd = new SplittableRandom(7);
@@ -58,17 +58,17 @@ public final class KernelWarmup {
         do {
             KvCache cache = firstLayer.newCache();
             if (prompt > 0) {
-                firstLayer.forward(randomTokens(rnd, cfg, prompt), 0, prompt, cache, Grok1.Logits.LAST);
+                firstLayer.forward(randomTokens(rnd, cfg, prompt), 0, prompt, cache, Transformer.Logits.LAST);
             }
             int[] one = new int[1];
             for (int i = 0; i < DECODE_STEPS && cache.length() < cfg.contextLength(); i++) {
                 one[0] = randomToken(rnd, cfg);
-                firstLayer.forward(one, 0, 1, cache, Grok1.Logits.LAST);
+                firstLayer.forward(one, 0, 1, cache, Transformer.Logits.LAST);
             }
             // a batched decode step, as the server runs for concurrent requests (the multi-token matvec)
-            List<Grok1.Step> batch = new java.util.ArrayList<>();
+            List<Transformer.Step> batch = new java.util.ArrayList<>();
             for (int i = 0; i < BATCH; i++) {
-                batch.add(new Grok1.Step(randomTokens(rnd, cfg, 1), 0, 1, firstLayer.newCache(), Grok1.Logits.LAST));
+                batch.add(new Transformer.Step(randomTokens(rnd, cfg, 1), 0, 1, firstLayer.newCache(), Transformer.Logits.LAST));
             }
             firstLayer.forward(batch);
             rounds++;

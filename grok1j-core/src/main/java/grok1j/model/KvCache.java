@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * conversation does not pay for 8,192 positions.
  *
  * <p>In a tensor-parallel job each rank holds its own KV heads' part of every sequence's cache
- * ({@link Grok1#newCache()}); {@link #id()} names the sequence's cache across ranks.
+ * ({@link Transformer#newCache()}); {@link #id()} names the sequence's cache across ranks.
  */
 public final class KvCache {
     private static final AtomicInteger IDS = new AtomicInteger();

@@ -18,8 +18,31 @@ import grok1j.tensor.WeightMatrix;
  * @param up           per expert moe/linear_v, [d_model, ffn]
  * @param down         per expert moe/linear_1, [ffn, d_model]
  * @param postMoeNorm  rms_norm_3, [d_model], on the MoE branch before the residual add
+ * @param denseGate    residual dense MLP gate (GELU branch), [d_model, denseFfn], or null (Grok-2 spec §2.5)
+ * @param denseUp      residual dense MLP up, [d_model, denseFfn], or null
+ * @param denseDown    residual dense MLP down, [denseFfn, d_model], or null
  */
 public record LayerWeights(float[] attnNorm, WeightMatrix query, WeightMatrix key, WeightMatrix value,
                            WeightMatrix attnOutput, float[] postAttnNorm, float[] preMoeNorm, WeightMatrix router,
-                           WeightMatrix[] gate, WeightMatrix[] up, WeightMatrix[] down, float[] postMoeNorm) {
+                           WeightMatrix[] gate, WeightMatrix[] up, WeightMatrix[] down, float[] postMoeNorm,
+                           WeightMatrix denseGate, WeightMatrix denseUp, WeightMatrix denseDown) {
+
+    public LayerWeights {
+        if ((denseGate == null) != (denseUp == null) || (denseGate == null) != (denseDown == null)) {
+            throw new IllegalArgumentException("the dense MLP needs all of gate, up and down, or none");
+        }
+    }
+
+    /** A layer without a dense MLP (Grok-1). */
+    public LayerWeights(float[] attnNorm, WeightMatrix query, WeightMatrix key, WeightMatrix value,
+                        WeightMatrix attnOutput, float[] postAttnNorm, float[] preMoeNorm, WeightMatrix router,
+                        WeightMatrix[] gate, WeightMatrix[] up, WeightMatrix[] down, float[] postMoeNorm) {
+        this(attnNorm, query, key, value, attnOutput, postAttnNorm, preMoeNorm, router, gate, up, down, postMoeNorm,
+                null, null, null);
+    }
+
+    /** True if this layer has a residual dense MLP beside its experts. */
+    public boolean hasDenseMlp() {
+        return denseGate != null;
+    }
 }

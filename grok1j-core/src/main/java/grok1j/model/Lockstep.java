@@ -26,14 +26,14 @@ final class Lockstep {
     private static final Cleaner CLEANER = Cleaner.create();
 
     private final Communicator comm;
-    private final Grok1 model;
+    private final Transformer model;
     private final int[] header = new int[HEADER];
     /** Rank 0: ids of caches collected since the last call. */
     private final ConcurrentLinkedQueue<Integer> released = new ConcurrentLinkedQueue<>();
     /** Other ranks: their copy of each of rank 0's live caches, by id. */
     private final Map<Integer, KvCache> caches = new HashMap<>();
 
-    Lockstep(Communicator comm, Grok1 model) {
+    Lockstep(Communicator comm, Transformer model) {
         this.comm = comm;
         this.model = model;
     }
@@ -47,13 +47,13 @@ final class Lockstep {
     }
 
     /** Rank 0: broadcasts one forward call. */
-    void lead(List<Grok1.Step> steps) {
+    void lead(List<Transformer.Step> steps) {
         List<Integer> gone = new ArrayList<>();
         for (Integer id; (id = released.poll()) != null; ) {
             gone.add(id);
         }
         int length = 4 + gone.size();
-        for (Grok1.Step st : steps) {
+        for (Transformer.Step st : steps) {
             length += 4 + st.count();
         }
         int[] m = length <= HEADER ? header : new int[length];
@@ -65,7 +65,7 @@ final class Lockstep {
         for (int id : gone) {
             m[at++] = id;
         }
-        for (Grok1.Step st : steps) {
+        for (Transformer.Step st : steps) {
             m[at++] = st.cache().id();
             m[at++] = st.cache().length();
             m[at++] = st.count();
@@ -96,7 +96,7 @@ final class Lockstep {
      *
      * @throws IllegalStateException if the message does not fit this rank's caches
      */
-    List<Grok1.Step> next() {
+    List<Transformer.Step> next() {
         comm.broadcast(header, 0, HEADER, 0);
         if (header[0] == STOP) {
             return null;
@@ -115,13 +115,13 @@ final class Lockstep {
         for (int i = 0; i < m[3]; i++) {
             caches.remove(m[at++]);
         }
-        Grok1.Logits[] modes = Grok1.Logits.values();
-        List<Grok1.Step> out = new ArrayList<>(steps);
+        Transformer.Logits[] modes = Transformer.Logits.values();
+        List<Transformer.Step> out = new ArrayList<>(steps);
         for (int s = 0; s < steps; s++) {
             int id = m[at++];
             int before = m[at++];
             int count = m[at++];
-            Grok1.Logits which = modes[m[at++]];
+            Transformer.Logits which = modes[m[at++]];
             KvCache cache = caches.computeIfAbsent(id, k -> model.newCache());
             if (cache.length() < before) {
                 throw new IllegalStateException("rank 0's cache " + id + " holds " + before + " positions, this rank's copy "
@@ -130,7 +130,7 @@ final class Lockstep {
             cache.truncate(before);
             int[] tokens = java.util.Arrays.copyOfRange(m, at, at + count);
             at += count;
-            out.add(new Grok1.Step(tokens, 0, count, cache, which));
+            out.add(new Transformer.Step(tokens, 0, count, cache, which));
         }
         return out;
     }

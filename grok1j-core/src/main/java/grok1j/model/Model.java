@@ -27,9 +27,9 @@ import java.nio.file.Path;
 public final class Model implements AutoCloseable {
     private final ModelFile file;
     private final Tokenizer tokenizer;
-    private final Grok1 network;
+    private final Transformer network;
 
-    private Model(ModelFile file, Tokenizer tokenizer, Grok1 network) {
+    private Model(ModelFile file, Tokenizer tokenizer, Transformer network) {
         this.file = file;
         this.tokenizer = tokenizer;
         this.network = network;
@@ -77,7 +77,7 @@ public final class Model implements AutoCloseable {
             if (comm.size() > 1) {
                 fingerprint = ModelFingerprint.of(file.weights());
             }
-            model = new Model(file, tok, new Grok1(file.weights(), pool, comm));
+            model = new Model(file, tok, new Transformer(file.weights(), pool, comm));
         } catch (IOException | RuntimeException e) {
             if (file != null) {
                 file.close();
@@ -157,7 +157,7 @@ public final class Model implements AutoCloseable {
     }
 
     /** The forward pass. */
-    public Grok1 network() {
+    public Transformer network() {
         return network;
     }
 
@@ -173,7 +173,7 @@ public final class Model implements AutoCloseable {
 
     /**
      * Releases the memory mappings; on rank 0 of a tensor-parallel job first ends the other ranks'
-     * {@link Grok1#follow()}. Contexts of this model must not be used afterwards.
+     * {@link Transformer#follow()}. Contexts of this model must not be used afterwards.
      */
     @Override
     public void close() {

@@ -26,7 +26,7 @@ public final class ModelFingerprint {
             w.embedding().lookup(token, row, 0);
             f.add(row);
         }
-        f.add(w.embedding().unembedding());
+        f.add(w.unembedding());
         for (LayerWeights lw : w.layers()) {
             f.add(lw.attnNorm());
             f.add(lw.postAttnNorm());
@@ -41,6 +41,11 @@ public final class ModelFingerprint {
                 f.add(lw.gate()[e]);
                 f.add(lw.up()[e]);
                 f.add(lw.down()[e]);
+            }
+            if (lw.hasDenseMlp()) {
+                f.add(lw.denseGate());
+                f.add(lw.denseUp());
+                f.add(lw.denseDown());
             }
         }
         return f.h;

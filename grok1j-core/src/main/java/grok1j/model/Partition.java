@@ -1,5 +1,6 @@
 package grok1j.model;
 
+import grok1j.tensor.BF16Matrix;
 import grok1j.tensor.WeightMatrix;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +13,10 @@ import java.util.List;
  *     and the matching input rows of the attention output projection (§2.1);</li>
  * <li>for every expert, FFN columns {@code [r*F/N, (r+1)*F/N)} of gate and up and the same input rows of down (§2.2);
  *     {@code F} need not divide evenly, and a cut may fall inside a scale group (each row keeps its group's scale);</li>
- * <li>vocabulary rows {@code [r*P, min(V, (r+1)*P))} of the unembedding, {@code P = ceil(V/N)} (§2.3).</li>
+ * <li>the residual dense MLP (Grok-2) like one more expert: its columns {@code [r*G/N, (r+1)*G/N)} of gate and up
+ *     and the same input rows of down, {@code G} its width;</li>
+ * <li>vocabulary rows {@code [r*P, min(V, (r+1)*P))} of the unembedding (tied or untied), {@code P = ceil(V/N)}
+ *     (§2.3).</li>
  * </ul>
  * The embedding lookup, the router and the norms are replicated. The attention output and the expert down
  * projections then give partial sums of the residual update, added across ranks by one all-reduce each.
@@ -91,6 +95,13 @@ public record Partition(int rank, int ranks, int kvHead0, int kvHeads, int query
         if (isWhole()) {
             return w;
         }
+        for (LayerWeights lw : w.layers()) {
+            if (lw.query() instanceof BF16Matrix || lw.gate()[0] instanceof BF16Matrix) {
+                // (a strided view of [out, in] input columns needs kernel support that does not exist yet)
+                throw new IllegalArgumentException("tensor parallelism over " + ranks + " ranks: bf16 weights (the Grok-2"
+                        + " safetensors release) cannot be cut into rank slices yet; run the model on one process");
+            }
+        }
         GrokConfig cfg = w.config();
         int hd = cfg.headDim();
         int q0 = kvHead0 * cfg.groupSize() * hd, q1 = q0 + queryHeads * hd;
@@ -107,15 +118,24 @@ public record Partition(int rank, int ranks, int kvHead0, int kvHeads, int query
                 up[x] = cut(p + "expert " + x + " up", () -> u.columns(ffn0, ffn0 + ffn));
                 down[x] = cut(p + "expert " + x + " down", () -> dn.rows(ffn0, ffn0 + ffn));
             }
+            WeightMatrix denseGate = null, denseUp = null, denseDown = null;
+            if (lw.hasDenseMlp()) {
+                int g = lw.denseGate().outputDim();
+                int g0 = (int) ((long) g * rank / ranks), g1 = (int) ((long) g * (rank + 1) / ranks);
+                denseGate = cut(p + "dense gate", () -> lw.denseGate().columns(g0, g1));
+                denseUp = cut(p + "dense up", () -> lw.denseUp().columns(g0, g1));
+                denseDown = cut(p + "dense down", () -> lw.denseDown().rows(g0, g1));
+            }
             layers.add(new LayerWeights(lw.attnNorm(),
                     cut(p + "query", () -> lw.query().columns(q0, q1)),
                     cut(p + "key", () -> lw.key().columns(k0, k1)),
                     cut(p + "value", () -> lw.value().columns(k0, k1)),
                     cut(p + "attention output", () -> lw.attnOutput().rows(q0, q1)),
-                    lw.postAttnNorm(), lw.preMoeNorm(), lw.router(), gate, up, down, lw.postMoeNorm()));
+                    lw.postAttnNorm(), lw.preMoeNorm(), lw.router(), gate, up, down, lw.postMoeNorm(),
+                    denseGate, denseUp, denseDown));
         }
         Embedding full = w.embedding();
-        WeightMatrix unembedding = cut("unembedding", () -> full.unembedding().columns(vocab0, vocab0 + vocab));
+        WeightMatrix unembedding = cut("unembedding", () -> w.unembedding().columns(vocab0, vocab0 + vocab));
         Embedding local = new Embedding() {
             @Override
             public void lookup(int token, float[] out, int off) {
@@ -127,7 +147,8 @@ public record Partition(int rank, int ranks, int kvHead0, int kvHeads, int query
                 return unembedding;
             }
         };
-        return new GrokWeights(cfg, local, w.finalNorm(), layers);
+        return w.output() == null ? new GrokWeights(cfg, local, w.finalNorm(), layers)
+                : new GrokWeights(cfg, full, w.finalNorm(), layers, unembedding);
     }
 
     private interface Cut {

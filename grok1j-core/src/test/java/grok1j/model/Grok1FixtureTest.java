@@ -85,7 +85,7 @@ class Grok1FixtureTest {
             assertEquals(model.config().vocabSize(), want.length);
             int[] ids = ints(c.get("prompt_ids"));
             GenerationContext ctx = model.newContext();
-            float[] got = model.network().forward(ids, 0, ids.length, ctx.cache(), Grok1.Logits.LAST);
+            float[] got = model.network().forward(ids, 0, ids.length, ctx.cache(), Transformer.Logits.LAST);
             for (int v = 0; v < want.length; v++) {
                 double dlt = Math.abs(got[v] - want[v]);
                 worst = Math.max(worst, dlt);
@@ -117,13 +117,13 @@ class Grok1FixtureTest {
             int[] prompt = ints(c.get("prompt_ids"));
             List<Map<String, Object>> greedy = (List<Map<String, Object>>) c.get("greedy");
             KvCache cache = new KvCache(model.config());
-            float[] logits = model.network().forward(prompt, 0, prompt.length, cache, Grok1.Logits.LAST);
+            float[] logits = model.network().forward(prompt, 0, prompt.length, cache, Transformer.Logits.LAST);
             for (Map<String, Object> step : greedy) {
                 for (List<Number> pair : (List<List<Number>>) step.get("top5")) {
                     assertEquals(pair.get(1).doubleValue(), logits[pair.get(0).intValue()], TOLERANCE);
                 }
                 int tok = ((Number) step.get("token")).intValue();
-                logits = model.network().forward(new int[] {tok}, 0, 1, cache, Grok1.Logits.LAST);
+                logits = model.network().forward(new int[] {tok}, 0, 1, cache, Transformer.Logits.LAST);
                 assertEquals(vocab, logits.length);
             }
         }
@@ -134,11 +134,11 @@ class Grok1FixtureTest {
         int[] ids = ints(cases.get(0).get("prompt_ids"));
         int vocab = model.config().vocabSize();
         KvCache prefillCache = new KvCache(model.config());
-        float[] all = model.network().forward(ids, 0, ids.length, prefillCache, Grok1.Logits.ALL);
+        float[] all = model.network().forward(ids, 0, ids.length, prefillCache, Transformer.Logits.ALL);
         KvCache stepCache = new KvCache(model.config());
         double worst = 0;
         for (int t = 0; t < ids.length; t++) {
-            float[] step = model.network().forward(ids, t, 1, stepCache, Grok1.Logits.LAST);
+            float[] step = model.network().forward(ids, t, 1, stepCache, Transformer.Logits.LAST);
             for (int v = 0; v < vocab; v++) {
                 worst = Math.max(worst, Math.abs(step[v] - all[t * vocab + v]));
             }

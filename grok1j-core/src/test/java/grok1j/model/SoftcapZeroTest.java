@@ -37,7 +37,7 @@ class SoftcapZeroTest {
     private static float[] lastLogits(Path model, int[] ids) throws IOException {
         try (Model m = Model.open(model)) {
             GenerationContext ctx = m.newContext();
-            return m.network().forward(ids, 0, ids.length, ctx.cache(), Grok1.Logits.LAST);
+            return m.network().forward(ids, 0, ids.length, ctx.cache(), Transformer.Logits.LAST);
         }
     }
 

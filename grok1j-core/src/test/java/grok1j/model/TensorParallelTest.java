@@ -87,7 +87,7 @@ public class TensorParallelTest {
         try (ModelFile file = ModelFiles.open(TestFiles.tinyModel())) {
             InProcessGroup g = new InProcessGroup(3);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new Grok1(file.weights(), new ThreadPool(1), g.rank(0)));
+                    () -> new Transformer(file.weights(), new ThreadPool(1), g.rank(0)));
             assertEquals("tensor parallelism over 3 ranks needs a rank count that divides the 2 KV heads: 1, 2", e.getMessage());
         }
     }
@@ -96,11 +96,11 @@ public class TensorParallelTest {
     void aFailedRankEndsTheOthersCollectivesNamingIt() throws Exception {
         try (ModelFile file = ModelFiles.open(TestFiles.tinyModel())) {
             InProcessGroup g = new InProcessGroup(2, 30_000);
-            Grok1 leader = new Grok1(file.weights(), new ThreadPool(1), g.rank(0));
-            new Grok1(file.weights(), new ThreadPool(1), g.rank(1)); // rank 1 never follows: it "dies"
+            Transformer leader = new Transformer(file.weights(), new ThreadPool(1), g.rank(0));
+            new Transformer(file.weights(), new ThreadPool(1), g.rank(1)); // rank 1 never follows: it "dies"
             g.fail(1, "killed");
             CommunicatorException e = assertThrows(CommunicatorException.class,
-                    () -> leader.forward(new int[] {5, 6}, 0, 2, leader.newCache(), Grok1.Logits.LAST));
+                    () -> leader.forward(new int[] {5, 6}, 0, 2, leader.newCache(), Transformer.Logits.LAST));
             assertTrue(e.getMessage().startsWith("rank 1 on "), e.getMessage());
             assertTrue(e.getMessage().endsWith("failed: killed"), e.getMessage());
         }
@@ -120,21 +120,21 @@ public class TensorParallelTest {
      * one process and on {@code ranks} in-process ranks, and compares.
      */
     public static void compare(GrokWeights weights, int ranks, List<int[]> prompts, Tokenizer tok) throws Exception {
-        Grok1 single = new Grok1(weights, new ThreadPool(1));
+        Transformer single = new Transformer(weights, new ThreadPool(1));
         List<float[]> want = new ArrayList<>();
         List<float[]> wantResidual = new ArrayList<>();
         for (int[] p : prompts) {
             KvCache cache = single.newCache();
-            want.add(single.forward(p, 0, p.length, cache, Grok1.Logits.ALL));
-            want.add(single.forward(new int[] {p[0]}, 0, 1, cache, Grok1.Logits.LAST));
+            want.add(single.forward(p, 0, p.length, cache, Transformer.Logits.ALL));
+            want.add(single.forward(new int[] {p[0]}, 0, 1, cache, Transformer.Logits.LAST));
             wantResidual.add(single.lastResidual());
         }
         int[] wantTokens = tok == null ? null : greedy(single, tok, prompts.getFirst());
 
         InProcessGroup group = new InProcessGroup(ranks);
-        Grok1[] rank = new Grok1[ranks];
+        Transformer[] rank = new Transformer[ranks];
         for (int r = 0; r < ranks; r++) {
-            rank[r] = new Grok1(weights, new ThreadPool(1), group.rank(r));
+            rank[r] = new Transformer(weights, new ThreadPool(1), group.rank(r));
             assertEquals(weights.config().kvHeads() / ranks, rank[r].partition().kvHeads());
         }
         // every rank's residual after each call: followers record theirs while following
@@ -142,16 +142,16 @@ public class TensorParallelTest {
         try {
             List<Future<List<float[]>>> followers = new ArrayList<>();
             for (int r = 1; r < ranks; r++) {
-                Grok1 me = rank[r];
+                Transformer me = rank[r];
                 followers.add(ex.submit(() -> followAndRecord(me, group, r0(me))));
             }
-            Grok1 leader = rank[0];
+            Transformer leader = rank[0];
             List<float[]> leaderResidual = new ArrayList<>();
             List<float[]> got = new ArrayList<>();
             for (int[] p : prompts) {
                 KvCache cache = leader.newCache();
-                got.add(leader.forward(p, 0, p.length, cache, Grok1.Logits.ALL));
-                got.add(leader.forward(new int[] {p[0]}, 0, 1, cache, Grok1.Logits.LAST));
+                got.add(leader.forward(p, 0, p.length, cache, Transformer.Logits.ALL));
+                got.add(leader.forward(new int[] {p[0]}, 0, 1, cache, Transformer.Logits.LAST));
                 leaderResidual.add(leader.lastResidual());
             }
             int[] gotTokens = tok == null ? null : greedy(leader, tok, prompts.getFirst());
@@ -186,12 +186,12 @@ public class TensorParallelTest {
         }
     }
 
-    private static int r0(Grok1 g) {
+    private static int r0(Transformer g) {
         return g.partition().rank();
     }
 
     /** Follows rank 0 one call at a time, recording the residual after each. */
-    private static List<float[]> followAndRecord(Grok1 me, InProcessGroup group, int rank) {
+    private static List<float[]> followAndRecord(Transformer me, InProcessGroup group, int rank) {
         List<float[]> residuals = new ArrayList<>();
         try {
             me.follow(() -> residuals.add(me.lastResidual()));
@@ -202,7 +202,7 @@ public class TensorParallelTest {
         return residuals;
     }
 
-    private static int[] greedy(Grok1 model, Tokenizer tok, int[] prompt) {
+    private static int[] greedy(Transformer model, Tokenizer tok, int[] prompt) {
         GenerationContext ctx = new GenerationContext(model, tok);
         GenerationResult r = ctx.generate(prompt, SamplingParams.greedy(12), (id, text) -> { });
         return r.ids();

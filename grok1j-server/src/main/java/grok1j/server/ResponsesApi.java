@@ -13,11 +13,12 @@ import java.util.Set;
  * {@link ResponsesStream}).
  *
  * <p>Supported: {@code input} (a string, or message items whose content is a string or text parts), {@code
- * instructions}, {@code max_output_tokens}, {@code temperature}, {@code top_p}, {@code stream}. {@code store},
+ * instructions}, {@code max_output_tokens}, {@code temperature}, {@code top_p}, {@code stream}, {@code text.format}
+ * (text, json_object or json_schema: the chat request's response_format). {@code store},
  * {@code metadata}, {@code user}, {@code truncation}, {@code parallel_tool_calls}, {@code include} and cache or
  * service hints are accepted and have no effect. Refused with a 400 naming the field, never ignored: {@code
- * previous_response_id} and {@code conversation} (nothing is stored), {@code text.format} other than text and
- * {@code tools} (until structured outputs exist), {@code reasoning}, {@code background}, {@code top_logprobs}.
+ * previous_response_id} and {@code conversation} (nothing is stored) and
+ * {@code tools} (until tool calls exist), {@code reasoning}, {@code background}, {@code top_logprobs}.
  */
 final class ResponsesApi {
     private static final Set<String> ROLES = Set.of("user", "assistant", "system", "developer");
@@ -49,14 +50,13 @@ final class ResponsesApi {
             if (!text.isObject()) {
                 throw ApiException.invalid("text", "text must be an object");
             }
-            JsonNode format = RequestParser.present(text, "format");
-            if (format != null && !(format.isObject() && format.path("type").asText().equals("text"))) {
-                throw ApiException.invalid("text.format", "text.format " + format.path("type").asText("?")
-                        + " is not supported yet; only {\"type\": \"text\"}");
-            }
         }
 
         ObjectNode chat = mapper.createObjectNode();
+        JsonNode format = text == null ? null : RequestParser.present(text, "format");
+        if (format != null) {
+            chat.set("response_format", responseFormat(format, mapper));
+        }
         if (body.has("model")) {
             chat.set("model", body.get("model"));
         }
@@ -94,13 +94,37 @@ final class ResponsesApi {
         return chat;
     }
 
+    /**
+     * {@code text.format} as the chat request's {@code response_format}: {@code text} and {@code json_object} as they
+     * are; {@code {"type": "json_schema", "name", "schema", "strict"}} (the Responses API's flat form) nested the
+     * chat way, so the same constraint runs (see Structured outputs).
+     */
+    private static JsonNode responseFormat(JsonNode format, ObjectMapper mapper) {
+        if (!format.isObject() || !format.path("type").isTextual()) {
+            throw ApiException.invalid("text.format", "text.format must be an object with a type: text, json_object or json_schema");
+        }
+        if (!format.get("type").asText().equals("json_schema")) {
+            return format;
+        }
+        ObjectNode rf = mapper.createObjectNode().put("type", "json_schema");
+        ObjectNode js = rf.putObject("json_schema");
+        for (String key : List.of("name", "schema", "strict", "description")) {
+            if (format.has(key)) {
+                js.set(key, format.get(key));
+            }
+        }
+        return rf;
+    }
+
     /** A parser error about the chat request, in the Responses request's terms. */
     static ApiException renamed(ApiException e) {
         String param = e.param();
         if (param == null) {
             return e;
         }
-        String now = param.equals("max_tokens") ? "max_output_tokens" : param.startsWith("messages") ? "input" : param;
+        String now = param.equals("max_tokens") ? "max_output_tokens" : param.startsWith("messages") ? "input"
+                : param.startsWith("response_format") ? "text.format" + param.substring("response_format".length())
+                        .replace(".json_schema", "") : param;
         if (now.equals(param)) {
             return e;
         }

@@ -4,7 +4,7 @@ import grok1j.generate.FinishReason;
 import grok1j.generate.GenerationResult;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.KvCache;
 import grok1j.tokenizer.Tokenizer;
 import java.time.Duration;
@@ -103,7 +103,7 @@ final class Scheduler {
         }
     }
 
-    private final Grok1 network;
+    private final Transformer network;
     private final Tokenizer tokenizer;
     private final Metrics metrics;
     private final int parallel;
@@ -118,7 +118,7 @@ final class Scheduler {
     private long deadline;
     private final Thread thread;
 
-    Scheduler(Grok1 network, Tokenizer tokenizer, int parallel, int queueCapacity, Metrics metrics) {
+    Scheduler(Transformer network, Tokenizer tokenizer, int parallel, int queueCapacity, Metrics metrics) {
         if (parallel < 1) {
             throw new IllegalArgumentException("parallel must be >= 1, got " + parallel);
         }
@@ -356,7 +356,7 @@ final class Scheduler {
 
     /** One forward pass over the batch, then sampling and events. */
     private void step(List<Job> active) {
-        List<Grok1.Step> steps = new ArrayList<>(active.size());
+        List<Transformer.Step> steps = new ArrayList<>(active.size());
         List<Job> stepped = new ArrayList<>(active.size());
         int prefillBudget = PREFILL_TOKENS_PER_STEP;
         boolean anyPrefill = false;
@@ -368,12 +368,12 @@ final class Scheduler {
                 int n = Math.min(Sequence.PREFILL_CHUNK, j.promptIds.length - 1 - j.scored);
                 anyPrefill = true;
                 prefillBudget -= n;
-                steps.add(new Grok1.Step(j.promptIds, j.scored, n, caches[j.slot], Grok1.Logits.ALL));
+                steps.add(new Transformer.Step(j.promptIds, j.scored, n, caches[j.slot], Transformer.Logits.ALL));
             } else if (j.seq.inPrefill()) {
                 if (anyPrefill && prefillBudget <= 0) {
                     continue;
                 }
-                Grok1.Step s = j.seq.nextStep();
+                Transformer.Step s = j.seq.nextStep();
                 if (anyPrefill && s.count() > prefillBudget) {
                     continue;
                 }

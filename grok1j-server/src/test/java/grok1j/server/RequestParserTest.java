@@ -160,7 +160,7 @@ class RequestParserTest {
         byte[] body = {(byte) 0xB9, 0, 0, 0, 'o', 'm', 'p', 't', '"', ':', ' ', '"', 'x', '"', '}'};
         ApiException e = assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, body));
         assertEquals(400, e.status());
-        assertTrue(e.getMessage().startsWith("the body is not valid JSON: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith("the body is not valid JSON ("), e.getMessage());
         assertEquals(400, assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, "[1]".getBytes())).status());
     }
 }

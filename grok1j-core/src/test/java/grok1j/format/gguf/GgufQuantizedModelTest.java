@@ -7,7 +7,7 @@ import grok1j.format.GgufConverter;
 import grok1j.format.GgufFile;
 import grok1j.format.GgufModel;
 import grok1j.format.OfficialCheckpoint;
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.KvCache;
@@ -73,7 +73,7 @@ class GgufQuantizedModelTest {
         Path root = RandomCheckpoint.write(dir.resolve("random"), SHAPE, 42);
         try (OfficialCheckpoint ckpt = OfficialCheckpoint.open(root)) {
             assertEquals(CONFIG, ckpt.config());
-            official = new Grok1(ckpt.weights(), pool).forward(tokens[0], 0, LENGTH, new KvCache(CONFIG), Grok1.Logits.ALL);
+            official = new Transformer(ckpt.weights(), pool).forward(tokens[0], 0, LENGTH, new KvCache(CONFIG), Transformer.Logits.ALL);
             for (GgmlType t : new GgmlType[] {GgmlType.F32, GgmlType.Q8_0, GgmlType.Q6_K, GgmlType.Q4_K}) {
                 Path out = dir.resolve("random-" + t + ".gguf");
                 GgufConverter.convert(ckpt.weights(), TinyGrok.vocab(CONFIG.vocabSize()), t, "random", out, 0, null);
@@ -91,10 +91,10 @@ class GgufQuantizedModelTest {
     }
 
     static float[][] logits(GrokWeights w) {
-        Grok1 net = new Grok1(w, pool);
+        Transformer net = new Transformer(w, pool);
         float[][] out = new float[SEQUENCES][];
         for (int s = 0; s < SEQUENCES; s++) {
-            out[s] = net.forward(tokens[s], 0, LENGTH, new KvCache(w.config()), Grok1.Logits.ALL);
+            out[s] = net.forward(tokens[s], 0, LENGTH, new KvCache(w.config()), Transformer.Logits.ALL);
         }
         return out;
     }

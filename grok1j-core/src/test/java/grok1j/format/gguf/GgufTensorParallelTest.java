@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import grok1j.format.GgufConverter;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
@@ -60,7 +60,7 @@ class GgufTensorParallelTest {
         try (ModelFile file = ModelFiles.open(q8)) {
             assertEquals("Q8_0", file.weights().layers().getFirst().down()[0].typeName());
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new Grok1(file.weights(), new ThreadPool(1), new InProcessGroup(2).rank(0)));
+                    () -> new Transformer(file.weights(), new ThreadPool(1), new InProcessGroup(2).rank(0)));
             assertEquals("tensor parallelism over 2 ranks: layer 0 expert 0 down: cannot split a Q8_0 matrix at input rows "
                     + "[0, 48): Q8_0 blocks hold 32 elements", e.getMessage());
         }

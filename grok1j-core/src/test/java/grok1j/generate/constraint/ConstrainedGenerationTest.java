@@ -15,7 +15,7 @@ import grok1j.generate.GenerationResult;
 import grok1j.generate.LogitsProcessing;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
-import grok1j.model.Grok1;
+import grok1j.model.Transformer;
 import grok1j.model.KvCache;
 import grok1j.model.Model;
 import grok1j.tensor.ThreadPool;
@@ -119,7 +119,7 @@ class ConstrainedGenerationTest {
         Schema validator = VALIDATORS.getSchema(schemaJson);
         // bounded for speed: room for the shortest document (at most a token per byte) and some sampling
         int maxTokens = SchemaCompiler.compile(schemaJson).minBytes + 12;
-        Grok1 net = model.network();
+        Transformer net = model.network();
         int[] prompt = model.tokenizer().encode("JSON:");
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < SAMPLES; i++) {
@@ -129,7 +129,7 @@ class ConstrainedGenerationTest {
         }
         List<Sequence> active = new ArrayList<>(seqs);
         while (!active.isEmpty()) {
-            List<Grok1.Step> steps = new ArrayList<>();
+            List<Transformer.Step> steps = new ArrayList<>();
             for (Sequence s : active) {
                 steps.add(s.nextStep());
             }

@@ -9,16 +9,23 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The Grok-1 forward pass (spec §3), in float32 as the engine-numerics box at the top of §3 prescribes: no
- * intermediate bf16 roundings; only the embedding multiplier (78.5) and the logit multiplier (0.578125) are the
- * bf16-rounded values the reference multiplies by.
+ * The forward pass of the Grok family (grok-1 spec §3, grok-2 spec §2), in float32 as the engine-numerics boxes
+ * prescribe: no intermediate bf16 roundings. The blocks live here once; what a family member does differently is
+ * its {@link Architecture} (in {@link GrokConfig#architecture()}).
  *
  * <pre>
- * h = E[tokens] * 78.5
+ * h = E[tokens] * embedding multiplier                 (Grok-1: bf16(78.38) = 78.5; Grok-2: f32(90.51))
  * per layer:  h += RMSNorm_1( Attention( RMSNorm_0(h) ) )        sandwich norms, §3.3
- *             h += RMSNorm_3( MoE( RMSNorm_2(h) ) )
- * logits = RMSNorm_final(h) @ E^T * 0.578125
+ *             m  = RMSNorm_2(h)
+ *             h += RMSNorm_3( MoE(m) )                                    Grok-1
+ *             h += RMSNorm_3( (MoE(m) + DenseMLP(m)) / sqrt(2) )          Grok-2 (residual MoE)
+ * logits = RMSNorm_final(h) @ U * output multiplier    U = E^T (tied, Grok-1) or lm_head^T (Grok-2)
+ * logits = c * tanh(logits / c)                        Grok-2 only (final cap c = 50)
  * </pre>
+ *
+ * Attention logits are scaled, soft-capped, then (Grok-2, query position p > L) multiplied by
+ * {@code log2(p)/log2(L)}, masked (the future; Grok-1 also padding keys) and softmaxed. The router takes the top-k
+ * of the softmax over all experts without renormalising; Grok-2 first caps the router logits at 30.
  *
  * Prefill (many tokens) and decode (one token) are the same {@link #forward} call. The MoE computes only the
  * top-2 experts of each token and groups a chunk's tokens by expert so that each expert's weights are read once.
@@ -34,7 +41,7 @@ import java.util.List;
  * the instance and reused, so a decode step allocates nothing but its logits. In the last layer only the positions
  * whose logits were asked for run past the key/value projections (their keys and values still enter the cache).
  */
-public final class Grok1 {
+public final class Transformer {
     private final GrokConfig cfg;
     /** This rank's weights: the whole model, or views of its {@link #partition}'s slices. */
     private final GrokWeights weights;
@@ -49,6 +56,9 @@ public final class Grok1 {
     private final float outputMultiplier;
     private final float attnScale;
     private final float softcap;
+    private final Architecture arch;
+    /** f32(1 / log2(L)) for the attention temperature, or 0 when it is off. */
+    private final float inverseLog2TemperatureLength;
     private final float eps;
     private final float[] invFreq;
     // reusable per-model state: no allocation per layer or per matmul
@@ -65,7 +75,7 @@ public final class Grok1 {
     private int lastRows;
 
     /** The whole model in this process. @throws IllegalArgumentException if the weights' shapes disagree with their config */
-    public Grok1(GrokWeights weights, ThreadPool pool) {
+    public Transformer(GrokWeights weights, ThreadPool pool) {
         this(weights, pool, Communicator.single());
     }
 
@@ -77,7 +87,7 @@ public final class Grok1 {
      * @throws IllegalArgumentException if the weights' shapes disagree with their config, or the model cannot be
      *                                  split over {@code comm.size()} ranks (the message names what would work)
      */
-    public Grok1(GrokWeights weights, ThreadPool pool, Communicator comm) {
+    public Transformer(GrokWeights weights, ThreadPool pool, Communicator comm) {
         this(Slice.of(weights, comm.rank(), comm.size()), pool, comm);
     }
 
@@ -90,7 +100,7 @@ public final class Grok1 {
         }
     }
 
-    private Grok1(Slice slice, ThreadPool pool, Communicator comm) {
+    private Transformer(Slice slice, ThreadPool pool, Communicator comm) {
         Partition partition = slice.partition();
         GrokWeights local = slice.weights();
         this.cfg = local.config();
@@ -106,6 +116,9 @@ public final class Grok1 {
         this.outputMultiplier = cfg.effectiveOutputMultiplier();
         this.attnScale = (float) cfg.attnOutputMultiplier();
         this.softcap = (float) cfg.attnSoftcap();
+        this.arch = cfg.architecture();
+        double len = arch.attnTemperatureLength();
+        this.inverseLog2TemperatureLength = len > 0 ? (float) (1 / log2(len)) : 0f;
         this.eps = (float) cfg.rmsEps();
         this.invFreq = ropeInverseFrequencies(cfg);
         int n = weights.layers().size();
@@ -146,9 +159,10 @@ public final class Grok1 {
      * the kernels up on the real weights ({@link KernelWarmup}); in a tensor-parallel job its logits cover only this
      * rank's vocabulary slice.
      */
-    public Grok1 localLayers(int n) {
-        GrokWeights w = new GrokWeights(cfg.withLayers(n), weights.embedding(), weights.finalNorm(), weights.layers().subList(0, n));
-        return new Grok1(new Slice(partition, w), pool, Communicator.single());
+    public Transformer localLayers(int n) {
+        GrokWeights w = new GrokWeights(cfg.withLayers(n), weights.embedding(), weights.finalNorm(), weights.layers().subList(0, n),
+                weights.output());
+        return new Transformer(new Slice(partition, w), pool, Communicator.single());
     }
 
     /** A new, empty KV cache for one sequence, holding this rank's KV heads. */
@@ -390,6 +404,8 @@ public final class Grok1 {
         float[][] xe, gate, up, ye;
         /** Per part of the attention job, scores over the cached positions. */
         float[][] scores;
+        /** The dense MLP's (Grok-2) intermediates and output, grown on demand. */
+        float[] denseGate, denseUp, denseOut;
 
         Scratch ensure(int n) {
             if (n <= rows) {
@@ -438,12 +454,20 @@ public final class Grok1 {
         /** Expert buffers of slot {@code e} for {@code n} tokens. */
         void expertBuffers(int e, int n) {
             int d = cfg.dModel();
-            int ffn = Grok1.this.ffn;
+            int ffn = Transformer.this.ffn;
             if (xe[e] == null || xe[e].length < n * d) {
                 xe[e] = new float[n * d];
                 ye[e] = new float[n * d];
                 gate[e] = new float[n * ffn];
                 up[e] = new float[n * ffn];
+            }
+        }
+
+        void denseBuffers(int n, int width) {
+            if (denseGate == null || denseGate.length < n * width || denseOut.length < n * cfg.dModel()) {
+                denseGate = new float[n * width];
+                denseUp = new float[n * width];
+                denseOut = new float[n * cfg.dModel()];
             }
         }
 
@@ -604,9 +628,10 @@ public final class Grok1 {
 
     /**
      * One query head at absolute position {@code pos} over cached keys {@code [0, pos]}: float32 logits scaled by
-     * the attention multiplier, soft-capped {@code c*tanh(x/c)}, keys holding the padding id masked out,
-     * softmax, weighted sum of values (spec §3.6 steps 5-8). The dot products and the weighted sum are vectorized
-     * over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
+     * the attention multiplier, soft-capped {@code c*tanh(x/c)} (no cap when c is 0), times the temperature factor
+     * of the row (Grok-2), keys holding the padding id masked out (Grok-1), softmax, weighted sum of values (spec
+     * §3.6 steps 5-8, grok-2 spec §2.2: scale, cap, temperature, mask, softmax, in this order). The dot products
+     * and the weighted sum are vectorized over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
      */
     private void attendOneHead(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
                               float[] out, int outOff) {
@@ -615,15 +640,20 @@ public final class Grok1 {
         final float[] keys = cache.keys(layer);
         final float[] values = cache.values(layer);
         final int kvOff = kvHead * hd;
+        final boolean maskPadding = arch.padKeyMask();
+        final float temperature = temperature(pos);
         float max = Float.NEGATIVE_INFINITY;
         for (int s = 0; s <= pos; s++) {
-            if (cache.token(s) == cfg.padId()) {
+            if (maskPadding && cache.token(s) == cfg.padId()) {
                 scores[s] = Float.NEGATIVE_INFINITY;
                 continue;
             }
             float l = Kernels.dot(q, qOff, keys, s * width + kvOff, hd) * attnScale;
             if (softcap > 0) { // 0 = no cap
                 l = softcap * (float) Math.tanh(l / softcap);
+            }
+            if (temperature != 1f) {
+                l *= temperature;
             }
             scores[s] = l;
             max = Math.max(max, l);
@@ -646,6 +676,21 @@ public final class Grok1 {
             }
             Kernels.axpy(p, values, s * width + kvOff, out, outOff, hd);
         }
+    }
+
+    /**
+     * The attention temperature of a query row at 0-based absolute position {@code pos} (grok-2 spec §2.2):
+     * {@code f32(log2(pos)) * f32(1/log2(L))} for {@code pos > L}, exactly 1 otherwise and when it is off.
+     */
+    private float temperature(int pos) {
+        if (inverseLog2TemperatureLength == 0f || pos <= arch.attnTemperatureLength()) {
+            return 1f;
+        }
+        return (float) log2(pos) * inverseLog2TemperatureLength;
+    }
+
+    private static double log2(double x) {
+        return Math.log(x) / Math.log(2);
     }
 
     /** inv_freq[i] = 1 / base^(2i/headDim), computed in float32 as model.py does (spec §3.7). */
@@ -703,9 +748,22 @@ public final class Grok1 {
         // router: float32 logits over all experts, softmax, top-k without renormalisation, ties to the lower index
         float[] probs = sc.probs;
         matmuls.add(lw.router(), x, count, probs).run(pool);
+        float cap = (float) arch.routerSoftcap();
         for (int t = 0; t < count; t++) {
-            Kernels.softmax(probs, t * experts, experts);
-            selectTopK(probs, t * experts, experts, topK, sc.chosen, sc.gates, t * topK);
+            if (cap == 0f) {
+                Kernels.softmax(probs, t * experts, experts);
+                selectTopK(probs, t * experts, experts, topK, sc.chosen, sc.gates, t * topK);
+            } else {
+                // Grok-2 (spec §2.3): cap, rank by the capped logit, gates = the full softmax at the winners
+                for (int e = 0; e < experts; e++) {
+                    probs[t * experts + e] = cap * (float) Math.tanh(probs[t * experts + e] / cap);
+                }
+                selectTopK(probs, t * experts, experts, topK, sc.chosen, sc.gates, t * topK);
+                Kernels.softmax(probs, t * experts, experts);
+                for (int j = t * topK; j < (t + 1) * topK; j++) {
+                    sc.gates[j] = probs[t * experts + sc.chosen[j]];
+                }
+            }
         }
         // group the chunk's tokens by expert so each expert's weights stream through once
         Arrays.fill(sc.memberCount, 0);
@@ -755,8 +813,36 @@ public final class Grok1 {
                 scatter(sc, e, n, sc.ye[0], moe);
             }
         }
+        if (lw.hasDenseMlp()) {
+            denseMlp(lw, count, moe);
+        }
         comm.allReduceSum(moe, 0, count * d); // all-reduce #2: the FFN columns of every rank (distributed.md §2.2)
+        if (lw.hasDenseMlp()) {
+            for (int i = 0; i < count * d; i++) {
+                moe[i] /= SQRT2; // f = (dense + moe) / sqrt(2), grok-2 spec §2.5
+            }
+        }
         addNormed(h, moe, lw.postMoeNorm(), count);
+    }
+
+    /** f32(sqrt(2)) = 0x3FB504F3, the residual-MoE divisor as the reference applies it (grok-2 spec §2.6). */
+    private static final float SQRT2 = (float) Math.sqrt(2);
+
+    /**
+     * {@code out += Wdown · (gelu(Wgate·m) ⊙ (Wup·m))} for the normed rows in {@code scratch.x}: Grok-2's residual
+     * dense MLP (spec §2.5), on this rank's columns of it (its partial sum joins the experts' all-reduce).
+     */
+    private void denseMlp(LayerWeights lw, int count, float[] out) {
+        Scratch sc = scratch;
+        int d = cfg.dModel();
+        int width = lw.denseGate().outputDim();
+        sc.denseBuffers(count, width);
+        matmuls.add(lw.denseGate(), sc.x, count, sc.denseGate).add(lw.denseUp(), sc.x, count, sc.denseUp).run(pool);
+        geluTimesUp(sc.denseGate, sc.denseUp, count * width);
+        matmuls.add(lw.denseDown(), sc.denseGate, count, sc.denseOut).run(pool);
+        for (int i = 0; i < count * d; i++) {
+            out[i] += sc.denseOut[i];
+        }
     }
 
     /** Copies the normed inputs of expert {@code e}'s members into its own buffer. */
@@ -787,6 +873,7 @@ public final class Grok1 {
         gelu.gate = gate;
         gelu.up = up;
         gelu.n = n;
+        gelu.erf = arch.erfGelu();
         if (pool.threads() == 1 || n < 8192) {
             gelu.run(0, 1);
         } else {
@@ -800,14 +887,22 @@ public final class Grok1 {
         float[] gate;
         float[] up;
         int n;
+        /** The exact erf form (Grok-2) instead of the tanh approximation (Grok-1). */
+        boolean erf;
 
         @Override
         public void run(int part, int parts) {
             int from = (int) ((long) n * part / parts);
             int to = (int) ((long) n * (part + 1) / parts);
             float[] g = gate, u = up;
-            for (int i = from; i < to; i++) {
-                g[i] = Kernels.gelu(g[i]) * u[i];
+            if (erf) {
+                for (int i = from; i < to; i++) {
+                    g[i] = ErfGelu.gelu(g[i]) * u[i];
+                }
+            } else {
+                for (int i = from; i < to; i++) {
+                    g[i] = Kernels.gelu(g[i]) * u[i];
+                }
             }
         }
     }
@@ -851,16 +946,14 @@ public final class Grok1 {
         if (comm.size() == 1) {
             // the whole vocabulary, or a local copy's slice of it (localLayers)
             float[] logits = new float[rows * partition.vocab()];
-            matmuls.add(weights.embedding().unembedding(), x, rows, logits).run(pool);
-            for (int i = 0; i < logits.length; i++) {
-                logits[i] *= outputMultiplier;
-            }
+            matmuls.add(weights.unembedding(), x, rows, logits).run(pool);
+            scaleLogits(logits, 0, logits.length);
             return logits;
         }
         // this rank's vocabulary slice, padded to the common width P, gathered to rank 0 (distributed.md §2.3)
         int per = partition.vocabPerRank();
         float[] local = new float[rows * per];
-        matmuls.add(weights.embedding().unembedding(), x, rows, local).run(pool);
+        matmuls.add(weights.unembedding(), x, rows, local).run(pool);
         int mine = partition.vocab();
         // the unembedding slice is [d, vocab()] wide: its rows land at stride vocab(), repack them at stride P
         if (mine != per) {
@@ -869,9 +962,7 @@ public final class Grok1 {
             }
         }
         for (int t = 0; t < rows; t++) {
-            for (int i = 0; i < mine; i++) {
-                local[t * per + i] *= outputMultiplier;
-            }
+            scaleLogits(local, t * per, mine);
         }
         int ranks = partition.ranks();
         float[] all = partition.rank() == 0 ? new float[ranks * rows * per] : null;
@@ -890,6 +981,15 @@ public final class Grok1 {
         return logits;
     }
 
+    /** {@code z *= output multiplier}, then (Grok-2) the final cap {@code c * tanh(z / c)} (grok-2 spec §2.5). */
+    private void scaleLogits(float[] z, int off, int n) {
+        float cap = (float) arch.finalSoftcap();
+        for (int i = off; i < off + n; i++) {
+            float v = z[i] * outputMultiplier;
+            z[i] = cap == 0f ? v : cap * (float) Math.tanh(v / cap);
+        }
+    }
+
     private static void checkShapes(GrokConfig cfg, GrokWeights weights) {
         // (in the config's terms: the whole model, before a rank's slices are cut)
         int d = cfg.dModel();
@@ -898,7 +998,8 @@ public final class Grok1 {
         if (weights.layers().size() != cfg.layers()) {
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + cfg.layers());
         }
-        check("unembedding", weights.embedding().unembedding(), d, cfg.vocabSize());
+        check(weights.output() == null ? "unembedding" : "output projection", weights.unembedding(), d, cfg.vocabSize());
+        int dense = cfg.architecture().denseFfn();
         for (int l = 0; l < cfg.layers(); l++) {
             LayerWeights lw = weights.layers().get(l);
             String p = "layer " + l + " ";
@@ -911,6 +1012,15 @@ public final class Grok1 {
                 check(p + "expert " + e + " gate", lw.gate()[e], d, cfg.expertFfn());
                 check(p + "expert " + e + " up", lw.up()[e], d, cfg.expertFfn());
                 check(p + "expert " + e + " down", lw.down()[e], cfg.expertFfn(), d);
+            }
+            if (lw.hasDenseMlp() != (dense > 0)) {
+                throw new IllegalArgumentException(p + (dense > 0 ? "has no dense MLP, but the config has residual_moe"
+                        : "has a dense MLP the config does not expect (residual_moe is off)"));
+            }
+            if (dense > 0) {
+                check(p + "dense gate", lw.denseGate(), d, dense);
+                check(p + "dense up", lw.denseUp(), d, dense);
+                check(p + "dense down", lw.denseDown(), dense, d);
             }
         }
     }
