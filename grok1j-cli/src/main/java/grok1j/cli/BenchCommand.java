@@ -115,6 +115,7 @@ final class BenchCommand implements Callable<Integer> {
             MemorySegment probeBuffer = null;
             if (model != null) {
                 ModelFile f = ModelFiles.open(model);
+                GenerateCommand.warnIfShort(DoctorCommand.warning(f, Cluster.communicator().size(), 1), err);
                 owner = f;
                 weights = f.weights();
                 r.put("model", model.toString());

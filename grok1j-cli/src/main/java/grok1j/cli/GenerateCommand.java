@@ -102,6 +102,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream out = CommandLineContext.out();
         PrintStream err = CommandLineContext.err();
         try (Model m = model.open()) {
+            warnIfShort(DoctorCommand.warning(m.file(), m.network().communicator().size(), 1), err);
             int[] promptIds = m.tokenizer().encode(prompt);
             if (logitBias != null) {
                 for (int id : logitBias.keySet()) {
@@ -150,5 +151,13 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Prints the memory check's line, if any (the model will not run from RAM). */
+    static void warnIfShort(String line, PrintStream err) {
+        if (line != null) {
+            err.println(line);
+            err.flush();
+        }
     }
 }

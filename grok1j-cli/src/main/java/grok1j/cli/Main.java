@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
 @Command(name = "grok1j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Run xAI's Grok-1 on the JVM.",
         subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, InspectCommand.class,
-                ConvertCommand.class, ServeCommand.class, BenchCommand.class,
+                ConvertCommand.class, ServeCommand.class, BenchCommand.class, DoctorCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

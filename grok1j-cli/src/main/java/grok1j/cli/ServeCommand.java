@@ -153,6 +153,7 @@ final class ServeCommand implements Callable<Integer> {
             throw e;
         }
         try (m) {
+            GenerateCommand.warnIfShort(DoctorCommand.warning(m.file(), m.network().communicator().size(), parallel), err);
             if (warmup > 0) {
                 err.println("grok1j: warming up the kernels on layer 0 (up to " + warmup + " s; --warmup 0 skips)");
                 err.flush();

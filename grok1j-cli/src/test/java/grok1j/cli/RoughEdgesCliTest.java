@@ -93,7 +93,7 @@ class RoughEdgesCliTest {
     @Test
     void aMissingCommandListsEveryCommand() {
         CliTest.Run r = run();
-        assertBadInput(r, "a command is required (generate, score, tokenize, inspect, convert, serve, bench)");
+        assertBadInput(r, "a command is required (generate, score, tokenize, inspect, convert, serve, bench, doctor)");
     }
 
     /** Every paragraph of every command's description is whole sentences (the command list shows the first one). */

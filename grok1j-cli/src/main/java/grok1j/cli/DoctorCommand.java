@@ -1,0 +1,236 @@
+package grok1j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import grok1j.format.GgufModel;
+import grok1j.format.ModelFile;
+import grok1j.format.ModelFiles;
+import grok1j.format.TensorInfo;
+import grok1j.model.GrokConfig;
+import grok1j.model.MemoryPlan;
+import grok1j.model.MemoryPlan.Machine;
+import grok1j.model.MemoryPlan.Request;
+import grok1j.model.MemoryPlan.WeightBytes;
+import grok1j.parallel.OpenMpi;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.function.IntFunction;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code grok1j doctor}: whether a model will run on this machine (from RAM, from the page cache with disk reads, or
+ * not at all) and what would make it fit. Opens the model's headers only; no weight page is read. The arithmetic is
+ * {@link MemoryPlan}'s; this class gathers the machine's facts and prints.
+ */
+@Command(name = "doctor", mixinStandardHelpOptions = true,
+        description = "Check whether a model fits this machine before running it: the bytes the weights need (per rank "
+                + "under mpirun), the KV cache at the requested context and parallelism, against RAM and free disk; "
+                + "says whether it runs from RAM, from the page cache with disk reads (and roughly how slowly), or "
+                + "does not fit, and which flag or quantization would fit.")
+final class DoctorCommand implements Callable<Integer> {
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "PATH",
+            description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+    Path model;
+
+    @Option(names = "--ranks", paramLabel = "N",
+            description = "Plan for N tensor-parallel hosts like this one (default: the mpirun job's size, else 1).")
+    Integer ranks;
+
+    @Option(names = "--context", paramLabel = "N", description = "Positions per sequence (default: the model's context).")
+    Integer context;
+
+    @Option(names = "--parallel", paramLabel = "N", defaultValue = "1",
+            description = "Sequences decoded together, each with its own KV cache (serve --parallel; default: ${DEFAULT-VALUE}).")
+    int parallel;
+
+    @Option(names = "--ram", paramLabel = "SIZE",
+            description = "Plan for hosts with this much available memory (suffix K, M, G, T; default: this machine's MemAvailable).")
+    String ram;
+
+    @Option(names = "--json", description = "Print one JSON object instead of the report.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        int n = ranks != null ? ranks : OpenMpi.launchedSize();
+        if (n < 1) {
+            throw new IllegalArgumentException("--ranks must be positive, got " + n);
+        }
+        if (parallel < 1) {
+            throw new IllegalArgumentException("--parallel must be positive, got " + parallel);
+        }
+        Long available = ram == null ? null : ConvertCommand.parseSize(ram);
+        PrintStream out = CommandLineContext.out();
+        try (ModelFile f = ModelFiles.open(model)) {
+            GrokConfig c = f.weights().config();
+            int ctx = context != null ? context : c.contextLength();
+            if (ctx < 1 || ctx > c.contextLength()) {
+                throw new IllegalArgumentException("--context must be between 1 and the model's " + c.contextLength() + ", got " + ctx);
+            }
+            if (c.kvHeads() % n != 0) {
+                throw new IllegalArgumentException("--ranks " + n + " does not divide the model's " + c.kvHeads() + " KV heads");
+            }
+            Machine m = machine(f.location(), available);
+            MemoryPlan plan = plan(f, new Request(n, ctx, parallel, 0), m);
+            if (json) {
+                out.println(new ObjectMapper().writeValueAsString(json(f, plan)));
+            } else {
+                report(f, plan, ram != null, out);
+            }
+        }
+        return 0;
+    }
+
+    /** The plan for {@code file} with {@code request} on {@code machine}. */
+    static MemoryPlan plan(ModelFile file, Request request, Machine machine) {
+        IntFunction<WeightBytes> stored = MemoryPlan.perRank(file.weights(), untiedEmbeddingBytes(file));
+        IntFunction<WeightBytes> q4k = MemoryPlan.q4kPerRank(file.weights());
+        // converting helps only if it shrinks the file clearly (not for a model that is already 4-bit or smaller)
+        boolean shrinks = q4k.apply(1).mapped() < 0.9 * stored.apply(1).mapped();
+        return MemoryPlan.of(file.weights().config(), stored, shrinks ? q4k : null, request, machine);
+    }
+
+    /**
+     * The check at the start of {@code generate}, {@code serve} and {@code bench --model}: one line when the model
+     * will not run from RAM on this machine, else null. Never fails the command: facts it cannot read give no line.
+     */
+    static String warning(ModelFile file, int ranks, int parallel) {
+        return warning(file, ranks, parallel, null);
+    }
+
+    /** As {@link #warning(ModelFile, int, int)} on a host with {@code ram} bytes available (null: this machine). */
+    static String warning(ModelFile file, int ranks, int parallel, Long ram) {
+        try {
+            GrokConfig c = file.weights().config();
+            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file.location(), ram));
+            if (p.verdict() == MemoryPlan.Verdict.RUNS_FROM_RAM) {
+                return null;
+            }
+            return "grok1j: warning: this model " + p.summary()
+                    + (p.advice().isEmpty() ? "" : "; to fit: " + p.advice().getFirst()) + " (grok1j doctor for details)";
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Bytes of a GGUF's {@code token_embd.weight} when the file has its own {@code output.weight}, else 0 (tied). */
+    static long untiedEmbeddingBytes(ModelFile file) {
+        if (file instanceof GgufModel g && g.untiedOutput()) {
+            return file.tensors().stream().filter(t -> t.name().equals("token_embd.weight")).mapToLong(TensorInfo::bytes).sum();
+        }
+        return 0;
+    }
+
+    /** This machine's memory (/proc/meminfo), the free disk where the model lives, the JVM's heap limit. */
+    static Machine machine(Path modelLocation, Long availableOverride) throws IOException {
+        long total = 0, available = 0;
+        Path meminfo = Path.of("/proc/meminfo");
+        if (Files.isReadable(meminfo)) {
+            for (String line : Files.readAllLines(meminfo)) {
+                if (line.startsWith("MemTotal:")) {
+                    total = kib(line);
+                } else if (line.startsWith("MemAvailable:")) {
+                    available = kib(line);
+                }
+            }
+        }
+        if (total == 0 && ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            total = os.getTotalMemorySize();
+            available = os.getFreeMemorySize();
+        }
+        if (availableOverride != null) {
+            available = availableOverride;
+            total = Math.max(total, availableOverride);
+        }
+        Path where = Files.isDirectory(modelLocation) ? modelLocation : modelLocation.toAbsolutePath().getParent();
+        long disk = Files.getFileStore(where).getUsableSpace();
+        long heap = Runtime.getRuntime().maxMemory();
+        return new Machine(total, available, disk, heap == Long.MAX_VALUE ? 0 : heap, MemoryPlan.ASSUMED_DISK_BYTES_PER_SECOND);
+    }
+
+    private static long kib(String line) {
+        return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+    }
+
+    private static void report(ModelFile f, MemoryPlan p, boolean assumedRam, PrintStream out) {
+        GrokConfig c = p.config();
+        WeightBytes w = p.weights();
+        Request r = p.request();
+        Machine m = p.machine();
+        String rank = r.ranks() > 1 ? " per rank of " + r.ranks() : "";
+        out.println("model: " + f.location() + " (" + c.layers() + " layers, " + c.experts() + " experts, top-"
+                + c.expertsPerToken() + ", context " + c.contextLength() + ")");
+        out.println("weights" + rank + ": " + gb(w.resident()) + " read by the forward pass, " + gb(w.mapped()) + " mapped");
+        out.printf("  attention %s, experts %s (%d of %d per layer per token: %s), router %s, norms %s, unembedding %s%s%n",
+                gb(w.attention()), gb(w.experts()), c.expertsPerToken(), c.experts(), gb(w.activeExperts()), gb(w.router()),
+                gb(w.norms()), gb(w.unembedding()), w.dense() > 0 ? ", dense MLP " + gb(w.dense()) : "");
+        out.println("  embedding table: " + (w.embedding() == 0 ? "the unembedding (tied)"
+                : gb(w.embedding()) + " more, mapped but read one row per token"));
+        out.println("a decode step reads: " + gb(w.perToken()) + rank);
+        out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
+                r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));
+        out.println("prefix cache: 0 (there is no prefix cache yet)");
+        out.println("this machine: RAM " + gb(m.memTotal()) + ", available " + gb(m.memAvailable()) + (assumedRam ? " (--ram)" : "") + ", free disk "
+                + gb(m.diskFree()) + " where the model lives" + (m.heapMax() > 0 ? ", JVM heap up to " + gb(m.heapMax()) : ""));
+        out.println("verdict: " + p.summary());
+        for (String a : p.advice()) {
+            out.println("  to fit: " + a);
+        }
+        if (p.heapTooSmall()) {
+            out.println("note: the KV cache lives on the JVM heap, which may grow to " + gb(m.heapMax())
+                    + " only: set GROK1J_JAVA_OPTS=-Xmx" + ((p.kvBytes() >> 30) + 2) + "g for bin/grok1j");
+        }
+    }
+
+    private static ObjectNode json(ModelFile f, MemoryPlan p) {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode o = mapper.createObjectNode();
+        WeightBytes w = p.weights();
+        o.put("model", f.location().toString());
+        o.put("ranks", p.request().ranks());
+        o.put("context", p.request().context());
+        o.put("parallel", p.request().parallel());
+        ObjectNode wb = o.putObject("weight_bytes");
+        wb.put("attention", w.attention());
+        wb.put("router", w.router());
+        wb.put("norms", w.norms());
+        wb.put("dense", w.dense());
+        wb.put("experts", w.experts());
+        wb.put("active_experts", w.activeExperts());
+        wb.put("unembedding", w.unembedding());
+        wb.put("embedding", w.embedding());
+        wb.put("resident", w.resident());
+        wb.put("mapped", w.mapped());
+        wb.put("per_token", w.perToken());
+        o.put("kv_cache_bytes", p.kvBytes());
+        o.put("kv_bytes_per_position", MemoryPlan.kvBytesPerPosition(p.config(), p.request().ranks()));
+        o.put("prefix_cache_bytes", p.request().prefixCacheBytes());
+        ObjectNode mm = o.putObject("machine");
+        mm.put("mem_total", p.machine().memTotal());
+        mm.put("mem_available", p.machine().memAvailable());
+        mm.put("disk_free", p.machine().diskFree());
+        mm.put("heap_max", p.machine().heapMax());
+        mm.put("assumed_disk_read_bytes_per_second", p.machine().diskBytesPerSecond());
+        o.put("verdict", p.verdict().name().toLowerCase(java.util.Locale.ROOT));
+        o.put("summary", p.summary());
+        o.put("disk_bytes_per_token", p.diskBytesPerToken());
+        o.put("seconds_per_token_from_disk", p.secondsPerToken());
+        o.set("advice", mapper.valueToTree(p.advice()));
+        o.put("heap_too_small", p.heapTooSmall());
+        return o;
+    }
+
+    private static String gb(long b) {
+        return MemoryPlan.gb(b);
+    }
+
+    /** Small sizes in KiB (per-position KV), e.g. {@code "512 KiB"}. */
+    private static String bytes(long b) {
+        return b % 1024 == 0 ? (b / 1024) + " KiB" : b + " B";
+    }
+}
