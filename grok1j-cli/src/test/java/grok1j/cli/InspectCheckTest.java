@@ -64,6 +64,15 @@ class InspectCheckTest {
         assertTrue(r.err().contains("check"), "progress bar: " + r.err());
     }
 
+    /** A Grok-2 folder: every bf16 tensor of the 39 safetensors files, expert rank slices one by one. */
+    @Test
+    void grok2SafetensorsPass() {
+        Path grok2 = CliTest.tiny.getParent().resolve("grok-2-tiny");
+        CliTest.Run r = run("inspect", "--model", grok2.toString(), "--check");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("check: every weight of the "), r.out());
+    }
+
     @Test
     void plantedNaNInAFloatTensorAndAnInfScaleAreNamed() throws IOException {
         CheckpointLayout layout = new CheckpointLayout(12);

@@ -114,7 +114,8 @@ public final class WeightCheck {
         switch (model) {
             case OfficialCheckpoint c -> scanCheckpoint(c, progress, out);
             case GgufModel g -> scanGguf(g.file(), progress, out);
-            default -> throw new IllegalArgumentException("cannot scan " + model.getClass().getSimpleName());
+            case grok1j.format.safetensors.Grok2Model g -> scanSafetensors(g.checkpoint().storedTensors(), progress, out);
+            default -> throw new IllegalArgumentException("inspect --check cannot read this model's format yet");
         }
         return out;
     }
@@ -167,6 +168,29 @@ public final class WeightCheck {
                 }
                 case INT8 -> { }
             }
+        }
+    }
+
+    /** Safetensors (Grok-2): every float tensor of every file widened exactly, rank slices one by one. */
+    private static void scanSafetensors(List<grok1j.format.safetensors.SafetensorsTensor> tensors, Progress progress,
+                                        List<Finding> out) {
+        long total = 0;
+        for (var t : tensors) {
+            total += t.data().byteSize();
+        }
+        long done = 0;
+        for (var t : tensors) {
+            String kind = t.dtype().name();
+            if (kind.equals("BF16") || kind.equals("F16") || kind.equals("F32")) {
+                Counter k = new Counter(t.name(), "values", ABSURD_VALUE);
+                long n = t.elementCount();
+                for (long j = 0; j < n; j++) {
+                    k.add(t.getFloat(j));
+                }
+                k.report(out);
+            }
+            done += t.data().byteSize();
+            progress.update(t.name(), done, total);
         }
     }
 

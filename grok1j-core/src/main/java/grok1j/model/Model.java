@@ -85,7 +85,8 @@ public final class Model implements AutoCloseable {
             if (comm.size() == 1) {
                 throw e;
             }
-            failure = e.getMessage() == null ? e.toString() : e.getMessage();
+            failure = e instanceof java.nio.file.NoSuchFileException ? "no such file or directory: " + e.getMessage()
+                    : e.getMessage() == null ? e.toString() : e.getMessage().replace('\n', ' ');
         }
         if (comm.size() > 1) {
             String verdict = agree(comm, failure, fingerprint);

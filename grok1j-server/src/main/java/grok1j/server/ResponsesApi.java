@@ -201,13 +201,19 @@ final class ResponsesApi {
         o.put("model", model);
         ArrayNode output = o.putArray("output");
         if (text != null) {
-            output.add(message(mapper, messageId, status.equals("in_progress") ? "in_progress" : "completed", text));
+            // the message item is incomplete too when max_output_tokens cut it (as OpenAI marks it)
+            output.add(message(mapper, messageId, status.equals("completed") ? "completed" : status, text));
         }
         o.put("parallel_tool_calls", false);
         o.putNull("previous_response_id");
         o.put("store", false);
         o.put("temperature", request.path("temperature").isNumber() ? request.get("temperature").asDouble() : 1.0);
-        o.putObject("text").putObject("format").put("type", "text");
+        JsonNode format = request.path("text").path("format");
+        if (format.isObject()) {
+            o.putObject("text").set("format", format); // as asked: it was applied (see toChat)
+        } else {
+            o.putObject("text").putObject("format").put("type", "text");
+        }
         o.put("tool_choice", "none");
         o.putArray("tools");
         o.put("top_p", request.path("top_p").isNumber() ? request.get("top_p").asDouble() : 1.0);

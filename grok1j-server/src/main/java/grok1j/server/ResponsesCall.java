@@ -102,9 +102,9 @@ final class ResponsesCall {
         done.putArray("logprobs");
         event(out, pending, "response.output_text.done", done);
         event(out, pending, "response.content_part.done", part().set("part", ResponsesApi.textPart(mapper, text)));
-        event(out, pending, "response.output_item.done", fields().put("output_index", 0)
-                .set("item", ResponsesApi.message(mapper, messageId, "completed", text)));
         String status = status(result);
+        event(out, pending, "response.output_item.done", fields().put("output_index", 0)
+                .set("item", ResponsesApi.message(mapper, messageId, status, text)));
         event(out, pending, status.equals("completed") ? "response.completed" : "response.incomplete",
                 fields().set("response", response(status, text, usage(result))));
     }

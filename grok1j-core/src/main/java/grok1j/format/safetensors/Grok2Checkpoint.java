@@ -351,6 +351,15 @@ public final class Grok2Checkpoint implements AutoCloseable {
     }
 
     /** @return the unsplit tensor with this name (from a {@code -TP-common} file), or null */
+    /** Every tensor of every file, in file order (the rank slices of an expert separately), for a full scan. */
+    public List<SafetensorsTensor> storedTensors() {
+        List<SafetensorsTensor> all = new ArrayList<>();
+        for (SafetensorsFile f : files) {
+            all.addAll(f.tensors());
+        }
+        return all;
+    }
+
     public SafetensorsTensor tensor(String name) {
         return common.get(name);
     }
