@@ -91,7 +91,8 @@ final class DoctorCommand implements Callable<Integer> {
         IntFunction<WeightBytes> stored = MemoryPlan.perRank(file.weights(), untiedEmbeddingBytes(file));
         IntFunction<WeightBytes> q4k = MemoryPlan.q4kPerRank(file.weights());
         // converting helps only if it shrinks the file clearly (not for a model that is already 4-bit or smaller)
-        boolean shrinks = q4k.apply(1).mapped() < 0.9 * stored.apply(1).mapped();
+        // (convert writes Grok-1's tied layout, so an untied model such as Grok-2 is not offered it)
+        boolean shrinks = file.weights().output() == null && q4k.apply(1).mapped() < 0.9 * stored.apply(1).mapped();
         return MemoryPlan.of(file.weights().config(), stored, shrinks ? q4k : null, request, machine);
     }
 

@@ -151,9 +151,11 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
      */
     public static IntFunction<WeightBytes> perRank(GrokWeights weights, long untiedEmbeddingBytes) {
         WeightMatrix table = weights.embedding().unembedding();
+        // an untied model (Grok-2's lm_head) reads the whole table row by row only; a tied one reads its slice in full
         return n -> largest(weights, n, WeightMatrix::storedBytes, WeightMatrix::storedBytes,
                 slice -> untiedEmbeddingBytes > 0 ? untiedEmbeddingBytes
-                        : table.storedBytes() - slice.embedding().unembedding().storedBytes());
+                        : weights.output() != null ? table.storedBytes()
+                        : table.storedBytes() - slice.unembedding().storedBytes());
     }
 
     /**
@@ -193,7 +195,7 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
 
     private static WeightBytes count(GrokWeights w, ToLongFunction<WeightMatrix> bytes,
                                      ToLongFunction<WeightMatrix> routerBytes, long embedding) {
-        long attention = 0, router = 0, norms = 4L * w.finalNorm().length, experts = 0, active = 0;
+        long attention = 0, router = 0, norms = 4L * w.finalNorm().length, dense = 0, experts = 0, active = 0;
         int k = w.config().expertsPerToken();
         for (LayerWeights l : w.layers()) {
             attention += bytes.applyAsLong(l.query()) + bytes.applyAsLong(l.key()) + bytes.applyAsLong(l.value())
@@ -205,14 +207,16 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
                 expert[e] = bytes.applyAsLong(l.gate()[e]) + bytes.applyAsLong(l.up()[e]) + bytes.applyAsLong(l.down()[e]);
                 experts += expert[e];
             }
+            if (l.denseGate() != null) {
+                dense += bytes.applyAsLong(l.denseGate()) + bytes.applyAsLong(l.denseUp()) + bytes.applyAsLong(l.denseDown());
+            }
             // experts of a layer have the same shapes; the largest k bound what a step reads
             java.util.Arrays.sort(expert);
             for (int e = 0; e < k; e++) {
                 active += expert[expert.length - 1 - e];
             }
         }
-        return new WeightBytes(attention, router, norms, 0, experts, active,
-                bytes.applyAsLong(w.embedding().unembedding()), embedding);
+        return new WeightBytes(attention, router, norms, dense, experts, active, bytes.applyAsLong(w.unembedding()), embedding);
     }
 
     /**
