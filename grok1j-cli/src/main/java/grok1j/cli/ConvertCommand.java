@@ -1,11 +1,11 @@
 package grok1j.cli;
 
-import grok1j.format.GgufConverter;
-import grok1j.format.GgufProgress;
-import grok1j.format.GgufVocab;
-import grok1j.format.GgufWriter;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
+import grok1j.format.gguf.GgufConverter;
+import grok1j.format.gguf.GgufProgress;
+import grok1j.format.gguf.GgufVocab;
+import grok1j.format.gguf.GgufWriter;
 import grok1j.tensor.GgmlType;
 import grok1j.tokenizer.Tokenizer;
 import java.io.PrintStream;

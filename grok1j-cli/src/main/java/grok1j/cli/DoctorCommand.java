@@ -2,15 +2,15 @@ package grok1j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import grok1j.format.GgufModel;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
 import grok1j.format.TensorInfo;
+import grok1j.format.gguf.GgufModel;
 import grok1j.model.GrokConfig;
-import grok1j.model.MemoryPlan;
 import grok1j.model.MemoryPlan.Machine;
 import grok1j.model.MemoryPlan.Request;
 import grok1j.model.MemoryPlan.WeightBytes;
+import grok1j.model.MemoryPlan;
 import grok1j.parallel.OpenMpi;
 import java.io.IOException;
 import java.io.PrintStream;

@@ -4,10 +4,10 @@ import static grok1j.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.CheckpointLayout;
-import grok1j.format.GgufFile;
-import grok1j.format.PickleShard;
-import grok1j.format.PickledArray;
+import grok1j.format.gguf.GgufFile;
+import grok1j.format.pickle.CheckpointLayout;
+import grok1j.format.pickle.PickleShard;
+import grok1j.format.pickle.PickledArray;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,5 +1,9 @@
 package grok1j.format;
 
+import grok1j.format.gguf.GgufFormatException;
+import grok1j.format.gguf.GgufModel;
+import grok1j.format.gguf.GgufVocab;
+import grok1j.format.pickle.OfficialCheckpoint;
 import grok1j.format.safetensors.Grok2Checkpoint;
 import grok1j.format.safetensors.Grok2Model;
 import grok1j.tokenizer.SentencePieceModel;

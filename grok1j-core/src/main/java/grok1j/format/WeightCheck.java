@@ -1,5 +1,11 @@
 package grok1j.format;
 
+import grok1j.format.gguf.GgufFile;
+import grok1j.format.gguf.GgufModel;
+import grok1j.format.gguf.GgufTensor;
+import grok1j.format.pickle.OfficialCheckpoint;
+import grok1j.format.pickle.PickleShard;
+import grok1j.format.pickle.PickledArray;
 import grok1j.tensor.BFloat16;
 import grok1j.tensor.GgmlDequant;
 import java.io.IOException;

@@ -1,6 +1,6 @@
 package grok1j.model;
 
-import grok1j.format.GgufConverter;
+import grok1j.format.gguf.GgufConverter;
 import grok1j.tensor.GgmlType;
 import grok1j.tensor.WeightMatrix;
 import java.util.ArrayList;

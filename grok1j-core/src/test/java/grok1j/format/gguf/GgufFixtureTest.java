@@ -6,11 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import grok1j.TestFiles;
-import grok1j.format.GgufConverter;
-import grok1j.format.GgufModel;
-import grok1j.format.GgufVocab;
 import grok1j.format.Json;
-import grok1j.format.OfficialCheckpoint;
+import grok1j.format.pickle.OfficialCheckpoint;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.TokenListener;
 import grok1j.model.Model;

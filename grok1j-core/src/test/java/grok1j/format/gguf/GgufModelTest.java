@@ -8,11 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.GgufConverter;
-import grok1j.format.GgufFile;
-import grok1j.format.GgufFormatException;
-import grok1j.format.GgufModel;
-import grok1j.format.GgufVocab;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;

@@ -3,14 +3,11 @@ package grok1j.format.gguf;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.GgufConverter;
-import grok1j.format.GgufFile;
-import grok1j.format.GgufModel;
-import grok1j.format.OfficialCheckpoint;
-import grok1j.model.Transformer;
+import grok1j.format.pickle.OfficialCheckpoint;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.KvCache;
+import grok1j.model.Transformer;
 import grok1j.tensor.GgmlType;
 import grok1j.tensor.ThreadPool;
 import java.io.IOException;

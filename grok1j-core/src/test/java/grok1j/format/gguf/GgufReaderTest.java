@@ -6,11 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.GgufArray;
-import grok1j.format.GgufFile;
-import grok1j.format.GgufFormatException;
-import grok1j.format.GgufTensor;
-import grok1j.format.GgufValueType;
 import grok1j.tensor.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;

@@ -3,14 +3,13 @@ package grok1j.format.gguf;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import grok1j.format.GgufConverter;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
-import grok1j.model.Transformer;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
 import grok1j.model.TensorParallelTest;
+import grok1j.model.Transformer;
 import grok1j.parallel.InProcessGroup;
 import grok1j.tensor.GgmlType;
 import grok1j.tensor.ThreadPool;

@@ -4,10 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import grok1j.format.GgufFile;
-import grok1j.format.GgufTensor;
-import grok1j.format.GgufValueType;
-import grok1j.format.GgufWriter;
 import grok1j.tensor.GgmlQuant;
 import grok1j.tensor.GgmlType;
 import java.io.IOException;

@@ -1,8 +1,8 @@
 package grok1j.format.gguf;
 
-import grok1j.format.CheckpointLayout;
-import grok1j.format.CheckpointLayout.Slot;
-import grok1j.format.OfficialCheckpointWriter;
+import grok1j.format.pickle.CheckpointLayout.Slot;
+import grok1j.format.pickle.CheckpointLayout;
+import grok1j.format.pickle.OfficialCheckpointWriter;
 import grok1j.model.GrokConfig;
 import grok1j.tensor.BFloat16;
 import java.io.IOException;

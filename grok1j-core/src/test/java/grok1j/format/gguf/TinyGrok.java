@@ -1,6 +1,5 @@
 package grok1j.format.gguf;
 
-import grok1j.format.GgufVocab;
 import grok1j.model.Embedding;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;

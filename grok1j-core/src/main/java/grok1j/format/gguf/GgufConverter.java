@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;

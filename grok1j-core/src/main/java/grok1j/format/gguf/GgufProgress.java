@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 /**
  * Progress of a GGUF write or conversion, called after each chunk of tensor data (a few MB) is written, from the

@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.CheckpointLayout.Slot;
+import grok1j.format.ModelFormatException;
+import grok1j.format.TensorInfo;
+import grok1j.format.pickle.CheckpointLayout.Slot;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
 import grok1j.tensor.F32Matrix;

@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

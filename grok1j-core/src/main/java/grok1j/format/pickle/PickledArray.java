@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 import java.nio.ByteOrder;
 import java.util.Arrays;

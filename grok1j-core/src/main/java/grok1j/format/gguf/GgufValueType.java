@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 /**
  * Types of GGUF metadata values, with the ids stored in the file (GGUF spec, {@code gguf_metadata_value_type}).

@@ -1,6 +1,7 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
-import grok1j.format.PickledArray.DType;
+import grok1j.format.ModelFormatException;
+import grok1j.format.pickle.PickledArray.DType;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,5 +1,6 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
+import grok1j.format.TensorInfo;
 import grok1j.tensor.GgmlType;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 import grok1j.model.GrokConfig;
 import java.io.ByteArrayOutputStream;

@@ -1,5 +1,6 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
+import grok1j.format.ModelFormatException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,7 +1,8 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import grok1j.FuzzContract;
+import grok1j.format.ModelFormatException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 import java.nio.file.Path;
 

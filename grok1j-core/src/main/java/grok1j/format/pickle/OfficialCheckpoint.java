@@ -1,7 +1,12 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
-import grok1j.format.CheckpointLayout.Slot;
-import grok1j.format.PickledArray.DType;
+import grok1j.format.F32Embedding;
+import grok1j.format.Json;
+import grok1j.format.ModelFile;
+import grok1j.format.ModelFormatException;
+import grok1j.format.TensorInfo;
+import grok1j.format.pickle.CheckpointLayout.Slot;
+import grok1j.format.pickle.PickledArray.DType;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;

@@ -1,5 +1,7 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
+import grok1j.format.ModelFile;
+import grok1j.format.TensorInfo;
 import grok1j.model.Embedding;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;

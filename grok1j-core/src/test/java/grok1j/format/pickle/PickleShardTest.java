@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,7 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.PickledArray.DType;
+import grok1j.format.ModelFormatException;
+import grok1j.format.pickle.PickledArray.DType;
 import grok1j.tensor.Int8GroupedMatrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;

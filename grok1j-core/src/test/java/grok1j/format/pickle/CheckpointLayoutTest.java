@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.CheckpointLayout.Slot;
+import grok1j.format.pickle.CheckpointLayout.Slot;
 import grok1j.model.GrokConfig;
 import java.util.ArrayList;
 import java.util.List;

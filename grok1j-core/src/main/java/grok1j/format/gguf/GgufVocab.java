@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 /**
  * The vocabulary arrays a GGUF file carries ({@code tokenizer.ggml.*}), from which a tokenizer can be built, or

@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.gguf;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import grok1j.FuzzContract;

@@ -1,4 +1,4 @@
-package grok1j.format;
+package grok1j.format.pickle;
 
 /** Names of all pickle opcodes (protocols 0-5), so a refused opcode is reported by name. */
 final class PickleOpcodes {
