@@ -23,9 +23,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code grok1j convert}: official checkpoint (or GGUF) to GGUF, tensor by tensor. */
+/** {@code grok1j convert}: official Grok-1 checkpoint, Grok-2 folder (or GGUF) to GGUF, tensor by tensor. */
 @Command(name = "convert", mixinStandardHelpOptions = true,
-        description = {"Convert a Grok-1 checkpoint to GGUF (architecture grok), streaming one tensor at a time. "
+        description = {"Convert a Grok-1 checkpoint or a Grok-2 folder to GGUF (architecture grok), streaming one tensor at a time "
+                + "(a Grok-2 expert is read from its 8 rank slices in place). "
                 + "Matrices whose input dimension is not a multiple of the type's block, or whose int8 scale groups are "
                 + "narrower than a block, are written as F16; norms and the router stay F32."})
 final class ConvertCommand implements Callable<Integer> {
@@ -36,13 +37,13 @@ final class ConvertCommand implements Callable<Integer> {
             description = "Split into shards of at most SIZE bytes (suffix K, M, G: e.g. 50G), named NAME-00001-of-0000N.gguf.")
     String splitMaxSize;
 
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.model (default: found beside the checkpoint).")
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.model or tokenizer.tok.json (default: found beside the checkpoint).")
     Path tokenizer;
 
-    @Option(names = "--name", paramLabel = "NAME", defaultValue = "grok-1", description = "general.name (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--name", paramLabel = "NAME", description = "general.name (default: grok-1 or grok-2, the model's architecture).")
     String name;
 
-    @Parameters(index = "0", paramLabel = "INPUT", description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, or a .gguf file.")
+    @Parameters(index = "0", paramLabel = "INPUT", description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, a Grok-2 folder, or a .gguf file.")
     Path input;
 
     @Parameters(index = "1", paramLabel = "OUTPUT", description = "The .gguf file to write.")
@@ -63,7 +64,8 @@ final class ConvertCommand implements Callable<Integer> {
         try (ModelFile in = ModelFiles.open(input)) {
             Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
             GgufVocab vocab = GgufVocab.of(tok);
-            GgufWriter plan = GgufConverter.plan(in.weights(), vocab, t, name);
+            String generalName = name != null ? name : in.weights().config().architecture().name();
+            GgufWriter plan = GgufConverter.plan(in.weights(), vocab, t, generalName);
             warnAboutPlan(err, plan, t, maxShard);
             long total = plan.dataBytes();
             long started = System.nanoTime();
@@ -80,7 +82,7 @@ final class ConvertCommand implements Callable<Integer> {
                     bar.stepTo(done);
                     bar.setExtraMessage(" " + tensor);
                 };
-                written = GgufConverter.convert(in.weights(), vocab, t, name, output, maxShard, progress);
+                written = GgufConverter.convert(in.weights(), vocab, t, generalName, output, maxShard, progress);
                 bar.stepTo(total);
             }
             double secs = (System.nanoTime() - started) / 1e9;

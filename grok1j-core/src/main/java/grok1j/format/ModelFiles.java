@@ -78,8 +78,9 @@ public final class ModelFiles {
 
     /**
      * Loads a tokenizer from a {@code tokenizer.model} (SentencePiece) file, a {@code tokenizer.tok.json} (tiktoken,
-     * Grok-2), or from the vocabulary a {@code .gguf}
-     * file carries (tokenized with the SentencePiece-exact algorithm, not llama.cpp's, spec §7.6).
+     * Grok-2), or from the vocabulary a {@code .gguf} file carries: SentencePiece pieces are tokenized with the
+     * SentencePiece-exact algorithm, not llama.cpp's (spec §7.6); a byte-level ({@code gpt2}) vocabulary with
+     * Grok-2's split is tokenized as tiktoken does (grok-2 spec §4).
      */
     public static Tokenizer loadTokenizer(Path path) throws IOException {
         if (!Files.exists(path)) {
@@ -99,6 +100,9 @@ public final class ModelFiles {
     private static Tokenizer ggufTokenizer(GgufModel gguf) throws IOException {
         try {
             GgufVocab v = gguf.tokenizerPieces();
+            if (v.byteLevel()) {
+                return GgufVocab.tiktoken(v, gguf.location().toString());
+            }
             return new SentencePieceTokenizer(SentencePieceModel.fromVocabulary(gguf.location().toString(), v.tokens(), v.scores(),
                     v.tokenTypes(), v.bosId(), v.eosId(), v.padId()));
         } catch (GgufFormatException e) {

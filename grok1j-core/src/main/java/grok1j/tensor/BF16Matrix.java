@@ -169,6 +169,25 @@ public final class BF16Matrix implements WeightMatrix {
         return joinedColumns ? 2L * c * partCols : 2L * (c % partRows) * in;
     }
 
+    /**
+     * Stored row {@code c} (output {@code c}: its {@code in} weights, i.e. column {@code c} of {@code W}) widened
+     * exactly into {@code dst[off .. off + in)}; a joined-columns matrix gathers the row from its parts in order
+     * (a converter reads a split expert this way, tensor by tensor, without merging the parts).
+     */
+    public void storedRow(int c, float[] dst, int off) {
+        WeightMatrix.checkRange("row", c, c + 1, out);
+        int parts = joinedColumns ? this.parts.length : 1;
+        int len = joinedColumns ? partCols : in;
+        for (int ip = 0; ip < parts; ip++) {
+            MemorySegment seg = segment(ip, c);
+            long base = offset(ip, c);
+            int at = off + ip * len;
+            for (int k = 0; k < len; k++) {
+                dst[at + k] = BF16Kernels.bf16(seg, base + 2L * k);
+            }
+        }
+    }
+
     /** Scalar reference of {@link #multiply} with double accumulation (tests, benchmarks). */
     public void multiplyScalar(float[] x, int tokens, float[] y, int n0, int n1) {
         for (int t = 0; t < tokens; t++) {

@@ -151,6 +151,26 @@ public final class TiktokenTokenizer implements Tokenizer {
         return new TiktokenTokenizer(split, tokenBytes, special);
     }
 
+    /**
+     * Builds a tokenizer from its tokens by id (the id is the merge rank) with the {@code V1} split, e.g. from the
+     * byte-level vocabulary a Grok-2 GGUF carries; validated as {@link #parse} does.
+     *
+     * @param tokenBytes each id's bytes (a special's: its UTF-8 text), or null for an id that is not used
+     * @param special    by id: true for a special token (found in text before splitting)
+     * @param source     the name used in error messages
+     * @throws TokenizerFormatException for duplicate bytes, a missing single-byte token or a special that is not UTF-8
+     */
+    public static TiktokenTokenizer of(byte[][] tokenBytes, boolean[] special, String source)
+            throws TokenizerFormatException {
+        if (tokenBytes.length != special.length) {
+            throw new IllegalArgumentException("tokenBytes and special differ in length");
+        }
+        byte[][] copy = tokenBytes.clone();
+        boolean[] flags = special.clone();
+        checkDistinctBytes(copy, flags, source);
+        return new TiktokenTokenizer(Pattern.compile(V1_PATTERN, Pattern.UNICODE_CHARACTER_CLASS), copy, flags);
+    }
+
     private static Pattern splitPattern(Map<?, ?> object, String source) throws TokenizerFormatException {
         Object patStr = object.get("pat_str");
         Object wordSplit = object.get("word_split");
@@ -331,6 +351,11 @@ public final class TiktokenTokenizer implements Tokenizer {
     /** @return a copy of the bytes of token {@code id} (a special token's: its UTF-8 text) */
     public byte[] tokenBytes(int id) {
         return bytes(id).clone();
+    }
+
+    /** The regular expression that splits text into pieces ({@link #V1_PATTERN} unless a {@code pat_str} replaced it). */
+    public String splitPattern() {
+        return split.pattern();
     }
 
     /** @return the id of the special token with this text (e.g. {@code "<|separator|>"}), or -1 */

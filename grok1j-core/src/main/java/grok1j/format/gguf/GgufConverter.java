@@ -1,8 +1,10 @@
 package grok1j.format.gguf;
 
+import grok1j.model.Architecture;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
+import grok1j.tensor.BF16Matrix;
 import grok1j.tensor.F32Matrix;
 import grok1j.tensor.GgmlQuant;
 import grok1j.tensor.GgmlType;
@@ -14,9 +16,18 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Converts Grok-1 weights (typically the official checkpoint, read by another format reader) to GGUF with
- * architecture {@code grok} (spec §6): tensor names and ggml shapes of spec §6.2, every {@code grok.*} key of
- * §6.1 with the model's nominal values, and the vocabulary arrays.
+ * Converts Grok weights (the official Grok-1 checkpoint or a Grok-2 release folder, read by another format reader)
+ * to GGUF with architecture {@code grok} (spec §6): tensor names and ggml shapes of spec §6.2, every {@code grok.*}
+ * key of §6.1 with the model's nominal values, and the vocabulary arrays.
+ *
+ * <p>Grok-2 (grok-2 spec §6) is written with llama.cpp's names and keys for it: the dense MLP as
+ * {@code blk.N.ffn_{gate,up,down}} beside the {@code _exps} tensors, the post-MoE norm as {@code blk.N.post_ffw_norm},
+ * the untied {@code output.weight}; {@code grok.feed_forward_length} is the dense width and
+ * {@code grok.expert_feed_forward_length} the expert width; {@code grok.router_logit_softcapping},
+ * {@code grok.final_logit_softcapping} and {@code grok.attention.temperature_length}; and its tiktoken vocabulary as
+ * byte-level BPE ({@link ByteLevelVocab}). No {@code grok.rope.scaling.*} keys are written: the release's
+ * {@code rope_type "original"} is plain RoPE (llama.cpp's converter writes YaRN keys for it). Each expert is read from
+ * its rank slices as they lie in the rank files (views: nothing is merged in memory or on disk).
  *
  * <p>Each weight is streamed a tile of output rows at a time from the source's {@link WeightMatrix} views
  * (transposing {@code [in, out]} to GGUF's row-per-output layout), so memory stays bounded by one tile.
@@ -70,13 +81,18 @@ public final class GgufConverter {
         metadata(w, c, vocab, type, name);
 
         int d = c.dModel();
-        GgmlType embType = embeddingType(type, d);
+        // an untied model's embedding is only looked up: it takes the requested type like any other matrix
+        GgmlType embType = weights.output() != null ? choose(type, d, 0) : embeddingType(type, d);
         w.addTensor("token_embd.weight", embType, new long[] {d, c.vocabSize()}, (first, count, buf) -> {
             for (int j = 0; j < count; j++) {
                 weights.embedding().lookup((int) (first + j), buf, j * d);
             }
         });
         w.addTensor("output_norm.weight", GgmlType.F32, new long[] {d}, vector(weights.finalNorm()));
+        if (weights.output() != null) {
+            matrix(w, "output.weight", type, weights.output());
+        }
+        boolean grok1 = c.architecture().equals(Architecture.grok1());
         for (int i = 0; i < c.layers(); i++) {
             LayerWeights l = weights.layers().get(i);
             String p = "blk." + i + ".";
@@ -91,7 +107,14 @@ public final class GgufConverter {
             experts(w, p + "ffn_gate_exps.weight", type, l.gate());
             experts(w, p + "ffn_up_exps.weight", type, l.up());
             experts(w, p + "ffn_down_exps.weight", type, l.down());
-            w.addTensor(p + "layer_output_norm.weight", GgmlType.F32, new long[] {d}, vector(l.postMoeNorm()));
+            if (l.hasDenseMlp()) {
+                matrix(w, p + "ffn_gate.weight", type, l.denseGate());
+                matrix(w, p + "ffn_up.weight", type, l.denseUp());
+                matrix(w, p + "ffn_down.weight", type, l.denseDown());
+            }
+            // llama.cpp: Grok-1's rms_norm_3 is layer_output_norm, Grok-2's post_moe_norm is post_ffw_norm
+            String postMoe = grok1 ? "layer_output_norm.weight" : "post_ffw_norm.weight";
+            w.addTensor(p + postMoe, GgmlType.F32, new long[] {d}, vector(l.postMoeNorm()));
         }
         return w;
     }
@@ -117,7 +140,9 @@ public final class GgufConverter {
         w.putU32("grok.context_length", c.contextLength());
         w.putU32("grok.embedding_length", c.dModel());
         w.putU32("grok.block_count", c.layers());
-        w.putU32("grok.feed_forward_length", c.expertFfn());
+        Architecture a = c.architecture();
+        // llama.cpp's n_ff: the dense MLP's width when there is one (Grok-2), else the experts' (Grok-1)
+        w.putU32("grok.feed_forward_length", a.residualDenseMlp() ? a.denseFfn() : c.expertFfn());
         w.putU32("grok.expert_feed_forward_length", c.expertFfn());
         w.putU32("grok.attention.head_count", c.queryHeads());
         w.putU32("grok.attention.head_count_kv", c.kvHeads());
@@ -132,16 +157,40 @@ public final class GgufConverter {
         w.putF32("grok.embedding_scale", (float) c.embeddingMultiplier());
         w.putF32("grok.logit_scale", (float) c.outputMultiplier());
         w.putF32("grok.attn_logit_softcapping", (float) c.attnSoftcap());
-        w.putString("tokenizer.ggml.model", "llama");
+        if (!a.equals(Architecture.grok1())) {
+            w.putF32("grok.router_logit_softcapping", (float) a.routerSoftcap());
+            if (a.finalSoftcap() > 0) {
+                w.putF32("grok.final_logit_softcapping", (float) a.finalSoftcap());
+            }
+            if (a.attnTemperatureLength() > 0) {
+                w.putU32("grok.attention.temperature_length", Math.round(a.attnTemperatureLength()));
+            }
+        }
+        w.putString("tokenizer.ggml.model", v.model());
+        if (v.pre() != null) {
+            w.putString("tokenizer.ggml.pre", v.pre());
+        }
         w.putArray("tokenizer.ggml.tokens", GgufValueType.STRING, v.tokens());
-        w.putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, v.scores());
+        if (!v.byteLevel()) { // llama.cpp writes no scores for byte-level BPE: the ids are the ranks
+            w.putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, v.scores());
+        }
         w.putArray("tokenizer.ggml.token_type", GgufValueType.INT32, v.tokenTypes());
-        w.putU32("tokenizer.ggml.bos_token_id", v.bosId());
-        w.putU32("tokenizer.ggml.eos_token_id", v.eosId());
-        w.putU32("tokenizer.ggml.unknown_token_id", v.unkId());
-        w.putU32("tokenizer.ggml.padding_token_id", v.padId());
+        if (v.merges() != null) {
+            w.putArray("tokenizer.ggml.merges", GgufValueType.STRING, v.merges());
+        }
+        putId(w, "tokenizer.ggml.bos_token_id", v.bosId());
+        putId(w, "tokenizer.ggml.eos_token_id", v.eosId());
+        putId(w, "tokenizer.ggml.unknown_token_id", v.unkId());
+        putId(w, "tokenizer.ggml.padding_token_id", v.padId());
         w.putBool("tokenizer.ggml.add_bos_token", v.addBos());
         w.putBool("tokenizer.ggml.add_eos_token", false);
+    }
+
+    /** A special token id, left out when the vocabulary has none (-1). */
+    private static void putId(GgufWriter w, String key, int id) {
+        if (id >= 0) {
+            w.putU32(key, id);
+        }
     }
 
     /**
@@ -226,6 +275,11 @@ public final class GgufConverter {
                     for (int j = 0; j < count; j++) {
                         buf[off + j * k + r] = f.get(r, c0 + j);
                     }
+                }
+            }
+            case BF16Matrix b -> {
+                for (int j = 0; j < count; j++) {
+                    b.storedRow(c0 + j, buf, off + j * k);
                 }
             }
             case GgufMatrix g -> {

@@ -24,6 +24,7 @@ final class GgufKnownKeys {
             Map.entry("general.name", STRING),
             Map.entry("general.alignment", EnumSet.of(GgufValueType.UINT32)),
             Map.entry("tokenizer.ggml.model", STRING),
+            Map.entry("tokenizer.ggml.pre", STRING),
             Map.entry("tokenizer.ggml.bos_token_id", INTEGERS),
             Map.entry("tokenizer.ggml.eos_token_id", INTEGERS),
             Map.entry("tokenizer.ggml.unknown_token_id", INTEGERS),

@@ -2,6 +2,7 @@ package grok1j.format.gguf;
 
 import grok1j.format.ModelFile;
 import grok1j.format.TensorInfo;
+import grok1j.model.Architecture;
 import grok1j.model.Embedding;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
@@ -19,10 +20,17 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A Grok-1 architecture model in GGUF ({@code general.architecture = "grok"}, spec §6): hyperparameters from the
+ * A Grok family model in GGUF ({@code general.architecture = "grok"}, spec §6): hyperparameters from the
  * {@code grok.*} keys, with the spec §6.1 defaults for keys older files lack; weights as {@link GgufMatrix} views
  * of the mapped file(s); experts sliced from the 3-D {@code blk.N.ffn_*_exps} tensors; the output projection tied
  * to {@code token_embd.weight} when {@code output.weight} is absent.
+ *
+ * <p>A Grok-2 file (dense {@code blk.N.ffn_gate} tensors beside the experts, or a {@code grok.final_logit_softcapping}
+ * or {@code grok.attention.temperature_length} key) computes Grok-2 as the grok-2 spec §2 defines it (SGLang), not
+ * as llama.cpp does (grok-2 spec §6): the top-2 weights are not renormalised, the router logits are capped at 30,
+ * the attention temperature applies past {@code grok.attention.temperature_length}, RoPE is plain with
+ * {@code grok.rope.freq_base} ({@code grok.rope.scaling.*} YaRN keys are ignored), GELU is the erf form, and the
+ * final cap comes from {@code grok.final_logit_softcapping}.
  *
  * <p>GGUF stores {@code [out][in]} rows, i.e. ggml {@code ne = {in, out}}; each matrix is exposed as the logical
  * {@code [in, out]} weight of spec §2 without copying.
@@ -86,13 +94,24 @@ public final class GgufModel implements ModelFile {
         if (embd == null || embd.ne().length != 2) {
             throw new GgufFormatException(f.path() + ": missing 2-D tensor token_embd.weight");
         }
-        int ffn = intKey(f, "grok.expert_feed_forward_length", intKey(f, "grok.feed_forward_length", -1));
+        GgufTensor denseGate = f.tensor("blk.0.ffn_gate.weight");
+        boolean grok2 = denseGate != null || f.get("grok.final_logit_softcapping") != null
+                || f.get("grok.attention.temperature_length") != null;
+        // Grok-2's grok.feed_forward_length is the dense MLP's width (llama.cpp's n_ff), not the experts'
+        int ffn = intKey(f, "grok.expert_feed_forward_length", grok2 ? -1 : intKey(f, "grok.feed_forward_length", -1));
         if (ffn < 0) {
             GgufTensor gate = f.tensor("blk.0.ffn_gate_exps.weight");
             if (gate == null || gate.ne().length != 3) {
                 throw new GgufFormatException(f.path() + ": missing metadata grok.expert_feed_forward_length");
             }
             ffn = toInt(f, "blk.0.ffn_gate_exps.weight", gate.ne()[1]);
+        }
+        Architecture family = Architecture.grok1();
+        if (grok2) {
+            int dense = denseGate == null ? 0 : denseGate.ne().length == 2 ? toInt(f, "blk.0.ffn_gate.weight", denseGate.ne()[1])
+                    : intKey(f, "grok.feed_forward_length", 0);
+            family = Architecture.grok2(number(f, "grok.attention.temperature_length", -1),
+                    number(f, "grok.final_logit_softcapping", 0), dense);
         }
         try {
             return new GrokConfig(toInt(f, "token_embd.weight", embd.ne()[1]), dModel, layers, heads, kvHeads, headDim, ffn,
@@ -105,9 +124,11 @@ public final class GgufModel implements ModelFile {
                     number(f, "grok.logit_scale", d.outputMultiplier()),
                     number(f, "grok.attention.output_scale", d.attnOutputMultiplier()),
                     number(f, "grok.attn_logit_softcapping", d.attnSoftcap()),
-                    intKey(f, "tokenizer.ggml.padding_token_id", d.padId()),
-                    intKey(f, "tokenizer.ggml.bos_token_id", d.bosId()),
-                    intKey(f, "tokenizer.ggml.eos_token_id", d.eosId()));
+                    // Grok-2 has no BOS and masks no padding: ids only when the file names them
+                    intKey(f, "tokenizer.ggml.padding_token_id", grok2 ? -1 : d.padId()),
+                    intKey(f, "tokenizer.ggml.bos_token_id", grok2 ? -1 : d.bosId()),
+                    intKey(f, "tokenizer.ggml.eos_token_id", d.eosId()),
+                    family);
         } catch (IllegalArgumentException e) {
             throw new GgufFormatException(f.path() + ": invalid hyperparameters: " + e.getMessage());
         }
@@ -198,7 +219,9 @@ public final class GgufModel implements ModelFile {
             int kv = c.kvHeads() * c.headDim();
             int ffn = c.expertFfn();
             GgufMatrix embd = matrix("token_embd.weight", d, c.vocabSize());
-            GgufMatrix output = f.tensor("output.weight") != null ? matrix("output.weight", d, c.vocabSize()) : embd;
+            boolean untied = f.tensor("output.weight") != null;
+            GgufMatrix output = untied ? matrix("output.weight", d, c.vocabSize()) : embd;
+            int dense = c.architecture().denseFfn();
             List<LayerWeights> layers = new ArrayList<>(c.layers());
             for (int i = 0; i < c.layers(); i++) {
                 String p = "blk." + i + ".";
@@ -216,9 +239,14 @@ public final class GgufModel implements ModelFile {
                         experts(p + "ffn_gate_exps.weight", d, ffn),
                         experts(p + "ffn_up_exps.weight", d, ffn),
                         experts(p + "ffn_down_exps.weight", ffn, d),
-                        norm(postMoe)));
+                        norm(postMoe),
+                        dense > 0 ? matrix(p + "ffn_gate.weight", d, dense) : null,
+                        dense > 0 ? matrix(p + "ffn_up.weight", d, dense) : null,
+                        dense > 0 ? matrix(p + "ffn_down.weight", dense, d) : null));
             }
-            return new GrokWeights(c, new GgufEmbedding(embd, output), norm("output_norm.weight"), List.copyOf(layers));
+            boolean grok1 = c.architecture().equals(Architecture.grok1());
+            return new GrokWeights(c, new GgufEmbedding(embd, output), norm("output_norm.weight"), List.copyOf(layers),
+                    untied && !grok1 ? output : null);
         }
     }
 
@@ -275,6 +303,8 @@ public final class GgufModel implements ModelFile {
             throw new GgufFormatException(file.path() + ": missing string array tokenizer.ggml.tokens");
         }
         String[] t = tokens.toStringArray();
+        String model = file.getString("tokenizer.ggml.model", "llama");
+        boolean byteLevel = ByteLevelVocab.MODEL.equals(model);
         GgufArray s = file.getArray("tokenizer.ggml.scores");
         GgufArray ty = file.getArray("tokenizer.ggml.token_type");
         float[] scores = s == null ? new float[t.length] : s.toFloatArray();
@@ -283,8 +313,10 @@ public final class GgufModel implements ModelFile {
             throw new GgufFormatException(file.path() + ": tokenizer arrays differ in length: " + t.length + " tokens, "
                     + scores.length + " scores, " + types.length + " token types");
         }
-        return new GgufVocab(t, scores, types, bosId, eosId,
-                (int) file.getLong("tokenizer.ggml.unknown_token_id", 3), padId,
+        GgufArray merges = file.getArray("tokenizer.ggml.merges");
+        return new GgufVocab(model, file.getString("tokenizer.ggml.pre", null), t, scores, types,
+                merges == null ? null : merges.toStringArray(), bosId, eosId,
+                (int) file.getLong("tokenizer.ggml.unknown_token_id", byteLevel ? -1 : 3), padId,
                 file.getBoolean("tokenizer.ggml.add_bos_token", false));
     }
 
@@ -319,8 +351,14 @@ public final class GgufModel implements ModelFile {
             m.put(e.getKey(), e.getValue() instanceof String v ? GgufArray.escape(v) : String.valueOf(e.getValue()));
         }
         GgufArray tokens = file.getArray("tokenizer.ggml.tokens");
+        boolean byteLevel = ByteLevelVocab.MODEL.equals(file.getString("tokenizer.ggml.model", null));
         m.put("tokenizer", tokens == null ? "none (no tokenizer.ggml.tokens; pass --tokenizer PATH)"
+                : byteLevel ? "embedded byte-level vocabulary of " + tokens.length() + " tokens (tokenized as tiktoken does)"
                 : "embedded vocabulary of " + tokens.length() + " pieces (tokenized as SentencePiece does)");
+        if (!config.architecture().equals(Architecture.grok1())) {
+            m.put("semantics", "Grok-2 as SGLang computes it (top-2 not renormalised, router cap 30, attention "
+                    + "temperature, plain RoPE, erf GELU): not llama.cpp's function for the same file");
+        }
         return Collections.unmodifiableMap(m);
     }
 
