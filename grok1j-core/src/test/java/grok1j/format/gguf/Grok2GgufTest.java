@@ -382,6 +382,21 @@ class Grok2GgufTest {
     }
 
     @Test
+    void aByteLevelVocabularyWithAnotherSplitIsRefusedInOneLine() throws IOException {
+        Path other = dir.resolve("other-pre.gguf");
+        try (GgufModel q8 = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            GgufVocab v = q8.tokenizerPieces();
+            GgufVocab llama3 = new GgufVocab(v.model(), "llama-bpe", v.tokens(), v.scores(), v.tokenTypes(), v.merges(),
+                    v.bosId(), v.eosId(), v.unkId(), v.padId(), false);
+            GgufConverter.convert(q8.weights(), llama3, GgmlType.Q8_0, "grok-2", other, 0, null);
+        }
+        IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> ModelFiles.loadTokenizer(other));
+        assertTrue(e.getMessage().contains("tokenizer.ggml.pre is \"llama-bpe\"") && e.getMessage().contains("--tokenizer"),
+                e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+    }
+
+    @Test
     void mergesAreThePairsEachTokenIsBuiltFrom() throws IOException {
         try (GgufFile f = GgufFile.open(FILES.get(GgmlType.BF16))) {
             String[] tokens = f.getArray("tokenizer.ggml.tokens").toStringArray();
