@@ -167,9 +167,10 @@ final class ByteLevelVocab {
                 special[id] = true;
             } else {
                 bytes[id] = unspell(v.tokens()[id]);
-                if (bytes[id] == null || bytes[id].length == 0) {
-                    throw new GgufFormatException(source + ": token " + id + " is not a byte-level (GPT-2 spelled) token");
-                }
+            }
+            if (bytes[id] == null || bytes[id].length == 0) {
+                throw new GgufFormatException(source + ": token " + id + (special[id] ? " is an empty special token"
+                        : " is not a byte-level (GPT-2 spelled) token"));
             }
         }
         return TiktokenTokenizer.of(bytes, special, source);

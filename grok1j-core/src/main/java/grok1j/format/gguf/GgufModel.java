@@ -106,14 +106,11 @@ public final class GgufModel implements ModelFile {
             }
             ffn = toInt(f, "blk.0.ffn_gate_exps.weight", gate.ne()[1]);
         }
-        Architecture family = Architecture.grok1();
-        if (grok2) {
-            int dense = denseGate == null ? 0 : denseGate.ne().length == 2 ? toInt(f, "blk.0.ffn_gate.weight", denseGate.ne()[1])
-                    : intKey(f, "grok.feed_forward_length", 0);
-            family = Architecture.grok2(number(f, "grok.attention.temperature_length", -1),
-                    number(f, "grok.final_logit_softcapping", 0), dense);
-        }
+        int dense = !grok2 || denseGate == null ? 0 : denseGate.ne().length == 2
+                ? toInt(f, "blk.0.ffn_gate.weight", denseGate.ne()[1]) : intKey(f, "grok.feed_forward_length", 0);
         try {
+            Architecture family = !grok2 ? Architecture.grok1() : Architecture.grok2(
+                    number(f, "grok.attention.temperature_length", -1), number(f, "grok.final_logit_softcapping", 0), dense);
             return new GrokConfig(toInt(f, "token_embd.weight", embd.ne()[1]), dModel, layers, heads, kvHeads, headDim, ffn,
                     intKey(f, "grok.expert_count", d.experts()),
                     intKey(f, "grok.expert_used_count", d.expertsPerToken()),

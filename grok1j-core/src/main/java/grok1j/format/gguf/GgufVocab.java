@@ -77,7 +77,8 @@ public record GgufVocab(String model, String pre, String[] tokens, float[] score
      * @throws GgufFormatException if its pre-tokenizer is not {@code grok-2} or a token is not byte-level
      * @throws grok1j.tokenizer.TokenizerFormatException if the tokens do not form a tiktoken vocabulary
      */
-    public static TiktokenTokenizer tiktoken(GgufVocab v, String source) throws java.io.IOException {
+    public static TiktokenTokenizer tiktoken(GgufVocab v, String source)
+            throws grok1j.tokenizer.TokenizerFormatException {
         return ByteLevelVocab.toTiktoken(v, source);
     }
 

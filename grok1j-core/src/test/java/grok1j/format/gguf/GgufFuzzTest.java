@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Coverage-guided fuzzing of the GGUF reader: header, metadata (every value read, arrays walked), tensor infos and
  * data ranges, the hyperparameters and, where the file carries one, the embedded vocabulary turned into a tokenizer
- * that then encodes and decodes a text. Contract: {@link FuzzContract}, with {@link GgufFormatException} (and
+ * (SentencePiece, or tiktoken for a byte-level one) that then encodes and decodes a text. Contract: {@link FuzzContract}, with {@link GgufFormatException} (and
  * {@link TokenizerFormatException} for a vocabulary SentencePiece cannot use) as the documented errors.
  *
  * <p>{@code bin/test} replays {@code GgufFuzzTestInputs/fuzz/} and fuzzes for a few seconds; {@code bin/fuzz}
@@ -45,7 +45,8 @@ class GgufFuzzTest {
             }
             if (f.get("tokenizer.ggml.tokens") != null) {
                 GgufVocab v = GgufModel.vocabulary(f, 1, 2, 0);
-                Tokenizer tok = new grok1j.tokenizer.SentencePieceTokenizer(SentencePieceModel.fromVocabulary(NAME.toString(), v.tokens(),
+                Tokenizer tok = v.byteLevel() ? GgufVocab.tiktoken(v, NAME.toString())
+                        : new grok1j.tokenizer.SentencePieceTokenizer(SentencePieceModel.fromVocabulary(NAME.toString(), v.tokens(),
                         v.scores(), v.tokenTypes(), v.bosId(), v.eosId(), v.padId()));
                 int[] ids = tok.encode("Hello wörld 12 \u00ff\uD83D\uDE00");
                 tok.decode(ids);
