@@ -2,6 +2,7 @@ package grok1j.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,9 +100,22 @@ public record ChatTemplate(String system, String user, String assistant, String 
     /** Grok-2's end-of-turn token (grok-2 spec §5). */
     public static final String SEPARATOR = "<|separator|>";
 
-    /** The template of a model of this architecture ({@code "grok-2"}: {@link #grok2()}; else {@link #defaults()}). */
-    public static ChatTemplate forModel(String architecture) {
-        return "grok-2".equals(architecture) ? grok2() : defaults();
+    /**
+     * The template of a model of this architecture: {@link #grok2()} for {@code "grok-2"} when its vocabulary has the
+     * {@code <|separator|>} token (a converted file's might not), else {@link #defaults()}.
+     */
+    public static ChatTemplate forModel(String architecture, Tokenizer tokenizer) {
+        return "grok-2".equals(architecture) && tokenId(tokenizer, SEPARATOR) >= 0 ? grok2() : defaults();
+    }
+
+    /** The id of the single token whose text is {@code text} (a special such as {@code <|separator|>}), or -1. */
+    static int tokenId(Tokenizer tokenizer, String text) {
+        int id = tokenizer.pieceId(text);
+        if (id < 0) {
+            int[] ids = tokenizer.encode(text);
+            id = ids.length == 1 ? ids[0] : -1;
+        }
+        return id;
     }
 
     /**

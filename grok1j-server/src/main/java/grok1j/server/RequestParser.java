@@ -45,11 +45,7 @@ final class RequestParser {
 
     /** The id of the token whose text is {@code text} (a special such as {@code <|separator|>}). */
     private static int tokenId(Tokenizer tokenizer, String text) {
-        int id = tokenizer.pieceId(text);
-        if (id < 0) {
-            int[] ids = tokenizer.encode(text);
-            id = ids.length == 1 ? ids[0] : -1;
-        }
+        int id = ChatTemplate.tokenId(tokenizer, text);
         if (id < 0) {
             throw new IllegalArgumentException("chat template: the stop token " + text
                     + " is not a token of this model's vocabulary");

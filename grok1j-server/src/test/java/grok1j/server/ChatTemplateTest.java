@@ -3,6 +3,8 @@ package grok1j.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import grok1j.server.ChatTemplate.Message;
+import grok1j.tokenizer.Tokenizer;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -26,9 +28,11 @@ class ChatTemplateTest {
     }
 
     @Test
-    void modelChoosesItsTemplate() {
-        assertEquals(ChatTemplate.grok2(), ChatTemplate.forModel("grok-2"));
-        assertEquals(ChatTemplate.defaults(), ChatTemplate.forModel("grok-1"));
+    void modelChoosesItsTemplate() throws Exception {
+        Path shared = Path.of(System.getProperty("grok1j.shared", "../shared"));
+        Tokenizer grok2 = Tokenizer.load(shared.resolve("fixtures/grok-2-tiny/tokenizer.tok.json"));
+        assertEquals(ChatTemplate.grok2(), ChatTemplate.forModel("grok-2", grok2));
+        assertEquals(ChatTemplate.defaults(), ChatTemplate.forModel("grok-1", grok2));
     }
 
     @Test
