@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
+import grok1j.model.Architecture;
 import grok1j.model.Transformer;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
@@ -30,13 +31,20 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code grok1j bench}: memory bandwidth, then decode and prefill of a Grok-1-shaped model with random int8 weights at
- * the real dimensions (or of a real checkpoint), in one run, with the machine's load. Decode is memory-bound, so its
- * figure of merit is the fraction of the measured bandwidth the weight reads reach.
+ * the real dimensions, or a Grok-2-shaped one with random bf16 weights ({@code --arch grok-2}), or of a real
+ * checkpoint, in one run, with the machine's load. Decode is memory-bound, so its figure of merit is the fraction of
+ * the measured bandwidth the weight reads reach.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Measure memory bandwidth, decode and prefill speed on a Grok-1-shaped model with random int8 "
-                + "weights (official [in, out] layout, real dimensions), or on a real checkpoint with --model."})
+        description = {"Measure memory bandwidth, decode and prefill speed on a synthetic model with random weights at "
+                + "the real dimensions (Grok-1: int8 [in, out] as in the official checkpoint; --arch grok-2: bf16 "
+                + "[out, in] as in the safetensors release, dense MLP and untied output included), or on a real "
+                + "checkpoint with --model."})
 final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--arch", paramLabel = "ARCH",
+            description = "Shape of the synthetic model: grok-1 (default) or grok-2.")
+    String arch;
+
     @Option(names = "--layers", paramLabel = "N", defaultValue = "2", description = "Decoder layers of the synthetic model (default: ${DEFAULT-VALUE}).")
     int layers;
 
@@ -86,6 +94,22 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--bandwidth-mib " + bandwidthMib + " is more than this machine's memory ("
                     + physicalMib + " MiB)");
         }
+        if (arch != null && !arch.equals("grok-1") && !arch.equals("grok-2")) {
+            throw new IllegalArgumentException("--arch must be grok-1 or grok-2, got " + arch);
+        }
+        if (arch != null && model != null) {
+            throw new IllegalArgumentException("--arch shapes the synthetic model; a --model brings its own architecture");
+        }
+        GrokConfig synthetic = syntheticConfig(arch, layers);
+        if (model == null && Cluster.communicator().size() == 1) {
+            long need = SyntheticModel.bytesOf(synthetic);
+            long available = availableMemoryBytes();
+            if (available > 0 && need > available) {
+                throw new IllegalArgumentException(String.format("the synthetic %s model with %d layer(s) needs %.1f GB "
+                        + "of memory and %.1f GB are available; use fewer --layers", synthetic.architecture().name(),
+                        layers, need / 1e9, available / 1e9));
+            }
+        }
         PrintStream out = CommandLineContext.out();
         PrintStream err = CommandLineContext.err();
         ObjectNode r = new ObjectMapper().createObjectNode();
@@ -120,19 +144,17 @@ final class BenchCommand implements Callable<Integer> {
                 weights = f.weights();
                 r.put("model", model.toString());
             } else {
-                GrokConfig g = GrokConfig.grok1();
-                GrokConfig cfg = new GrokConfig(g.vocabSize(), g.dModel(), layers, g.queryHeads(), g.kvHeads(), g.headDim(),
-                        g.expertFfn(), g.experts(), g.expertsPerToken(), g.contextLength(), g.ropeTheta(), g.rmsEps(),
-                        g.embeddingMultiplier(), g.outputMultiplier(), g.attnOutputMultiplier(), g.attnSoftcap(),
-                        g.padId(), g.bosId(), g.eosId());
-                progress(err, "building a synthetic Grok-1-shaped model with " + layers + " layer(s) in memory");
+                GrokConfig cfg = synthetic;
+                String name = cfg.architecture().name().equals("grok-2") ? "Grok-2" : "Grok-1";
+                String storage = SyntheticModel.isGrok2(cfg) ? "bf16" : "int8";
+                progress(err, "building a synthetic " + name + "-shaped model with " + layers + " layer(s) in memory");
                 long b0 = System.nanoTime();
                 Communicator comm = Cluster.communicator();
                 SyntheticModel sm = new SyntheticModel(cfg, pool, Partition.of(cfg, comm.rank(), comm.size()));
                 owner = sm;
                 weights = sm.weights();
                 probeBuffer = sm.embeddingTable();
-                r.put("model", "synthetic Grok-1 shape, " + layers + " layers, random int8 weights"
+                r.put("model", "synthetic " + name + " shape, " + layers + " layers, random " + storage + " weights"
                         + (comm.size() > 1 ? ", each rank holding its slices" : ""));
                 r.put("build_s", round((System.nanoTime() - b0) / 1e9, 1));
             }
@@ -147,6 +169,11 @@ final class BenchCommand implements Callable<Integer> {
             report(r, out);
         }
         return 0;
+    }
+
+    /** The synthetic model's config: the released dimensions of {@code arch} (null: grok-1) with {@code layers} layers. */
+    static GrokConfig syntheticConfig(String arch, int layers) {
+        return ("grok-2".equals(arch) ? GrokConfig.grok2() : GrokConfig.grok1()).withLayers(layers);
     }
 
     /**
@@ -170,15 +197,17 @@ final class BenchCommand implements Callable<Integer> {
         long perLayer = weightBytesPerDecodeLayer(net.weights());
         r.put("layers", nl);
         r.put("weight_bytes_per_layer", perLayer);
-        r.put("unembedding_bytes", weights.embedding().unembedding().storedBytes());
+        r.put("unembedding_bytes", net.weights().unembedding().storedBytes());
 
         // warm-up: first a small model of the same kind many times, then short prefill and decode steps on this
         // one, so the kernels run C2 code before anything is timed (kernels.md §4.3)
         progress(err, "warming up");
         long w0 = System.nanoTime();
+        Architecture a = cfg.architecture();
         GrokConfig small = new GrokConfig(2048, 512, 2, 4, 2, 128, 1024, cfg.experts(), cfg.expertsPerToken(), 1024,
                 cfg.ropeTheta(), cfg.rmsEps(), cfg.embeddingMultiplier(), cfg.outputMultiplier(), cfg.attnOutputMultiplier(),
-                cfg.attnSoftcap(), cfg.padId(), cfg.bosId(), cfg.eosId());
+                cfg.attnSoftcap(), cfg.padId(), cfg.bosId(), cfg.eosId(), a.residualDenseMlp()
+                        ? Architecture.grok2(a.attnTemperatureLength(), a.finalSoftcap(), 2048) : a);
         try (SyntheticModel sm = new SyntheticModel(small, pool)) {
             Transformer s = new Transformer(sm.weights(), pool);
             for (int round = 0; round < warmupRounds; round++) {
@@ -242,7 +271,7 @@ final class BenchCommand implements Callable<Integer> {
             r.put("decode_bandwidth_fraction_interleaved", fraction(layerGbs / bi));
         }
         r.put("decode_unembed_bandwidth_fraction",
-                fraction(weights.embedding().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth));
+                fraction(net.weights().unembedding().storedBytes() / (msUnembed * 1e6) / bandwidth));
         r.put("projected_64_layer_decode_ms_per_token", round(64 * msLayer + msUnembed + Math.max(0, other), 1));
         r.put("projected_64_layer_decode_tokens_per_s", round(1000 / (64 * msLayer + msUnembed + Math.max(0, other)), 3));
         if (comm.size() > 1) {
@@ -361,14 +390,15 @@ final class BenchCommand implements Callable<Integer> {
 
     /**
      * Floating-point operations per token of a full layer in an {@code n}-token prefill: 2 per multiply-add of the
-     * attention projections, router and the top-k experts, plus attention over {@code (n+1)/2} positions on average
+     * attention projections, router, the top-k experts and the dense MLP (Grok-2), plus attention over {@code (n+1)/2} positions on average
      * (scores and weighted values).
      */
     static double flopsPerTokenPerLayer(GrokWeights w, int n) {
         LayerWeights l = w.layers().getFirst();
         GrokConfig c = w.config();
         double macs = macs(l.query()) + macs(l.key()) + macs(l.value()) + macs(l.attnOutput()) + macs(l.router())
-                + c.expertsPerToken() * (macs(l.gate()[0]) + macs(l.up()[0]) + macs(l.down()[0]));
+                + c.expertsPerToken() * (macs(l.gate()[0]) + macs(l.up()[0]) + macs(l.down()[0]))
+                + (l.hasDenseMlp() ? macs(l.denseGate()) + macs(l.denseUp()) + macs(l.denseDown()) : 0);
         double attention = 2.0 * c.queryHeads() * c.headDim() * ((n + 1) / 2.0);
         return 2 * (macs + attention);
     }
@@ -378,13 +408,16 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Weight bytes one decode step reads per layer: attention (q, k, v, o), router, and the top-k experts' gate, up
-     * and down projections (expert 0's sizes; all experts have the same shapes).
+     * Weight bytes one decode step reads per layer: attention (q, k, v, o), router, the top-k experts' gate, up
+     * and down projections (expert 0's sizes; all experts have the same shapes) and the dense MLP (Grok-2).
      */
     static long weightBytesPerDecodeLayer(GrokWeights w) {
         LayerWeights l = w.layers().getFirst();
         long b = l.query().storedBytes() + l.key().storedBytes() + l.value().storedBytes() + l.attnOutput().storedBytes()
                 + l.router().storedBytes();
+        if (l.hasDenseMlp()) { // Grok-2's dense MLP runs for every token beside the experts
+            b += l.denseGate().storedBytes() + l.denseUp().storedBytes() + l.denseDown().storedBytes();
+        }
         WeightMatrix g = l.gate()[0], u = l.up()[0], d = l.down()[0];
         return b + w.config().expertsPerToken() * (g.storedBytes() + u.storedBytes() + d.storedBytes());
     }
@@ -449,6 +482,20 @@ final class BenchCommand implements Callable<Integer> {
         if (value < 1) {
             throw new IllegalArgumentException(option + " must be positive, got " + value);
         }
+    }
+
+    /** MemAvailable from /proc/meminfo in bytes, or 0 where that file is missing. */
+    private static long availableMemoryBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+        return 0;
     }
 
     /** Total RAM from /proc/meminfo in MiB, or 0 where that file is missing. */

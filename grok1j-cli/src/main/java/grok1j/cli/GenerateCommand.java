@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -31,8 +32,16 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = {"-p", "--prompt"}, required = true, paramLabel = "TEXT", description = "The prompt (no BOS is added, as in the reference).")
-    String prompt;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
+
+    static final class Input {
+        @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "The prompt (no BOS is added, as in the reference).")
+        String prompt;
+
+        @Option(names = "--ids", paramLabel = "IDS", split = ",", description = "The prompt as token ids, comma-separated.")
+        int[] ids;
+    }
 
     @Option(names = {"-n", "--max-tokens"}, paramLabel = "N", defaultValue = "256", description = "Maximum new tokens (default: ${DEFAULT-VALUE}).")
     int maxTokens;
@@ -81,7 +90,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (prompt.isEmpty()) {
+        if (input.prompt != null ? input.prompt.isEmpty() : input.ids.length == 0) {
             throw new IllegalArgumentException("the prompt is empty");
         }
         String schema = null;
@@ -103,7 +112,13 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream err = CommandLineContext.err();
         try (Model m = model.open()) {
             warnIfShort(DoctorCommand.warning(m.file(), m.network().communicator().size(), 1), err);
-            int[] promptIds = m.tokenizer().encode(prompt);
+            int[] promptIds = input.prompt != null ? m.tokenizer().encode(input.prompt) : input.ids;
+            int vocab = m.config().vocabSize();
+            for (int id : promptIds) {
+                if (id < 0 || id >= vocab) {
+                    throw new IllegalArgumentException("--ids: token id " + id + " outside the vocabulary [0, " + vocab + ")");
+                }
+            }
             if (logitBias != null) {
                 for (int id : logitBias.keySet()) {
                     if (id >= m.config().vocabSize()) {

@@ -46,7 +46,8 @@ final class ServeCommand implements Callable<Integer> {
     int maxBody;
 
     @Option(names = "--chat-template", paramLabel = "FILE",
-            description = "JSON chat template {system, user, assistant, generation_prompt, stop} (default: User:/Assistant: turns).")
+            description = "JSON chat template {system, user, assistant, generation_prompt, stop, stop_tokens} (default: "
+                    + "the model's own: Grok-2's template for Grok-2, User:/Assistant: turns for Grok-1).")
     Path chatTemplate;
 
     @Option(names = "--served-model-name", paramLabel = "ID",
@@ -108,7 +109,7 @@ final class ServeCommand implements Callable<Integer> {
         try {
             config = ServerConfig.defaults().withHost(host).withPort(port).withApiKey(key).withParallel(parallel)
                     .withQueue(queue).withMaxBodyBytes(maxBody)
-                    .withChatTemplate(chatTemplate == null ? ChatTemplate.defaults() : ChatTemplate.read(chatTemplate))
+                    .withChatTemplate(chatTemplate == null ? null : ChatTemplate.read(chatTemplate))
                     .withModelId(modelId != null ? modelId : defaultModelId(model.model))
                     .withShutdownGrace(Duration.ofSeconds(grace)).withKeepAlive(Duration.ofSeconds(keepAlive))
                     .withIdleTimeout(Duration.ofSeconds(idleTimeout)).withMaxConnections(maxConnections);

@@ -1,10 +1,12 @@
 package grok1j.cli;
 
 import grok1j.format.F32Embedding;
+import grok1j.model.Embedding;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
 import grok1j.model.Partition;
+import grok1j.tensor.BF16Matrix;
 import grok1j.tensor.BFloat16;
 import grok1j.tensor.F32Matrix;
 import grok1j.tensor.Int8GroupedMatrix;
@@ -19,10 +21,11 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A Grok-1-shaped model with random weights in off-heap memory, stored as the official checkpoint stores them
- * (spec §2, §3.5): int8 {@code [in, out]} with bf16 scales (G = 1 for q/k/v/gate/up, G = 8 for the attention output
- * and expert down projections), f32 router, f32 {@code [vocab, d]} tied embedding. Scales are chosen so activations
- * stay of order one. Closing it frees the memory.
+ * A model with random weights in off-heap memory, stored as its release stores them. Grok-1 (spec §2, §3.5): int8
+ * {@code [in, out]} with bf16 scales (G = 1 for q/k/v/gate/up, G = 8 for the attention output and expert down
+ * projections), f32 router, f32 {@code [vocab, d]} tied embedding. Grok-2 (grok-2 spec §1, §3; chosen by the config's
+ * architecture): every matrix bf16 {@code [out, in]}, the dense MLP beside the experts, a bf16 embedding and an untied
+ * bf16 output projection. Magnitudes are chosen so activations stay of order one. Closing it frees the memory.
  *
  * <p>For one rank of a tensor-parallel job ({@link #SyntheticModel(GrokConfig, ThreadPool, Partition)}) the whole
  * model lives in a sparse mapping of a deleted temporary file and only the rank's slices are written, so a host holds
@@ -31,7 +34,8 @@ import java.util.List;
  */
 final class SyntheticModel implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Arena arena = Arena.ofShared();
     private final ThreadPool pool;
@@ -43,6 +47,8 @@ final class SyntheticModel implements AutoCloseable {
     private final GrokWeights weights;
     private final MemorySegment embeddingTable;
     private long seed = 0x9E3779B97F4A7C15L;
+    /** Grok-2's storage (bf16 {@code [out, in]}) rather than Grok-1's (int8 {@code [in, out]}). */
+    private final boolean bf16;
 
     SyntheticModel(GrokConfig cfg, ThreadPool pool) {
         this(cfg, pool, Partition.whole(cfg));
@@ -52,14 +58,19 @@ final class SyntheticModel implements AutoCloseable {
     SyntheticModel(GrokConfig cfg, ThreadPool pool, Partition part) {
         this.pool = pool;
         this.part = part;
+        this.bf16 = isGrok2(cfg);
         this.sparse = part.isWhole() ? null : sparseMapping(bytesOf(cfg));
         try {
             int d = cfg.dModel();
             int qw = cfg.queryHeads() * cfg.headDim();
             int kvw = cfg.kvHeads() * cfg.headDim();
             int ffn = cfg.expertFfn();
-            MemorySegment emb = allocate(4L * cfg.vocabSize() * d, 4096);
-            fillFloats(emb.asSlice(4L * part.vocab0() * d, 4L * part.vocab() * d), 0.02f);
+            MemorySegment emb = allocate((bf16 ? 2L : 4L) * cfg.vocabSize() * d, 4096);
+            if (bf16) {
+                fillBf16(emb, 1f, nextSeed()); // only looked up: every rank holds it whole
+            } else {
+                fillFloats(emb.asSlice(4L * part.vocab0() * d, 4L * part.vocab() * d), 0.02f);
+            }
             List<LayerWeights> layers = new ArrayList<>();
             for (int l = 0; l < cfg.layers(); l++) {
                 WeightMatrix[] gate = new WeightMatrix[cfg.experts()];
@@ -70,18 +81,37 @@ final class SyntheticModel implements AutoCloseable {
                 int q0 = part.kvHead0() * cfg.groupSize() * hd, q1 = q0 + part.queryHeads() * hd;
                 int k0 = part.kvHead0() * hd, k1 = k0 + part.kvHeads() * hd;
                 for (int e = 0; e < cfg.experts(); e++) {
-                    gate[e] = int8(d, ffn, 1, 0, d, f0, f1);
-                    up[e] = int8(d, ffn, 1, 0, d, f0, f1);
-                    down[e] = int8(ffn, d, 8, f0, f1, 0, d);
+                    gate[e] = matrix(d, ffn, 1, 0, d, f0, f1);
+                    up[e] = matrix(d, ffn, 1, 0, d, f0, f1);
+                    down[e] = matrix(ffn, d, 8, f0, f1, 0, d);
                 }
-                MemorySegment router = allocate(4L * d * cfg.experts(), 64);
-                fillFloats(router, 0.05f);
-                layers.add(new LayerWeights(ones(d), int8(d, qw, 1, 0, d, q0, q1), int8(d, kvw, 1, 0, d, k0, k1),
-                        int8(d, kvw, 1, 0, d, k0, k1), int8(qw, d, 8, q0, q1, 0, d),
-                        ones(d), ones(d), new F32Matrix(router, d, cfg.experts(), F32Matrix.Layout.IN_OUT),
-                        gate, up, down, ones(d)));
+                WeightMatrix router;
+                if (bf16) {
+                    router = matrix(d, cfg.experts(), 1, 0, d, 0, cfg.experts());
+                } else {
+                    MemorySegment r = allocate(4L * d * cfg.experts(), 64);
+                    fillFloats(r, 0.05f);
+                    router = new F32Matrix(r, d, cfg.experts(), F32Matrix.Layout.IN_OUT);
+                }
+                WeightMatrix denseGate = null, denseUp = null, denseDown = null;
+                int g = cfg.architecture().denseFfn();
+                if (g > 0) { // cut as Partition cuts it
+                    int g0 = (int) ((long) g * part.rank() / part.ranks()), g1 = (int) ((long) g * (part.rank() + 1) / part.ranks());
+                    denseGate = matrix(d, g, 1, 0, d, g0, g1);
+                    denseUp = matrix(d, g, 1, 0, d, g0, g1);
+                    denseDown = matrix(g, d, 8, g0, g1, 0, d);
+                }
+                layers.add(new LayerWeights(ones(d), matrix(d, qw, 1, 0, d, q0, q1), matrix(d, kvw, 1, 0, d, k0, k1),
+                        matrix(d, kvw, 1, 0, d, k0, k1), matrix(qw, d, 8, q0, q1, 0, d),
+                        ones(d), ones(d), router, gate, up, down, ones(d), denseGate, denseUp, denseDown));
             }
-            weights = new GrokWeights(cfg, new F32Embedding(emb, cfg.vocabSize(), d), ones(d), List.copyOf(layers));
+            if (bf16) { // the untied output, cut by vocabulary
+                WeightMatrix output = matrix(d, cfg.vocabSize(), 1, 0, d, part.vocab0(), part.vocab0() + part.vocab());
+                weights = new GrokWeights(cfg, new Bf16Embedding(emb, cfg.vocabSize(), d), ones(d), List.copyOf(layers),
+                        output);
+            } else {
+                weights = new GrokWeights(cfg, new F32Embedding(emb, cfg.vocabSize(), d), ones(d), List.copyOf(layers));
+            }
             embeddingTable = emb;
         } catch (RuntimeException | Error e) {
             arena.close();
@@ -89,10 +119,21 @@ final class SyntheticModel implements AutoCloseable {
         }
     }
 
+    /** Grok-2's storage: its architecture (float32 multipliers) rather than Grok-1's. */
+    static boolean isGrok2(GrokConfig c) {
+        return !c.architecture().bf16Multipliers();
+    }
+
     /** Bytes of the whole model's storage (alignment included), for the sparse mapping. */
-    private static long bytesOf(GrokConfig c) {
+    static long bytesOf(GrokConfig c) {
         long d = c.dModel(), qw = (long) c.queryHeads() * c.headDim(), kvw = (long) c.kvHeads() * c.headDim();
         long f = c.expertFfn();
+        if (isGrok2(c)) { // bf16 [out, in], 64-aligned
+            long g = c.architecture().denseFfn();
+            long perLayer = 2 * (c.experts() * 3 * d * f + 3 * d * g + d * c.experts() + 2 * d * qw + 2 * d * kvw)
+                    + (3L * c.experts() + 8) * 64;
+            return 2 * 2L * c.vocabSize() * d + 4096 + 64 + c.layers() * perLayer + (1 << 20);
+        }
         long perLayer = c.experts() * (3 * (d * f + 64) + 2 * f + 2 * 8 * d + 4 * 64)
                 + 4 * d * c.experts() + 64 + (d * qw + 2 * d * kvw + qw * d) + 2 * (qw + 2 * kvw + 8 * d) + 8 * 64 * 2;
         return 4L * c.vocabSize() * d + 4096 + c.layers() * perLayer + (1 << 20);
@@ -131,7 +172,10 @@ final class SyntheticModel implements AutoCloseable {
         return weights;
     }
 
-    /** The f32 embedding table (3.2 GB at the real shape): a large off-heap buffer the bandwidth probe can re-read. */
+    /**
+     * The embedding table (Grok-1: f32, 3.2 GB at the real shape; Grok-2: bf16, 2.1 GB): a large off-heap buffer the
+     * bandwidth probe can re-read.
+     */
     MemorySegment embeddingTable() {
         return embeddingTable;
     }
@@ -140,6 +184,66 @@ final class SyntheticModel implements AutoCloseable {
         float[] v = new float[d];
         Arrays.fill(v, 1f);
         return v;
+    }
+
+    /**
+     * The release's storage for {@code x @ W} with W {@code [k, n]}: int8 with g groups (Grok-1) or bf16 {@code [n, k]}
+     * (Grok-2), written in input rows {@code [r0, r1)} and output columns {@code [c0, c1)} only (a rank's slice).
+     */
+    private WeightMatrix matrix(int k, int n, int g, int r0, int r1, int c0, int c1) {
+        return bf16 ? bf16(k, n, r0, r1, c0, c1) : int8(k, n, g, r0, r1, c0, c1);
+    }
+
+    /** Random bf16 stored {@code [n, k]}; magnitudes in [2^e, 2^(e+1)), 2^e ~ 1/(2 sqrt(k)): unit-RMS in and out. */
+    private BF16Matrix bf16(int k, int n, int r0, int r1, int c0, int c1) {
+        MemorySegment m = allocate(2L * k * n, 64);
+        long seed = nextSeed();
+        float scale = (float) (1 / (2 * Math.sqrt(k)));
+        if (r0 == 0 && r1 == k) {
+            fillBf16(m.asSlice(2L * c0 * k, 2L * (c1 - c0) * k), scale, seed);
+        } else {
+            for (int c = c0; c < c1; c++) {
+                fillBf16(m.asSlice(2L * ((long) c * k + r0), 2L * (r1 - r0)), scale, seed + c);
+            }
+        }
+        return BF16Matrix.of(m, n, k);
+    }
+
+    /**
+     * Random bf16 values of magnitude in [2^e, 2^(e+1)) with 2^e the power of two at or below {@code scale}: random
+     * sign and mantissa bits under one exponent, four values per 64-bit word, by all pool threads.
+     */
+    private void fillBf16(MemorySegment m, float scale, long base) {
+        long exponent = (Float.floatToRawIntBits(scale) >>> 23) & 0xFF;
+        long e4 = (exponent << 7) * 0x0001_0001_0001_0001L;
+        long words = m.byteSize() / 8;
+        pool.run((part, parts) -> {
+            long from = words * part / parts, to = words * (part + 1) / parts;
+            long r = base ^ (0x5DEECE66DL * (part + 1));
+            for (long i = from; i < to; i++) {
+                r = xorshift(r);
+                m.set(I64, i * 8, (r & 0x807F_807F_807F_807FL) | e4);
+            }
+        });
+        for (long i = words * 4; i < m.byteSize() / 2; i++) {
+            m.set(BF16, 2 * i, (short) e4);
+        }
+    }
+
+    /** A bf16 {@code [vocab, d]} embedding table, rows widened exactly on lookup; never the output (untied). */
+    private record Bf16Embedding(MemorySegment table, int vocab, int dim) implements Embedding {
+        @Override
+        public void lookup(int token, float[] out, int off) {
+            long base = 2L * token * dim;
+            for (int i = 0; i < dim; i++) {
+                out[off + i] = BFloat16.toFloat(table.get(BF16, base + 2L * i));
+            }
+        }
+
+        @Override
+        public WeightMatrix unembedding() {
+            return BF16Matrix.of(table, vocab, dim);
+        }
     }
 
     /**

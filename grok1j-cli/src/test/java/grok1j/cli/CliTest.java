@@ -166,6 +166,13 @@ class CliTest {
         Run byIds = run("score", "--model", tiny.toString(), "--ids", "422,3033,356", "--top-k", "3", "--json");
         assertEquals(0, byIds.status(), byIds.err());
         assertEquals(3, JSON.readTree(byIds.out()).get("positions").size());
+        // generate takes ids too: the same greedy continuation as the text they encode
+        Run gen = run("generate", "--model", tiny.toString(), "--ids", "422,3033,356", "-n", "4", "--temperature", "0", "--json");
+        assertEquals(0, gen.status(), gen.err());
+        assertEquals("[422,3033,356]", JSON.readTree(gen.out()).get("prompt_ids").toString());
+        Run bad = run("generate", "--model", tiny.toString(), "--ids", "1,999999", "-n", "1");
+        assertEquals(2, bad.status());
+        assertEquals("grok1j: --ids: token id 999999 outside the vocabulary [0, 131072)", bad.err().strip());
     }
 
     @Test

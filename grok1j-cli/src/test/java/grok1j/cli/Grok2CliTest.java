@@ -47,6 +47,24 @@ class Grok2CliTest {
         CliTest.Run again = CliTest.run("generate", "--model", TINY.toString(), "--prompt", golden, "--max-tokens", "12",
                 "--temperature", "0", "--ignore-eos", "--json");
         assertEquals(r.out(), again.out());
+        StringBuilder ids = new StringBuilder();
+        o.get("prompt_ids").forEach(i -> ids.append(ids.isEmpty() ? "" : ",").append(i.asInt()));
+        CliTest.Run byIds = CliTest.run("generate", "--model", TINY.toString(), "--ids", ids.toString(), "--max-tokens",
+                "12", "--temperature", "0", "--ignore-eos", "--json");
+        assertEquals(r.out(), byIds.out());
+    }
+
+    @Test
+    void generateByIdsGivesTheReferenceGreedyTokens() throws IOException {
+        JsonNode c = CliTest.JSON.readTree(TINY.resolve("expected.json").toFile()).get("cases").get(0);
+        StringBuilder ids = new StringBuilder();
+        c.get("prompt_ids").forEach(i -> ids.append(ids.isEmpty() ? "" : ",").append(i.asInt()));
+        CliTest.Run r = CliTest.run("generate", "--model", TINY.toString(), "--ids", ids.toString(), "--max-tokens",
+                "12", "--temperature", "0", "--json");
+        assertEquals(0, r.status(), r.err());
+        StringBuilder want = new StringBuilder("[");
+        c.get("greedy").forEach(g -> want.append(want.length() == 1 ? "" : ",").append(g.get("token").asInt()));
+        assertEquals(want.append("]").toString(), CliTest.JSON.readTree(r.out()).get("ids").toString());
     }
 
     @Test

@@ -109,6 +109,29 @@ class TensorParallelCliTest {
         assertEquals(shape(wantScore.err().lines().toList()), shape(rankLines(score.stderr())), score::toString);
     }
 
+    /**
+     * Grok-2 as released (bf16 safetensors, experts in rank slice files) on 2 ranks: generate prints what one process
+     * prints, score is within the fixture's tolerance (grok-2 spec §8).
+     */
+    @Test
+    void grok2ReleaseLayoutOnTwoRanksEqualsOneProcess() throws Exception {
+        Path grok2 = tiny().resolveSibling("grok-2-tiny");
+        String[] generate = withModel(grok2, "generate", "--prompt", "Human: What is your name?<|separator|>\n\nAssistant:",
+                "--max-tokens", "12", "--temperature", "0", "--ignore-eos", "--json");
+        CliTest.Run want = CliTest.run(generate);
+        assertEquals(0, want.status(), want.err());
+        MpiCli.Finished got = MpiCli.Job.run(mpirun(2, List.of(), generate), JOB);
+        System.out.println("TensorParallelCliTest grok-2 generate: " + got.elapsed().toMillis() + " ms");
+        assertEquals(0, got.status(), got::toString);
+        assertEquals(want.out(), got.stdout(), got::toString);
+
+        String[] score = withModel(grok2, "score", "--ids", "268,119,7,300,5", "--json");
+        CliTest.Run wantScore = CliTest.run(score);
+        MpiCli.Finished gotScore = MpiCli.Job.run(mpirun(2, List.of(), score), JOB);
+        assertEquals(0, gotScore.status(), gotScore::toString);
+        assertJsonClose(JSON.readTree(wantScore.out()), JSON.readTree(gotScore.stdout()), 2e-3, "grok-2 score");
+    }
+
     @Test
     void aRankCountThatDoesNotDivideTheKvHeadsIsRefused() throws Exception {
         MpiCli.Finished r = MpiCli.Job.run(mpirun(3, List.of(), withModel(tiny, GENERATE)), JOB);

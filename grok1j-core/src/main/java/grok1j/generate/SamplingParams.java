@@ -15,9 +15,11 @@ import java.util.List;
  * @param stop        stop strings: generation ends before the first occurrence of any, which is not part of the text
  * @param ignoreEos   keep generating after the end-of-sequence token (not under a constraint, whose document ends)
  * @param processing  logit bias, penalties and constraint applied before sampling; null means {@link LogitsProcessing#NONE}
+ * @param stopTokens  ids that end generation when sampled, besides EOS (Grok-2 chat: {@code <|separator|>}, grok-2
+ *                    spec §5); like EOS they are not part of the text, and {@code ignoreEos} does not affect them
  */
 public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
-                             List<String> stop, boolean ignoreEos, LogitsProcessing processing) {
+                             List<String> stop, boolean ignoreEos, LogitsProcessing processing, List<Integer> stopTokens) {
 
     /** Default new-token limit when none is given. */
     public static final int DEFAULT_MAX_TOKENS = 256;
@@ -41,11 +43,23 @@ public record SamplingParams(double temperature, int topK, double topP, double m
         }
         stop = stop == null ? List.of() : List.copyOf(stop);
         processing = processing == null ? LogitsProcessing.NONE : processing;
+        stopTokens = stopTokens == null ? List.of() : List.copyOf(stopTokens);
+        for (int id : stopTokens) {
+            if (id < 0) {
+                throw new IllegalArgumentException("stop token ids must be >= 0, got " + id);
+            }
+        }
         for (String s : stop) {
             if (s.isEmpty()) {
                 throw new IllegalArgumentException("stop strings must not be empty");
             }
         }
+    }
+
+    /** Sampling without extra stop tokens. */
+    public SamplingParams(double temperature, int topK, double topP, double minP, Long seed, int maxTokens,
+                          List<String> stop, boolean ignoreEos, LogitsProcessing processing) {
+        this(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, processing, List.of());
     }
 
     /** Sampling without logit processing. */
@@ -60,14 +74,19 @@ public record SamplingParams(double temperature, int topK, double topP, double m
     }
 
     public SamplingParams withMaxTokens(int n) {
-        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos, processing);
+        return new SamplingParams(temperature, topK, topP, minP, seed, n, stop, ignoreEos, processing, stopTokens);
     }
 
     public SamplingParams withSeed(Long s) {
-        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos, processing);
+        return new SamplingParams(temperature, topK, topP, minP, s, maxTokens, stop, ignoreEos, processing, stopTokens);
     }
 
     public SamplingParams withProcessing(LogitsProcessing p) {
-        return new SamplingParams(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, p);
+        return new SamplingParams(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, p, stopTokens);
+    }
+
+    /** These params, also ending at any of {@code ids} (see {@code stopTokens}). */
+    public SamplingParams withStopTokens(List<Integer> ids) {
+        return new SamplingParams(temperature, topK, topP, minP, seed, maxTokens, stop, ignoreEos, processing, ids);
     }
 }

@@ -128,14 +128,16 @@ public final class Sequence {
         }
         generated++;
         lastToken = id;
-        String delta = text.add(id);
         boolean constrained = processor != null && processor.constrained();
+        // an ending token is not text: Grok-2's <|eos|> and <|separator|> would otherwise decode to their names
+        boolean endToken = (id == eosId && (constrained || !params.ignoreEos())) || params.stopTokens().contains(id);
+        String delta = endToken ? text.addSilent(id) : text.add(id);
         if (text.stopped()) {
             finish = FinishReason.STOP;
         } else if (constrained && (id == eosId || processor.finished()
                 || (generated >= params.maxTokens() && processor.complete()))) {
             finish = FinishReason.STOP; // the document is complete (a top-level number may end at the token limit)
-        } else if (id == eosId && !params.ignoreEos()) {
+        } else if (endToken) {
             finish = FinishReason.STOP;
         } else if (generated >= params.maxTokens()) {
             finish = FinishReason.LENGTH;

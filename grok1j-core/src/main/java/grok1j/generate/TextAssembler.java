@@ -67,6 +67,15 @@ final class TextAssembler {
         return delta;
     }
 
+    /** Records a generated id that adds no text (the token that ends generation); returns "". */
+    String addSilent(int id) {
+        if (count == ids.length) {
+            ids = Arrays.copyOf(ids, count * 2);
+        }
+        ids[count++] = id;
+        return "";
+    }
+
     /** True once a stop string has appeared. */
     boolean stopped() {
         return stoppedText != null;

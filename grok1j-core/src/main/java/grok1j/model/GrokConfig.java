@@ -104,6 +104,15 @@ public record GrokConfig(int vocabSize, int dModel, int layers, int queryHeads, 
                 78.38367176906169, 0.5773502691896257, 0.08838834764831845, 30.0, 0, 1, 2);
     }
 
+    /**
+     * The released Grok-2 (grok-2 spec §1): d_model 8192, 64 query / 8 KV heads of 128, 8 experts of FFN 16,384 (top
+     * 2) beside a dense MLP of 32,768, RoPE theta 208,533,496, attention temperature length 1024, final cap 50.
+     */
+    public static GrokConfig grok2() {
+        return new GrokConfig(131072, 8192, 64, 64, 8, 128, 16384, 8, 2, 131072, 208533496, 1e-5,
+                90.50966799187809, 0.5, 0.08838834764831845, 30.0, -1, -1, 2, Architecture.grok2(1024, 50, 32768));
+    }
+
     /** The same model with {@code n} decoder layers (for running a prefix of the layers, e.g. a warm-up). */
     public GrokConfig withLayers(int n) {
         return new GrokConfig(vocabSize, dModel, n, queryHeads, kvHeads, headDim, expertFfn, experts, expertsPerToken,

@@ -1,6 +1,5 @@
 package grok1j.model;
 
-import grok1j.tensor.BF16Matrix;
 import grok1j.tensor.WeightMatrix;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +11,9 @@ import java.util.List;
  * <li>KV heads {@code [r*K/N, (r+1)*K/N)} with their query heads (columns of Q, K and V), its slice of every KV cache
  *     and the matching input rows of the attention output projection (§2.1);</li>
  * <li>for every expert, FFN columns {@code [r*F/N, (r+1)*F/N)} of gate and up and the same input rows of down (§2.2);
- *     {@code F} need not divide evenly, and a cut may fall inside a scale group (each row keeps its group's scale);</li>
+ *     {@code F} need not divide evenly, and a cut may fall inside a scale group (each row keeps its group's scale).
+ *     Grok-2's experts come as 8 rank slices (grok-2 spec §3.2): with N = 8 rank r's columns are exactly the slices
+ *     in the files {@code -TP-00r}, the only expert bytes it reads; other N cut views across the slices;</li>
  * <li>the residual dense MLP (Grok-2) like one more expert: its columns {@code [r*G/N, (r+1)*G/N)} of gate and up
  *     and the same input rows of down, {@code G} its width;</li>
  * <li>vocabulary rows {@code [r*P, min(V, (r+1)*P))} of the unembedding (tied or untied), {@code P = ceil(V/N)}
@@ -94,13 +95,6 @@ public record Partition(int rank, int ranks, int kvHead0, int kvHeads, int query
     public GrokWeights slice(GrokWeights w) {
         if (isWhole()) {
             return w;
-        }
-        for (LayerWeights lw : w.layers()) {
-            if (lw.query() instanceof BF16Matrix || lw.gate()[0] instanceof BF16Matrix) {
-                // (a strided view of [out, in] input columns needs kernel support that does not exist yet)
-                throw new IllegalArgumentException("tensor parallelism over " + ranks + " ranks: bf16 weights (the Grok-2"
-                        + " safetensors release) cannot be cut into rank slices yet; run the model on one process");
-            }
         }
         GrokConfig cfg = w.config();
         int hd = cfg.headDim();

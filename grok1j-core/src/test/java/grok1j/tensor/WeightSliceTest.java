@@ -120,6 +120,54 @@ public class WeightSliceTest {
         return y;
     }
 
+    /**
+     * bf16 {@code [out, in]} views (Grok-2, grok-2 spec §3.2): whole matrices, rank slices stacked by rows (w1/w3) and
+     * joined by columns (w2), cut at slice boundaries (one slice, the N = 8 case) and across them; 9 tokens reach
+     * the blocked prefill path, K = 1100 splits it into two input blocks.
+     */
+    @Test
+    void bf16SlicesMatchTheWholeMatrix() {
+        java.util.Random rnd = new java.util.Random(5);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.util.List<MemorySegment> rowParts = new java.util.ArrayList<>(), colParts = new java.util.ArrayList<>();
+            for (int r = 0; r < 4; r++) {
+                rowParts.add(BF16MatrixChecks.weights(arena, 6, 1100, rnd));
+                colParts.add(BF16MatrixChecks.weights(arena, 30, 6, rnd));
+            }
+            WeightMatrix[] all = {BF16Matrix.of(BF16MatrixChecks.weights(arena, 27, 1100, rnd), 27, 1100),
+                BF16Matrix.stackedRows(rowParts, 6, 1100), BF16Matrix.joinedColumns(colParts, 30, 6)};
+            int[][] cuts = {{0, 6}, {6, 12}, {18, 24}, {5, 7}, {1, 23}, {12, 24}, {3, 4}};
+            int[] tokenCounts = {1, 2, 3, 5, 9};
+            for (WeightMatrix w : all) {
+                for (int[] cut : cuts) {
+                    WeightMatrix c = w.columns(cut[0], cut[1]);
+                    assertEquals(cut[1] - cut[0], c.outputDim());
+                    assertEquals(w.inputDim(), c.inputDim());
+                    if (cut[1] <= Math.min(w.inputDim(), 24)) {
+                        WeightMatrix r = w.rows(cut[0], cut[1]);
+                        assertEquals(cut[1] - cut[0], r.inputDim());
+                        for (int tokens : tokenCounts) {
+                            checkRows(w, r, cut[0], tokens);
+                        }
+                        // a cut of a cut: the rank's columns of its rows
+                        WeightMatrix rc = r.columns(2, 5);
+                        for (int tokens : tokenCounts) {
+                            checkColumns(r, rc, 2, tokens);
+                        }
+                    }
+                    for (int tokens : tokenCounts) {
+                        checkColumns(w, c, cut[0], tokens);
+                    }
+                }
+            }
+            // the N = 8 case: a cut on slice boundaries is one slice, the rank's file alone
+            assertEquals("bf16", all[1].columns(6, 12).typeName());
+            assertEquals("bf16", all[2].rows(18, 24).typeName());
+            assertEquals("bf16 x 2 slices", all[2].rows(5, 7).typeName());
+            assertThrows(IllegalArgumentException.class, () -> all[0].rows(5, 1101));
+        }
+    }
+
     public static void checkColumns(WeightMatrix w, WeightMatrix s, int from, int tokens) {
         int k = w.inputDim();
         float[] x = Int8GroupedMatrixTest.randomVector(tokens * k, 100 + tokens);

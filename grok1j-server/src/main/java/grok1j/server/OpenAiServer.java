@@ -104,7 +104,9 @@ public final class OpenAiServer implements AutoCloseable {
         }
         Scheduler scheduler = new Scheduler(model.network(), model.tokenizer(), config.parallel(), config.queue(), metrics);
         int context = model.config().contextLength();
-        RequestParser parser = new RequestParser(model.tokenizer(), context, config.chatTemplate(), scheduler.capacity());
+        ChatTemplate template = config.chatTemplate() != null ? config.chatTemplate()
+                : ChatTemplate.forModel(model.config().architecture().name(), model.tokenizer());
+        RequestParser parser = new RequestParser(model.tokenizer(), context, template, scheduler.capacity());
         engine = new Engine(model, model.tokenizer(), scheduler, parser, context);
     }
 

@@ -30,6 +30,7 @@ final class RequestParser {
     private final ChatTemplate template;
     private final int maxSequences;
     private final StructuredOutputs structured;
+    private final List<Integer> chatStopTokens;
 
     /** @param maxSequences most sequences (prompts x n) one request may ask for */
     RequestParser(Tokenizer tokenizer, int context, ChatTemplate template, int maxSequences) {
@@ -39,6 +40,17 @@ final class RequestParser {
         this.template = template;
         this.maxSequences = maxSequences;
         this.structured = new StructuredOutputs(tokenizer);
+        this.chatStopTokens = template.stopTokens().stream().map(t -> tokenId(tokenizer, t)).toList();
+    }
+
+    /** The id of the token whose text is {@code text} (a special such as {@code <|separator|>}). */
+    private static int tokenId(Tokenizer tokenizer, String text) {
+        int id = ChatTemplate.tokenId(tokenizer, text);
+        if (id < 0) {
+            throw new IllegalArgumentException("chat template: the stop token " + text
+                    + " is not a token of this model's vocabulary");
+        }
+        return id;
     }
 
     /**
@@ -184,7 +196,8 @@ final class RequestParser {
                 throw ApiException.invalid(given ? maxName : chat ? "messages" : "prompt", e.getMessage());
             }
             try {
-                params.add(new SamplingParams(temperature, Math.max(0, topK), topP, minP, seed, m, stop, ignoreEos, processing));
+                params.add(new SamplingParams(temperature, Math.max(0, topK), topP, minP, seed, m, stop, ignoreEos, processing,
+                        chat ? chatStopTokens : List.of()));
             } catch (IllegalArgumentException e) {
                 throw ApiException.invalid(null, e.getMessage());
             }

@@ -13,7 +13,7 @@ import java.util.Objects;
  * @param parallel      sequences decoded together in one batch, each with its own KV cache (default 4)
  * @param queue         sequences that may wait for a slot; beyond that requests get 429 (default 64)
  * @param maxBodyBytes  largest request body accepted, bytes (default 8 MiB); larger is 413
- * @param chatTemplate  how chat messages become a prompt
+ * @param chatTemplate  how chat messages become a prompt; null (the default): the model's own, {@link ChatTemplate#forModel}
  * @param modelId       the id {@code /v1/models} lists and responses carry
  * @param shutdownGrace how long running requests may continue after {@link OpenAiServer#close()} before they are
  *                      cancelled (default 10 s)
@@ -31,7 +31,6 @@ public record ServerConfig(String host, int port, String apiKey, int parallel, i
 
     public ServerConfig {
         Objects.requireNonNull(host, "host");
-        Objects.requireNonNull(chatTemplate, "chatTemplate");
         Objects.requireNonNull(modelId, "modelId");
         Objects.requireNonNull(shutdownGrace, "shutdownGrace");
         Objects.requireNonNull(idleTimeout, "idleTimeout");
@@ -63,7 +62,7 @@ public record ServerConfig(String host, int port, String apiKey, int parallel, i
     }
 
     public static ServerConfig defaults() {
-        return new ServerConfig("127.0.0.1", 8000, null, 4, 64, 8 << 20, ChatTemplate.defaults(), "grok-1",
+        return new ServerConfig("127.0.0.1", 8000, null, 4, 64, 8 << 20, null, "grok-1",
                 Duration.ofSeconds(10), Duration.ofSeconds(30), 1024, Duration.ofSeconds(5));
     }
 
