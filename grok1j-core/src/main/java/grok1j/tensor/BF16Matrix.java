@@ -270,14 +270,20 @@ public final class BF16Matrix implements WeightMatrix {
      */
     public void storedRow(int c, float[] dst, int off) {
         WeightMatrix.checkRange("row", c, c + 1, out);
-        int parts = joinedColumns ? this.parts.length : 1;
-        int len = joinedColumns ? partCols : in;
-        for (int ip = 0; ip < parts; ip++) {
-            MemorySegment seg = segment(ip, c);
-            long base = offset(ip, c);
-            int at = off + ip * len;
-            for (int k = 0; k < len; k++) {
-                dst[at + k] = BF16Kernels.bf16(seg, base + 2L * k);
+        for (int p = 0; p < parts.length; p++) {
+            Part q = parts[p];
+            int row;
+            if (joinedColumns) {
+                row = c;
+            } else if (c >= starts[p] && c < starts[p + 1]) {
+                row = c - starts[p];
+            } else {
+                continue;
+            }
+            long base = row * q.stride;
+            int at = off + (joinedColumns ? starts[p] : 0);
+            for (int k = 0; k < q.cols; k++) {
+                dst[at + k] = BF16Kernels.bf16(q.data, base + 2L * k);
             }
         }
     }
