@@ -19,23 +19,35 @@ import java.util.List;
  * system:            "{content}\n\n"
  * user:              "User: {content}\n\n"
  * assistant:         "Assistant: {content}\n\n"
+ * tool:              "Tool ({name}): {content}\n\n"
  * generation prompt: "Assistant:"
  * stop:              ["\nUser:", "\nAssistant:"]
  * </pre>
  * so {@code [system "Be brief.", user "Hi"]} becomes {@code "Be brief.\n\nUser: Hi\n\nAssistant:"}. A JSON file with
- * the same keys ({@code system}, {@code user}, {@code assistant}, {@code generation_prompt}, {@code stop}) replaces
- * it; missing keys keep their defaults. A request's own {@code stop} strings are used in addition to the template's.
+ * the same keys ({@code system}, {@code user}, {@code assistant}, {@code tool}, {@code generation_prompt},
+ * {@code stop}) replaces it; missing keys keep their defaults. A request's own {@code stop} strings are used in addition to the template's.
  *
  * @param system           pattern for system (and developer) messages
  * @param user             pattern for user messages
  * @param assistant        pattern for assistant messages
  * @param generationPrompt appended after the last message: where the model's reply starts
  * @param stop             stop strings always applied to chat completions
+ * @param tool             pattern for tool results ({@code role: "tool"}); {@code {name}} stands for the function's
+ *                         name (README "Tools")
  */
-public record ChatTemplate(String system, String user, String assistant, String generationPrompt, List<String> stop) {
+public record ChatTemplate(String system, String user, String assistant, String generationPrompt, List<String> stop,
+                           String tool) {
+    /** The default pattern of tool results. */
+    public static final String DEFAULT_TOOL = "Tool ({name}): {content}\n\n";
+
+    /** A template with the default tool pattern. */
+    public ChatTemplate(String system, String user, String assistant, String generationPrompt, List<String> stop) {
+        this(system, user, assistant, generationPrompt, stop, DEFAULT_TOOL);
+    }
 
     public ChatTemplate {
-        for (String[] p : new String[][] {{"system", system}, {"user", user}, {"assistant", assistant}}) {
+        tool = tool == null ? DEFAULT_TOOL : tool;
+        for (String[] p : new String[][] {{"system", system}, {"user", user}, {"assistant", assistant}, {"tool", tool}}) {
             if (p[1] == null || !p[1].contains("{content}")) {
                 throw new IllegalArgumentException("chat template: the " + p[0] + " pattern must contain {content}");
             }
@@ -88,7 +100,8 @@ public record ChatTemplate(String system, String user, String assistant, String 
                 }
             }
             return new ChatTemplate(text(n, "system", d.system()), text(n, "user", d.user()),
-                    text(n, "assistant", d.assistant()), text(n, "generation_prompt", d.generationPrompt()), stop);
+                    text(n, "assistant", d.assistant()), text(n, "generation_prompt", d.generationPrompt()), stop,
+                    text(n, "tool", d.tool()));
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": " + e.getMessage(), e);
         }
@@ -105,8 +118,15 @@ public record ChatTemplate(String system, String user, String assistant, String 
         return v.asText();
     }
 
-    /** One chat message: role is system, developer, user or assistant. */
-    public record Message(String role, String content) {
+    /**
+     * One chat message: role is system, developer, user, assistant or tool.
+     *
+     * @param name the function whose result a tool message carries (null for other roles)
+     */
+    public record Message(String role, String content, String name) {
+        public Message(String role, String content) {
+            this(role, content, null);
+        }
     }
 
     /** The prompt text for these messages, ending with the generation prompt. */
@@ -117,6 +137,7 @@ public record ChatTemplate(String system, String user, String assistant, String 
                 case "system", "developer" -> system;
                 case "user" -> user;
                 case "assistant" -> assistant;
+                case "tool" -> tool.replace("{name}", m.name() == null ? "tool" : m.name());
                 default -> throw new IllegalArgumentException("unknown role " + m.role());
             };
             b.append(pattern.replace("{content}", m.content()));
