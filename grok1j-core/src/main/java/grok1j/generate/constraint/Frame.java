@@ -17,7 +17,7 @@ import java.util.List;
  */
 sealed interface Frame permits Frame.Done, Frame.ValueStart, ObjectFrame, ArrayFrame, StringFrame, NumberFrame, LiteralFrame {
     /**
-     * Longest run of whitespace accepted between tokens (and before the document): one byte, enough for the
+     * Longest run of whitespace accepted between tokens (and before the document): one space, enough for the
      * {@code ", "} and {@code ": "} a model likes to write, so that a short {@code max_tokens} is not spent on
      * indentation (issue 12: a document cut short after a run of whitespace).
      */
@@ -37,8 +37,9 @@ sealed interface Frame permits Frame.Done, Frame.ValueStart, ObjectFrame, ArrayF
         return this;
     }
 
+    /** The whitespace a generated document may hold between tokens: a space (no tabs, returns or newlines). */
     static boolean whitespace(int b) {
-        return b == ' ' || b == '\n' || b == '\t' || b == '\r';
+        return b == ' ';
     }
 
     /** The bottom of every stack: the document is complete; nothing may follow. */

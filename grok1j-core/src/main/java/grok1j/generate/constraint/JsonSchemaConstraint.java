@@ -19,7 +19,7 @@ import java.util.Map;
  * When no token leaves a document that can be finished in time (token counted as one byte at most), only the
  * tokens after which the fewest bytes remain are allowed.
  *
- * <p>Whitespace: at most {@link Frame#MAX_WHITESPACE} byte in a row between tokens and before the document, none after it. Keys
+ * <p>Whitespace: single spaces only, at most {@link Frame#MAX_WHITESPACE} in a row between tokens and before the document, none after it. Keys
  * come in the schema's order. Thread-safe; the cache is shared by every sequence using this constraint.
  */
 public final class JsonSchemaConstraint implements TokenConstraint {
