@@ -29,8 +29,8 @@ import java.util.List;
  * stop:              ["\nUser:", "\nAssistant:"]
  * </pre>
  * so {@code [system "Be brief.", user "Hi"]} becomes {@code "Be brief.\n\nUser: Hi\n\nAssistant:"}. A JSON file with
- * the same keys ({@code system}, {@code user}, {@code assistant}, {@code generation_prompt}, {@code stop},
- * {@code stop_tokens}) replaces it; missing keys keep their defaults. A request's own {@code stop} strings are used
+ * the same keys ({@code system}, {@code user}, {@code assistant}, {@code tool}, {@code generation_prompt},
+ * {@code stop}, {@code stop_tokens}) replaces it; missing keys keep their defaults. A request's own {@code stop} strings are used
  * in addition to the template's.
  *
  * @param system           pattern for system (and developer) messages
@@ -39,15 +39,20 @@ import java.util.List;
  * @param generationPrompt appended after the last message: where the model's reply starts
  * @param stop             stop strings always applied to chat completions
  * @param stopTokens       texts of the tokens that end a reply when sampled (besides EOS), e.g. {@code <|separator|>}
+ * @param tool             pattern for tool results ({@code role: "tool"}); {@code {name}} stands for the function's
+ *                         name (README "Tools")
  */
 public record ChatTemplate(String system, String user, String assistant, String generationPrompt, List<String> stop,
-                           List<String> stopTokens) {
+                           List<String> stopTokens, String tool) {
+    /** The default pattern of tool results. */
+    public static final String DEFAULT_TOOL = "Tool ({name}): {content}\n\n";
 
     private static final String CONTENT = "{content}";
     private static final String STRIPPED = "{content.strip()}";
 
     public ChatTemplate {
-        for (String[] p : new String[][] {{"system", system}, {"user", user}, {"assistant", assistant}}) {
+        tool = tool == null ? DEFAULT_TOOL : tool;
+        for (String[] p : new String[][] {{"system", system}, {"user", user}, {"assistant", assistant}, {"tool", tool}}) {
             if (p[1] == null || !(p[1].contains(CONTENT) || p[1].contains(STRIPPED))) {
                 throw new IllegalArgumentException("chat template: the " + p[0] + " pattern must contain {content}"
                         + " or {content.strip()}");
@@ -68,9 +73,9 @@ public record ChatTemplate(String system, String user, String assistant, String 
         }
     }
 
-    /** A template without stop tokens. */
+    /** A template without stop tokens, with the default tool pattern. */
     public ChatTemplate(String system, String user, String assistant, String generationPrompt, List<String> stop) {
-        this(system, user, assistant, generationPrompt, stop, List.of());
+        this(system, user, assistant, generationPrompt, stop, List.of(), DEFAULT_TOOL);
     }
 
     /** The default template (see the class comment). */
@@ -89,12 +94,14 @@ public record ChatTemplate(String system, String user, String assistant, String 
      * assistant:         "Assistant: {content}&lt;|separator|&gt;\n\n"
      * generation prompt: "Assistant:"
      * stop tokens:       ["&lt;|separator|&gt;"]
+     * tool:              "Human: Tool ({name}): {content.strip()}&lt;|separator|&gt;\n\n" (grok1j's convention: the template has no tool role)
      * </pre>
      * A {@code <|separator|>} typed in a message becomes the special token too, as in SGLang.
      */
     public static ChatTemplate grok2() {
         return new ChatTemplate("System: " + STRIPPED + SEPARATOR + "\n\n", "Human: " + STRIPPED + SEPARATOR + "\n\n",
-                "Assistant: " + CONTENT + SEPARATOR + "\n\n", "Assistant:", List.of(), List.of(SEPARATOR));
+                "Assistant: " + CONTENT + SEPARATOR + "\n\n", "Assistant:", List.of(), List.of(SEPARATOR),
+                "Human: Tool ({name}): " + STRIPPED + SEPARATOR + "\n\n");
     }
 
     /** Grok-2's end-of-turn token (grok-2 spec §5). */
@@ -139,7 +146,7 @@ public record ChatTemplate(String system, String user, String assistant, String 
         try {
             return new ChatTemplate(text(n, "system", d.system()), text(n, "user", d.user()),
                     text(n, "assistant", d.assistant()), text(n, "generation_prompt", d.generationPrompt()),
-                    strings(n, "stop", d.stop()), strings(n, "stop_tokens", d.stopTokens()));
+                    strings(n, "stop", d.stop()), strings(n, "stop_tokens", d.stopTokens()), text(n, "tool", d.tool()));
         } catch (IllegalArgumentException e) {
             throw new IOException(file + ": " + e.getMessage(), e);
         }
@@ -174,8 +181,15 @@ public record ChatTemplate(String system, String user, String assistant, String 
         return v.asText();
     }
 
-    /** One chat message: role is system, developer, user or assistant. */
-    public record Message(String role, String content) {
+    /**
+     * One chat message: role is system, developer, user, assistant or tool.
+     *
+     * @param name the function whose result a tool message carries (null for other roles)
+     */
+    public record Message(String role, String content, String name) {
+        public Message(String role, String content) {
+            this(role, content, null);
+        }
     }
 
     /** The prompt text for these messages, ending with the generation prompt. */
@@ -186,6 +200,7 @@ public record ChatTemplate(String system, String user, String assistant, String 
                 case "system", "developer" -> system;
                 case "user" -> user;
                 case "assistant" -> assistant;
+                case "tool" -> tool.replace("{name}", m.name() == null ? "tool" : m.name());
                 default -> throw new IllegalArgumentException("unknown role " + m.role());
             };
             fill(b, pattern, m.content());

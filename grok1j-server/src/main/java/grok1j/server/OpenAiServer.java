@@ -615,16 +615,34 @@ public final class OpenAiServer implements AutoCloseable {
                 generated += r.ids().length;
                 ObjectNode c = cs.addObject();
                 c.put("index", i);
+                String finish = r.finishReason().apiName();
                 if (chat) {
                     ObjectNode m = c.putObject("message");
                     m.put("role", "assistant");
-                    m.put("content", r.text());
+                    ToolCallScanner calls = p.tools() == null ? null : new ToolCallScanner(p.tools().forced());
+                    if (calls != null) {
+                        calls.feed(r.text());
+                        calls.finish();
+                    }
+                    if (calls != null && calls.calling()) {
+                        m.putNull("content");
+                        ArrayNode tc = m.putArray("tool_calls");
+                        for (ToolCallScanner.Call call : calls.calls()) {
+                            ObjectNode t = tc.addObject();
+                            t.put("id", call.id());
+                            t.put("type", "function");
+                            t.putObject("function").put("name", call.name()).put("arguments", call.arguments());
+                        }
+                        finish = toolFinish(r);
+                    } else {
+                        m.put("content", r.text());
+                    }
                     m.putNull("refusal");
                 } else {
                     c.put("text", p.echo() ? promptText(i) + r.text() : r.text());
                 }
                 c.set("logprobs", logprobsJson(i, promptLogprobs.get(i), logprobs.get(i), offsets.get(i)));
-                c.put("finish_reason", r.finishReason().apiName());
+                c.put("finish_reason", finish);
             }
             o.set("usage", usage(generated));
             finishJson(ex, 200, o);
@@ -632,11 +650,17 @@ public final class OpenAiServer implements AutoCloseable {
 
         void stream(Exchange ex) throws IOException, InterruptedException {
             OutputStream out = startEvents(ex, pending);
+            ToolCallScanner[] scanners = new ToolCallScanner[choices];
             for (int i = 0; i < choices; i++) {
                 if (chat) {
                     ObjectNode delta = mapper.createObjectNode();
                     delta.put("role", "assistant");
-                    delta.put("content", "");
+                    if (p.tools() != null) {
+                        scanners[i] = new ToolCallScanner(p.tools().forced());
+                        delta.putNull("content"); // as OpenAI's first delta when the reply may be tool calls
+                    } else {
+                        delta.put("content", "");
+                    }
                     event(out, chunk(i, delta, null, null));
                 } else if (p.echo() && p.logprobs() < 0) {
                     event(out, chunk(i, promptText(i), null, null));
@@ -660,14 +684,24 @@ public final class OpenAiServer implements AutoCloseable {
                             event(out, chunk(pe.index(), promptText(pe.index()), logprobsJson(pe.index(), pe.logprobs(), List.of(), List.of()), null));
                     case Scheduler.TokenEvent t -> {
                         note(t);
-                        if (!t.text().isEmpty()) {
+                        if (scanners[t.index()] != null) {
+                            sendParts(out, t.index(), scanners[t.index()].feed(t.text()), sent);
+                        } else if (!t.text().isEmpty()) {
                             event(out, chunk(t.index(), t.text(), pendingLogprobs(t.index(), sent), null));
                         }
                     }
                     case Scheduler.DoneEvent d -> {
                         done++;
                         generated += d.result().ids().length;
-                        event(out, chunk(d.index(), "", pendingLogprobs(d.index(), sent), d.result().finishReason().apiName()));
+                        String finish = d.result().finishReason().apiName();
+                        ToolCallScanner sc = scanners[d.index()];
+                        if (sc != null) {
+                            sendParts(out, d.index(), sc.finish(), sent);
+                            if (sc.calling()) {
+                                finish = toolFinish(d.result());
+                            }
+                        }
+                        event(out, chunk(d.index(), "", pendingLogprobs(d.index(), sent), finish));
                     }
                     case Scheduler.FailedEvent f -> {
                         ObjectNode err = errorBody(f.error());
@@ -687,6 +721,34 @@ public final class OpenAiServer implements AutoCloseable {
             }
             out.write(DONE);
             out.flush();
+        }
+
+        /** A reply that is tool calls ends with "tool_calls" when its array is complete. */
+        private static String toolFinish(GenerationResult r) {
+            return r.finishReason() == grok1j.generate.FinishReason.STOP ? "tool_calls" : r.finishReason().apiName();
+        }
+
+        /** Streams a tool-enabled choice's parts: content deltas, or {@code tool_calls} deltas. */
+        private void sendParts(OutputStream out, int index, List<ToolCallScanner.Part> parts, int[] sent) throws IOException {
+            for (ToolCallScanner.Part part : parts) {
+                ObjectNode delta = mapper.createObjectNode();
+                switch (part) {
+                    case ToolCallScanner.Content c -> delta.put("content", c.text());
+                    case ToolCallScanner.CallStart s -> {
+                        ObjectNode t = delta.putArray("tool_calls").addObject();
+                        t.put("index", s.index());
+                        t.put("id", s.id());
+                        t.put("type", "function");
+                        t.putObject("function").put("name", s.name()).put("arguments", "");
+                    }
+                    case ToolCallScanner.Arguments a -> {
+                        ObjectNode t = delta.putArray("tool_calls").addObject();
+                        t.put("index", a.index());
+                        t.putObject("function").put("arguments", a.fragment());
+                    }
+                }
+                event(out, chunk(index, delta, pendingLogprobs(index, sent), null));
+            }
         }
 
         /** Log-probabilities not yet sent for choice {@code index}, as JSON (null when none were asked for). */

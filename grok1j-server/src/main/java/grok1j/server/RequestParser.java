@@ -6,10 +6,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import grok1j.generate.LogitsProcessing;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
+import grok1j.generate.constraint.TokenConstraint;
 import grok1j.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Reads the JSON body of {@code /v1/completions} and {@code /v1/chat/completions} into a {@link Parsed} request.
@@ -65,9 +68,15 @@ final class RequestParser {
      * @param stream       answer as server-sent events
      * @param includeUsage send a usage chunk at the end of the stream
      * @param echo         prepend the prompt to the text (completions)
+     * @param tools        the tools the reply may call (chat), or null
      */
     record Parsed(boolean chat, List<int[]> prompts, List<String> promptTexts, List<SamplingParams> params, int n,
-                  int logprobs, boolean stream, boolean includeUsage, boolean echo) {
+                  int logprobs, boolean stream, boolean includeUsage, boolean echo, Tools.Choice tools) {
+        Parsed(boolean chat, List<int[]> prompts, List<String> promptTexts, List<SamplingParams> params, int n,
+               int logprobs, boolean stream, boolean includeUsage, boolean echo) {
+            this(chat, prompts, promptTexts, params, n, logprobs, stream, includeUsage, echo, null);
+        }
+
         int sequences() {
             return prompts.size() * n;
         }
@@ -99,6 +108,7 @@ final class RequestParser {
     }
 
     Parsed completion(JsonNode body) {
+        Tools.refuseOnCompletions(body);
         List<int[]> prompts = new ArrayList<>();
         List<String> texts = new ArrayList<>();
         readPrompts(body.get("prompt"), prompts, texts);
@@ -118,7 +128,12 @@ final class RequestParser {
 
     Parsed chat(JsonNode body) {
         StructuredOutputs.Format format = structured.parse(body);
-        String prompt = template.render(chatMessages(body, format));
+        Tools.Choice tools = Tools.parse(body);
+        if (tools != null && !tools.forced() && format != null) {
+            throw ApiException.invalid("response_format", "response_format with tools under tool_choice auto is not supported: "
+                    + "use tool_choice none, required or a named function");
+        }
+        String prompt = chatPrompt(body, format, tools);
         int[] ids = tokenizer.encode(prompt);
         int logprobs = -1;
         boolean want = bool(body, "logprobs", false);
@@ -131,21 +146,38 @@ final class RequestParser {
         if (want) {
             logprobs = intIn(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, 0);
         }
-        return common(body, true, List.of(ids), List.of(prompt), logprobs, false, format);
+        if (tools != null) {
+            TokenConstraint c = Tools.constraint(tools, structured);
+            format = new StructuredOutputs.Format(c, null);
+        }
+        Parsed p = common(body, true, List.of(ids), List.of(prompt), logprobs, false, format);
+        return new Parsed(p.chat(), p.prompts(), p.promptTexts(), p.params(), p.n(), p.logprobs(), p.stream(),
+                p.includeUsage(), p.echo(), tools);
     }
 
-    /** The prompt text the chat template makes of {@code messages} (and {@code response_format}). */
+    /** The prompt text the chat template makes of {@code messages} (and {@code response_format}, {@code tools}). */
     String chatPrompt(JsonNode body) {
-        return template.render(chatMessages(body, structured.parse(body)));
+        return chatPrompt(body, structured.parse(body), Tools.parse(body));
     }
 
-    /** The messages, then the response format's instruction as a system message (README "Structured outputs"). */
-    private List<ChatTemplate.Message> chatMessages(JsonNode body, StructuredOutputs.Format format) {
-        List<ChatTemplate.Message> ms = messages(body);
-        if (format != null) {
+    /**
+     * The tools as a system message first (README "Tools"), the messages, then the response format's instruction as
+     * a system message (README "Structured outputs"); a forced tool call puts the marker after the generation prompt.
+     */
+    private String chatPrompt(JsonNode body, StructuredOutputs.Format format, Tools.Choice tools) {
+        List<ChatTemplate.Message> ms = new ArrayList<>();
+        if (tools != null) {
+            ms.add(new ChatTemplate.Message("system", tools.instruction()));
+        }
+        ms.addAll(messages(body));
+        if (format != null && (tools == null || !tools.forced())) {
             ms.add(new ChatTemplate.Message("system", format.instruction()));
         }
-        return ms;
+        String prompt = template.render(ms);
+        if (tools != null && tools.forced()) {
+            prompt += (prompt.isEmpty() || Character.isWhitespace(prompt.charAt(prompt.length() - 1)) ? "" : " ") + Tools.MARKER;
+        }
+        return prompt;
     }
 
     private Parsed common(JsonNode body, boolean chat, List<int[]> prompts, List<String> texts, int logprobs, boolean echo,
@@ -269,6 +301,7 @@ final class RequestParser {
             throw ApiException.invalid("messages", "messages must be a non-empty array");
         }
         List<ChatTemplate.Message> out = new ArrayList<>();
+        Map<String, String> callNames = new HashMap<>(); // tool call id to function name
         for (int i = 0; i < ms.size(); i++) {
             JsonNode m = ms.get(i);
             String field = "messages[" + i + "]";
@@ -280,10 +313,24 @@ final class RequestParser {
                 throw ApiException.invalid(field + ".role", field + ".role must be a string");
             }
             String r = role.asText();
-            if (!List.of("system", "developer", "user", "assistant").contains(r)) {
-                throw ApiException.invalid(field + ".role", field + ".role must be system, developer, user or assistant, got " + r);
+            if (!List.of("system", "developer", "user", "assistant", "tool").contains(r)) {
+                throw ApiException.invalid(field + ".role", field + ".role must be system, developer, user, assistant or tool, got " + r);
             }
-            out.add(new ChatTemplate.Message(r, content(m.get("content"), field + ".content")));
+            String text = content(m.get("content"), field + ".content");
+            JsonNode calls = present(m, "tool_calls");
+            if (r.equals("assistant") && calls != null && !(calls.isArray() && calls.isEmpty())) {
+                String rendered = Tools.renderCalls(calls, field + ".tool_calls", callNames);
+                text = text.isEmpty() ? rendered : text + " " + rendered;
+            }
+            String name = null;
+            if (r.equals("tool")) {
+                JsonNode id = present(m, "tool_call_id");
+                if (id == null || !id.isTextual()) {
+                    throw ApiException.invalid(field + ".tool_call_id", field + ".tool_call_id must be a string: the id of the call this answers");
+                }
+                name = callNames.getOrDefault(id.asText(), m.path("name").isTextual() ? m.get("name").asText() : id.asText());
+            }
+            out.add(new ChatTemplate.Message(r, text, name));
         }
         return out;
     }

@@ -9,7 +9,7 @@ import java.util.Map;
 /**
  * The request fields that adjust logits ({@code logit_bias}, {@code presence_penalty}, {@code frequency_penalty},
  * {@code repetition_penalty}), and the output-changing fields that are refused rather than ignored
- * ({@code suffix}, {@code best_of} above {@code n}, {@code tools}, {@code functions}).
+ * ({@code suffix}, {@code best_of} other than {@code n}).
  */
 final class SamplingFields {
     private SamplingFields() {
@@ -71,18 +71,6 @@ final class SamplingFields {
         if (bestOf != null && !(bestOf.isIntegralNumber() && (bestOf.asInt() == n || bestOf.asInt() == 1 && n == 1))) {
             throw ApiException.invalid("best_of", "best_of is not supported (only best_of equal to n, which changes nothing); "
                     + "ask for n choices with logprobs and pick among them");
-        }
-        for (String f : new String[] {"tools", "functions"}) {
-            JsonNode t = RequestParser.present(body, f);
-            if (t != null && !(t.isArray() && t.isEmpty())) {
-                throw ApiException.invalid(f, f + " (tool calling) is not supported yet; use response_format with a JSON schema");
-            }
-        }
-        for (String f : new String[] {"tool_choice", "function_call"}) {
-            JsonNode t = RequestParser.present(body, f);
-            if (t != null && !(t.isTextual() && (t.asText().equals("none") || t.asText().equals("auto")))) {
-                throw ApiException.invalid(f, f + " " + t + " needs tools, which are not supported yet");
-            }
         }
     }
 }

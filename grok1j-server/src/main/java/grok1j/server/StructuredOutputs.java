@@ -5,6 +5,7 @@ import grok1j.generate.constraint.JsonSchemaConstraint;
 import grok1j.generate.constraint.SchemaException;
 import grok1j.generate.constraint.TokenConstraint;
 import grok1j.generate.constraint.TokenIndex;
+import grok1j.generate.constraint.TriggeredConstraint;
 import grok1j.tokenizer.Tokenizer;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -28,6 +29,13 @@ final class StructuredOutputs {
     private final Map<String, JsonSchemaConstraint> bySchema = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, JsonSchemaConstraint> eldest) {
+            return size() > KEPT;
+        }
+    };
+
+    private final Map<JsonSchemaConstraint, TriggeredConstraint> triggered = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<JsonSchemaConstraint, TriggeredConstraint> eldest) {
             return size() > KEPT;
         }
     };
@@ -84,6 +92,26 @@ final class StructuredOutputs {
      * @throws ApiException 400 naming the unsupported keyword
      */
     JsonSchemaConstraint constraint(String schemaJson) {
+        return constraint(schemaJson, "response_format.json_schema.schema");
+    }
+
+    /**
+     * Free text, or {@code trigger} then a document of {@code then} (tool calls under {@code tool_choice: "auto"}).
+     * Kept per {@code then}, so the open states' masks are computed once.
+     */
+    TriggeredConstraint triggered(String trigger, JsonSchemaConstraint then) {
+        synchronized (triggered) {
+            return triggered.computeIfAbsent(then, t -> new TriggeredConstraint(index(), trigger, t));
+        }
+    }
+
+    /**
+     * The constraint for a schema given as JSON text.
+     *
+     * @param param the request field to name in an error
+     * @throws ApiException 400 naming the unsupported keyword
+     */
+    JsonSchemaConstraint constraint(String schemaJson, String param) {
         synchronized (bySchema) {
             JsonSchemaConstraint c = bySchema.get(schemaJson);
             if (c != null) {
@@ -94,7 +122,7 @@ final class StructuredOutputs {
         try {
             c = JsonSchemaConstraint.compile(schemaJson, index());
         } catch (SchemaException e) {
-            throw new ApiException(400, "invalid_request_error", "response_format.json_schema.schema",
+            throw new ApiException(400, "invalid_request_error", param,
                     e.keyword() == null ? "invalid_schema" : "unsupported_schema_keyword", e.getMessage());
         }
         synchronized (bySchema) {

@@ -16,8 +16,12 @@ import java.util.List;
  * ends at the first byte that cannot extend it).
  */
 sealed interface Frame permits Frame.Done, Frame.ValueStart, ObjectFrame, ArrayFrame, StringFrame, NumberFrame, LiteralFrame {
-    /** Longest run of whitespace accepted between tokens: enough to pretty-print, too little to stall. */
-    int MAX_WHITESPACE = 16;
+    /**
+     * Longest run of whitespace accepted between tokens (and before the document): one space, enough for the
+     * {@code ", "} and {@code ": "} a model likes to write, so that a short {@code max_tokens} is not spent on
+     * indentation (issue 12: a document cut short after a run of whitespace).
+     */
+    int MAX_WHITESPACE = 1;
 
     /** Adds to {@code out} the stacks that result from this frame (on top of {@code below}) consuming {@code b}. */
     void feed(int b, Stack below, List<Stack> out);
@@ -33,8 +37,9 @@ sealed interface Frame permits Frame.Done, Frame.ValueStart, ObjectFrame, ArrayF
         return this;
     }
 
+    /** The whitespace a generated document may hold between tokens: a space (no tabs, returns or newlines). */
     static boolean whitespace(int b) {
-        return b == ' ' || b == '\n' || b == '\t' || b == '\r';
+        return b == ' ';
     }
 
     /** The bottom of every stack: the document is complete; nothing may follow. */

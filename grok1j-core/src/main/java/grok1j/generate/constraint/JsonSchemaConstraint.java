@@ -16,7 +16,10 @@ import java.util.Map;
  * still be completed in time are allowed, so a document is cut short only when {@code max_tokens} is below its
  * shortest completion.
  *
- * <p>Whitespace: at most {@link Frame#MAX_WHITESPACE} bytes in a row between tokens, none after the document. Keys
+ * When no token leaves a document that can be finished in time (token counted as one byte at most), only the
+ * tokens after which the fewest bytes remain are allowed.
+ *
+ * <p>Whitespace: single spaces only, at most {@link Frame#MAX_WHITESPACE} in a row between tokens and before the document, none after it. Keys
  * come in the schema's order. Thread-safe; the cache is shared by every sequence using this constraint.
  */
 public final class JsonSchemaConstraint implements TokenConstraint {
@@ -112,17 +115,20 @@ public final class JsonSchemaConstraint implements TokenConstraint {
                     costs = MaskWalk.costs(index, state);
                     m.costs = costs;
                 }
-                long[] fit = new long[bits.length];
-                boolean any = false;
+                // when none can, keep those that bring the document closest to its end (the longest steps along a
+                // shortest completion): never whitespace or optional content, so it is cut short as late as possible
+                int min = Short.MAX_VALUE;
                 for (int id = 0; id < vocab; id++) {
-                    if (costs[id] <= remaining - 1) {
+                    min = Math.min(min, costs[id]);
+                }
+                int limit = Math.max(remaining - 1, min);
+                long[] fit = new long[bits.length];
+                for (int id = 0; id < vocab; id++) {
+                    if (costs[id] <= limit && costs[id] < Short.MAX_VALUE) {
                         fit[id >>> 6] |= 1L << id;
-                        any = true;
                     }
                 }
-                if (any) {
-                    bits = fit;
-                }
+                bits = fit;
             }
             for (int id = 0; id < vocab; id++) {
                 if ((bits[id >>> 6] & (1L << id)) == 0) {

@@ -1,6 +1,7 @@
 package grok1j.generate.constraint;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -24,6 +25,7 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -119,6 +121,15 @@ class ConstrainedGenerationTest {
         Schema validator = VALIDATORS.getSchema(schemaJson);
         // bounded for speed: room for the shortest document (at most a token per byte) and some sampling
         int maxTokens = SchemaCompiler.compile(schemaJson).minBytes + 12;
+        for (GenerationResult r : sampleBatch(constraint, maxTokens)) {
+            assertEquals(FinishReason.STOP, r.finishReason(), () -> "cut short: " + r.text());
+            JsonNode doc = JSON.readTree(r.text());
+            assertTrue(validator.validate(doc).isEmpty(), () -> r.text() + " fails " + validator.validate(doc));
+        }
+    }
+
+    /** {@link #SAMPLES} seeded samples of "JSON:" under {@code constraint}, run as one batch. */
+    static List<GenerationResult> sampleBatch(JsonSchemaConstraint constraint, int maxTokens) {
         Transformer net = model.network();
         int[] prompt = model.tokenizer().encode("JSON:");
         List<Sequence> seqs = new ArrayList<>();
@@ -139,12 +150,44 @@ class ConstrainedGenerationTest {
             }
             active.removeIf(Sequence::finished);
         }
+        List<GenerationResult> out = new ArrayList<>();
         for (Sequence s : seqs) {
-            GenerationResult r = s.result();
-            assertEquals(FinishReason.STOP, r.finishReason(), () -> "cut short: " + r.text());
+            out.add(s.result());
+        }
+        return out;
+    }
+
+    /**
+     * Issue 12: with a budget of 5 to 8 tokens, below the document's shortest completion in bytes, the sample must not
+     * spend it on whitespace: every document here completes (these schemas have tokens long enough to).
+     */
+    @ParameterizedTest
+    @MethodSource("shortBudgetSchemas")
+    void shortBudgetsStillCompleteTheDocument(String schemaJson, int maxTokens) throws Exception {
+        JsonSchemaConstraint constraint = JsonSchemaConstraint.compile(schemaJson, index);
+        Schema validator = VALIDATORS.getSchema(schemaJson);
+        int cut = 0;
+        for (GenerationResult r : sampleBatch(constraint, maxTokens)) {
+            assertTrue(r.ids().length <= maxTokens);
+            if (r.finishReason() != FinishReason.STOP) {
+                cut++;
+                System.err.println("cut: " + r.text());
+                continue;
+            }
+            assertFalse(Character.isWhitespace(r.text().charAt(0)) && Character.isWhitespace(r.text().charAt(1)), r.text());
             JsonNode doc = JSON.readTree(r.text());
             assertTrue(validator.validate(doc).isEmpty(), () -> r.text() + " fails " + validator.validate(doc));
         }
+        assertEquals(0, cut, cut + " of " + SAMPLES + " samples were cut short");
+    }
+
+    static List<Arguments> shortBudgetSchemas() {
+        return List.of(
+                Arguments.of("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}},\"required\":[\"name\"]}", 5),
+                Arguments.of("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"rain\":{\"type\":\"boolean\"}},"
+                        + "\"required\":[\"city\",\"rain\"],\"additionalProperties\":false}", 8),
+                Arguments.of("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2}", 5),
+                Arguments.of("{\"type\":\"object\"}", 5));
     }
 
     @ParameterizedTest
