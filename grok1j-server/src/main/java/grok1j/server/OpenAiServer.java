@@ -278,7 +278,7 @@ public final class OpenAiServer implements AutoCloseable {
             }
             case "/metrics" -> {
                 allow(method, "GET");
-                ex.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
+                ex.send(200, Metrics.contentType(), metrics.render());
             }
             case "/v1/models" -> {
                 allow(method, "GET");

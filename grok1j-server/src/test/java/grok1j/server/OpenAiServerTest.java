@@ -395,8 +395,8 @@ class OpenAiServerTest {
         post(server, "/v1/completions", completion("\"max_tokens\": 2, \"temperature\": 0"));
         assertTrue(server.awaitIdle(Duration.ofSeconds(30)));
         String m = get(server, "/metrics").body();
-        assertEquals(0, TestModel.metric(m, "grok1j_requests_running"));
-        assertEquals(0, TestModel.metric(m, "grok1j_requests_waiting"));
+        assertEquals(0, TestModel.metric(m, "grok1j_num_requests_running"));
+        assertEquals(0, TestModel.metric(m, "grok1j_num_requests_waiting"));
         assertTrue(TestModel.metric(m, "grok1j_generation_tokens_total") >= 2);
         assertTrue(TestModel.metric(m, "grok1j_prompt_tokens_total") >= reference.promptIds().length);
         assertTrue(TestModel.metric(m, "grok1j_time_to_first_token_seconds_count") >= 1);
