@@ -65,6 +65,22 @@ class OpenAiServerTest {
     }
 
     @Test
+    void theWebPageIsServedFromTheJar() {
+        TestModel.Response page = get(server, "/");
+        assertEquals(200, page.status());
+        assertTrue(page.raw().headers().firstValue("Content-Type").orElseThrow().startsWith("text/html"));
+        assertTrue(page.body().contains("<script src=\"app.js\">"));
+        for (String[] f : new String[][] {{"/app.js", "text/javascript"}, {"/app.css", "text/css"}, {"/index.html", "text/html"}}) {
+            TestModel.Response r = get(server, f[0]);
+            assertEquals(200, r.status(), f[0]);
+            assertTrue(r.raw().headers().firstValue("Content-Type").orElseThrow().startsWith(f[1]), f[0]);
+        }
+        assertEquals(404, get(server, "/app.jsx").status());
+        assertEquals(405, post(server, "/", "{}").status());
+        assertEquals("grok-1", get(server, "/v1/models").json().get("data").get(0).get("architecture").asText());
+    }
+
+    @Test
     void greedyCompletionEqualsTheJavaApi() {
         TestModel.Response r = post(server, "/v1/completions", completion("\"max_tokens\": 10, \"temperature\": 0"));
         assertEquals(200, r.status(), r.body());

@@ -95,6 +95,7 @@ class WebPageTest {
             assertEquals(1, TestModel.awaitMetric(s, "grok1j_sequences_finished_total{reason=\"cancelled\"}", 1,
                     Duration.ofSeconds(30)));
             assertEquals(stopped, generated(), "nothing arrives after Stop");
+            assertEquals("stopped", text("completion-status"));
             assertTrue(text("ttft").matches("\\d+\\.\\d\\d s"), text("ttft"));
             assertTrue(Integer.parseInt(text("ntokens")) > 1);
             assertTrue(text("tps").matches("\\d+\\.\\d"), text("tps"));

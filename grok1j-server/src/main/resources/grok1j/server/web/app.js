@@ -90,6 +90,19 @@ async function loadModel() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Returns a function that runs paint() at most every 50 ms (and once more after the last call): tokens can come
+ * faster than a page can lay text out, so the DOM is updated in batches.
+ */
+function throttled(paint) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    setTimeout(() => { queued = false; paint(); }, 50);
+  };
+}
+
 /** Shows one view; remember: the user chose it (it then outlives a reload of the tab). */
 function showView(view, remember) {
   state.view = view;
@@ -146,6 +159,8 @@ async function stream(path, body, onText) {
   state.controller = controller;
   const sent = performance.now();
   let first = 0, last = 0, pieces = 0, usage = null, finish = null;
+  let ended = false;
+  const readout = throttled(() => { if (!ended) updateReadout(sent, first, last, pieces); });
   resetReadout();
   try {
     let res;
@@ -192,7 +207,7 @@ async function stream(path, body, onText) {
             last = now;
             pieces++;
             onText(text);
-            updateReadout(sent, first, last, pieces);
+            readout();
           }
         }
       }
@@ -203,7 +218,8 @@ async function stream(path, body, onText) {
     throw e;
   } finally {
     state.controller = null;
-    if (usage && first) updateReadout(sent, first, last, usage.completion_tokens);
+    ended = true;
+    if (first) updateReadout(sent, first, last, usage ? usage.completion_tokens : pieces);
   }
 }
 
@@ -265,13 +281,18 @@ async function sendChat() {
   const reply = addMessage("assistant", "");
   reply.classList.add("streaming");
   let answer = "";
+  const paint = () => {
+    reply.textContent = answer;
+    reply.scrollIntoView({ block: "end" });
+  };
+  const repaint = throttled(paint);
   busy(true);
   try {
     const r = await stream("v1/chat/completions", body, (t) => {
       answer += t;
-      reply.textContent = answer;
-      reply.scrollIntoView({ block: "end" });
+      repaint();
     });
+    paint();
     state.history.push({ role: "user", content: text }, { role: "assistant", content: answer });
     if (r.stopped || r.finish === "length") {
       const note = document.createElement("span");
@@ -280,6 +301,7 @@ async function sendChat() {
       reply.appendChild(note);
     }
   } catch (e) {
+    paint();
     showError(e.message);
     if (!answer) reply.remove();
   } finally {
@@ -311,13 +333,24 @@ async function sendCompletion() {
   gen.className = "generated";
   out.append(from, gen);
   out.classList.add("streaming");
+  $("completion-status").textContent = "";
+  let text = "";
+  const paint = () => {
+    gen.textContent = text;
+    out.scrollTop = out.scrollHeight;
+  };
+  const repaint = throttled(paint);
   busy(true);
   try {
-    await stream("v1/completions", body, (t) => {
-      gen.textContent += t;
-      out.scrollTop = out.scrollHeight;
+    const r = await stream("v1/completions", body, (t) => {
+      text += t;
+      repaint();
     });
+    paint();
+    $("completion-status").textContent = r.stopped ? "stopped" : r.finish === "length" ? "cut at max tokens"
+        : r.finish === "stop" ? "finished" : "";
   } catch (e) {
+    paint();
     showError(e.message);
   } finally {
     out.classList.remove("streaming");
