@@ -147,7 +147,9 @@ final class ServeCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         Model m;
         try {
+            long t0 = System.nanoTime();
             m = model.open();
+            server.metrics().modelLoaded(Duration.ofNanos(System.nanoTime() - t0));
         } catch (Exception e) {
             Runtime.getRuntime().removeShutdownHook(hook);
             server.close();

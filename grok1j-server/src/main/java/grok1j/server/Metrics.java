@@ -1,87 +1,139 @@
 package grok1j.server;
 
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
+import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Locale;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.DoubleAdder;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
- * The server's Prometheus metrics, rendered in the text exposition format (version 0.0.4) by {@link #render()}.
- * All names start with {@code grok1j_}. Thread-safe.
+ * The server's metrics, kept in a Prometheus client registry of their own (one per server) and rendered in the
+ * Prometheus text exposition format (version 0.0.4) by {@link #render()}, together with the JVM's own metrics
+ * ({@code jvm_*}, {@code process_*}). Names start with {@code grok1j_} and follow vLLM's {@code vllm:*} names where
+ * vLLM has the same quantity, so its dashboards adapt by changing the prefix. Latencies are per sequence (one
+ * choice of a request). Thread-safe.
+ *
+ * <p>The scheduler and the server update the fields directly ({@code metrics.promptTokens.add(n)},
+ * {@code metrics.running.set(k)}, {@code metrics.timeToFirstToken.observeNanos(t)}...).
  */
 public final class Metrics {
-    private static final double[] LATENCY_BUCKETS = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    /** Latency buckets in seconds: a tiny model answers in milliseconds, Grok-1 on CPU in minutes. */
+    private static final double[] LATENCY_BUCKETS = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+            30, 60, 120, 300, 600};
+    /** The throughput gauges average over this many whole seconds. */
+    static final int THROUGHPUT_WINDOW_SECONDS = 10;
 
-    final AtomicLong running = new AtomicLong();
-    final AtomicLong waiting = new AtomicLong();
-    final LongAdder promptTokens = new LongAdder();
-    final LongAdder generationTokens = new LongAdder();
-    final LongAdder finishedStop = new LongAdder();
-    final LongAdder finishedLength = new LongAdder();
-    final LongAdder cancelled = new LongAdder();
-    final LongAdder failed = new LongAdder();
-    final LongAdder rejected = new LongAdder();
-    final LongAdder httpRequests = new LongAdder();
-    final LongAdder steps = new LongAdder();
-    final Histogram timeToFirstToken = new Histogram(LATENCY_BUCKETS);
-    final Histogram interTokenLatency = new Histogram(LATENCY_BUCKETS);
-    final Histogram stepDuration = new Histogram(LATENCY_BUCKETS);
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
+
+    final Gauge running = gauge("grok1j_num_requests_running", "Sequences (choices) holding a slot in the decode batch.");
+    final Gauge waiting = gauge("grok1j_num_requests_waiting", "Sequences (choices) waiting for a slot.");
+    final Count promptTokens = counter("grok1j_prompt_tokens_total", "Prompt tokens of the sequences started.");
+    final Count prefillTokens = counter("grok1j_prefill_tokens_total",
+            "Prompt positions computed by forward passes (prompt tokens not served from a cache).");
+    final Count generationTokens = counter("grok1j_generation_tokens_total", "Tokens generated.");
+    final Count rejected = counter("grok1j_requests_rejected_total", "Requests refused because the queue was full (HTTP 429).");
+    final Count httpRequests = counter("grok1j_http_requests_total", "HTTP requests received.");
+    final Count steps = counter("grok1j_batch_steps_total", "Forward passes run by the scheduler.");
+    private final Counter finished = Counter.builder().name("grok1j_sequences_finished_total")
+            .help("Sequences ended, by reason.").labelNames("reason").register(registry);
+    final Count finishedStop = new Count(finished.labelValues("stop"));
+    final Count finishedLength = new Count(finished.labelValues("length"));
+    final Count cancelled = new Count(finished.labelValues("cancelled"));
+    final Count failed = new Count(finished.labelValues("error"));
+    final Timer timeToFirstToken = histogram("grok1j_time_to_first_token_seconds",
+            "From request arrival to the sequence's first generated token.");
+    final Timer interTokenLatency = histogram("grok1j_inter_token_latency_seconds",
+            "Between consecutive generated tokens of a sequence.");
+    final Timer e2eLatency = histogram("grok1j_e2e_request_latency_seconds",
+            "From request arrival to the sequence's end (stop or length).");
+    final Timer queueTime = histogram("grok1j_request_queue_time_seconds",
+            "From request arrival until the sequence got a slot.");
+    final Timer prefillTime = histogram("grok1j_request_prefill_time_seconds",
+            "From getting a slot to the first generated token: the prompt's prefill.");
+    final Timer decodeTime = histogram("grok1j_request_decode_time_seconds",
+            "From the first generated token to the sequence's end.");
+    final Timer stepDuration = histogram("grok1j_batch_step_duration_seconds", "Duration of one forward pass of the batch.");
+    private final Gauge modelLoad = gauge("grok1j_model_load_seconds",
+            "Time it took to open the model (map or read the weights), 0 when the server was handed an open model.");
+    private final Throughput prefillRate = new Throughput();
+    private final Throughput decodeRate = new Throughput();
     volatile long kvCachePositionsUsed;
     volatile long kvCachePositionsTotal;
     volatile long kvCacheBytes;
     volatile int slots;
 
+    public Metrics() {
+        callback("grok1j_slots", "Parallel sequence slots (--parallel).", () -> slots);
+        callback("grok1j_kv_cache_used_positions", "KV cache positions filled by running sequences.", () -> kvCachePositionsUsed);
+        callback("grok1j_kv_cache_capacity_positions", "KV cache positions the slots can hold (slots x context).",
+                () -> kvCachePositionsTotal);
+        callback("grok1j_kv_cache_usage_perc", "KV cache use, used over capacity positions, from 0 to 1 (vLLM's name).",
+                () -> {
+                    long total = kvCachePositionsTotal;
+                    return total == 0 ? 0 : (double) kvCachePositionsUsed / total;
+                });
+        callback("grok1j_kv_cache_allocated_bytes", "Bytes of KV cache storage allocated by the slots.", () -> kvCacheBytes);
+        callback("grok1j_avg_prompt_throughput_toks_per_s", "Prompt positions prefilled per second over the last "
+                + THROUGHPUT_WINDOW_SECONDS + " s of wall time.", () -> prefillRate.perSecond(System.nanoTime()));
+        callback("grok1j_avg_generation_throughput_toks_per_s", "Tokens generated per second over the last "
+                + THROUGHPUT_WINDOW_SECONDS + " s of wall time.", () -> decodeRate.perSecond(System.nanoTime()));
+        JvmMetrics.builder().register(registry);
+    }
+
     /** Sequences currently holding a slot in the batch. */
     public long running() {
-        return running.get();
+        return (long) running.get();
     }
 
     /** Sequences waiting for a slot. */
     public long waiting() {
-        return waiting.get();
+        return (long) waiting.get();
     }
 
-    /** The metrics in Prometheus text format. */
+    /** Records how long opening the model took ({@code grok1j_model_load_seconds}). */
+    public void modelLoaded(Duration d) {
+        modelLoad.set(d.toNanos() / 1e9);
+    }
+
+    /**
+     * Records one forward pass that ended at {@code nowNanos} ({@link System#nanoTime()}): how many prompt positions it
+     * prefilled and how many tokens it generated, for the throughput gauges and {@code grok1j_prefill_tokens_total}.
+     * (Generated tokens are counted in {@link #generationTokens} by the caller.)
+     */
+    void stepDone(long nowNanos, int prefilled, int generated) {
+        prefillTokens.add(prefilled);
+        prefillRate.add(nowNanos, prefilled);
+        decodeRate.add(nowNanos, generated);
+    }
+
+    /** The metrics and the JVM's, in Prometheus text format (version 0.0.4). */
     public String render() {
-        StringBuilder b = new StringBuilder(4096);
-        gauge(b, "grok1j_requests_running", "Sequences (choices) holding a slot in the decode batch.", running.get());
-        gauge(b, "grok1j_requests_waiting", "Sequences (choices) waiting for a slot.", waiting.get());
-        gauge(b, "grok1j_slots", "Parallel sequence slots (--parallel).", slots);
-        counter(b, "grok1j_prompt_tokens_total", "Prompt tokens processed.", promptTokens.sum());
-        counter(b, "grok1j_generation_tokens_total", "Tokens generated.", generationTokens.sum());
-        b.append("# HELP grok1j_sequences_finished_total Sequences ended, by reason.\n");
-        b.append("# TYPE grok1j_sequences_finished_total counter\n");
-        b.append("grok1j_sequences_finished_total{reason=\"stop\"} ").append(finishedStop.sum()).append('\n');
-        b.append("grok1j_sequences_finished_total{reason=\"length\"} ").append(finishedLength.sum()).append('\n');
-        b.append("grok1j_sequences_finished_total{reason=\"cancelled\"} ").append(cancelled.sum()).append('\n');
-        b.append("grok1j_sequences_finished_total{reason=\"error\"} ").append(failed.sum()).append('\n');
-        counter(b, "grok1j_requests_rejected_total", "Requests refused because the queue was full (HTTP 429).", rejected.sum());
-        counter(b, "grok1j_http_requests_total", "HTTP requests received.", httpRequests.sum());
-        counter(b, "grok1j_batch_steps_total", "Forward passes run by the scheduler.", steps.sum());
-        timeToFirstToken.render(b, "grok1j_time_to_first_token_seconds", "From request arrival to its first generated token.");
-        interTokenLatency.render(b, "grok1j_inter_token_latency_seconds", "Between consecutive generated tokens of a sequence.");
-        stepDuration.render(b, "grok1j_batch_step_duration_seconds", "Duration of one forward pass of the batch.");
-        gauge(b, "grok1j_kv_cache_used_positions", "KV cache positions filled by running sequences.", kvCachePositionsUsed);
-        gauge(b, "grok1j_kv_cache_capacity_positions", "KV cache positions the slots can hold (slots x context).", kvCachePositionsTotal);
-        long total = kvCachePositionsTotal;
-        b.append("# HELP grok1j_kv_cache_usage_ratio Used over capacity positions.\n# TYPE grok1j_kv_cache_usage_ratio gauge\n");
-        b.append("grok1j_kv_cache_usage_ratio ").append(fmt(total == 0 ? 0 : (double) kvCachePositionsUsed / total)).append('\n');
-        gauge(b, "grok1j_kv_cache_allocated_bytes", "Bytes of KV cache storage allocated by the slots.", kvCacheBytes);
-        return b.toString();
+        ByteArrayOutputStream out = new ByteArrayOutputStream(16 * 1024);
+        try {
+            writer.write(out, registry.scrape());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // a ByteArrayOutputStream does not throw
+        }
+        return out.toString(StandardCharsets.UTF_8);
     }
 
-    private static void gauge(StringBuilder b, String name, String help, long v) {
-        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
-        b.append("# TYPE ").append(name).append(" gauge\n");
-        b.append(name).append(' ').append(v).append('\n');
+    /** The media type of {@link #render()}. */
+    public static String contentType() {
+        return PrometheusTextFormatWriter.CONTENT_TYPE;
     }
 
-    private static void counter(StringBuilder b, String name, String help, long v) {
-        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
-        b.append("# TYPE ").append(name).append(" counter\n");
-        b.append(name).append(' ').append(v).append('\n');
-    }
-
+    /** A number for error messages: integers without a fraction, others with 6 significant digits. */
     static String fmt(double v) {
         if (v == Math.rint(v) && Math.abs(v) < 1e15) {
             return Long.toString((long) v);
@@ -89,52 +141,84 @@ public final class Metrics {
         return String.format(Locale.ROOT, "%.6g", v);
     }
 
-    /** A cumulative histogram with fixed upper bounds, in seconds. */
-    static final class Histogram {
-        private final double[] bounds;
-        private final LongAdder[] counts;
-        private final LongAdder count = new LongAdder();
-        private final DoubleAdder sum = new DoubleAdder();
+    private Gauge gauge(String name, String help) {
+        return Gauge.builder().name(name).help(help).register(registry);
+    }
 
-        Histogram(double[] bounds) {
-            this.bounds = bounds.clone();
-            this.counts = new LongAdder[bounds.length];
-            for (int i = 0; i < counts.length; i++) {
-                counts[i] = new LongAdder();
-            }
+    private Count counter(String name, String help) {
+        return new Count(Counter.builder().name(name).help(help).register(registry));
+    }
+
+    private Timer histogram(String name, String help) {
+        return new Timer(Histogram.builder().name(name).help(help).classicOnly()
+                .classicUpperBounds(LATENCY_BUCKETS).register(registry));
+    }
+
+    private void callback(String name, String help, java.util.function.DoubleSupplier value) {
+        GaugeWithCallback.builder().name(name).help(help).callback(cb -> cb.call(value.getAsDouble())).register(registry);
+    }
+
+    /** A counter (or one labelled series of it) with the increments the scheduler uses. */
+    static final class Count {
+        private final CounterDataPoint c;
+
+        Count(CounterDataPoint c) {
+            this.c = c;
+        }
+
+        void increment() {
+            c.inc();
+        }
+
+        void add(long n) {
+            c.inc(n);
+        }
+
+        long sum() {
+            return (long) c.get();
+        }
+    }
+
+    /** A histogram of durations in seconds. */
+    static final class Timer {
+        private final DistributionDataPoint h;
+
+        Timer(DistributionDataPoint h) {
+            this.h = h;
         }
 
         void observeNanos(long nanos) {
-            observe(nanos / 1e9);
+            h.observe(nanos / 1e9);
+        }
+    }
+
+    /**
+     * Tokens per second over the last {@link #THROUGHPUT_WINDOW_SECONDS} whole seconds (the second in progress is left
+     * out, so the figure lags by up to a second): one slot per second of {@link System#nanoTime()}.
+     */
+    static final class Throughput {
+        private final long[] second = new long[THROUGHPUT_WINDOW_SECONDS + 1];
+        private final long[] tokens = new long[THROUGHPUT_WINDOW_SECONDS + 1];
+
+        synchronized void add(long nowNanos, long n) {
+            long s = Math.floorDiv(nowNanos, 1_000_000_000L);
+            int i = (int) Math.floorMod(s, (long) second.length);
+            if (second[i] != s) {
+                second[i] = s;
+                tokens[i] = 0;
+            }
+            tokens[i] += n;
         }
 
-        void observe(double seconds) {
-            for (int i = 0; i < bounds.length; i++) {
-                if (seconds <= bounds[i]) {
-                    counts[i].increment();
-                    break;
+        synchronized double perSecond(long nowNanos) {
+            long s = Math.floorDiv(nowNanos, 1_000_000_000L);
+            long sum = 0;
+            for (int i = 0; i < second.length; i++) {
+                if (second[i] < s && second[i] >= s - THROUGHPUT_WINDOW_SECONDS) {
+                    sum += tokens[i];
                 }
             }
-            count.increment();
-            sum.add(seconds);
-        }
-
-        long count() {
-            return count.sum();
-        }
-
-        void render(StringBuilder b, String name, String help) {
-            b.append("# HELP ").append(name).append(' ').append(help).append('\n');
-            b.append("# TYPE ").append(name).append(" histogram\n");
-            long cum = 0;
-            for (int i = 0; i < bounds.length; i++) {
-                cum += counts[i].sum();
-                b.append(name).append("_bucket{le=\"").append(fmt(bounds[i])).append("\"} ").append(cum).append('\n');
-            }
-            long n = Math.max(cum, count.sum()); // read apart from the buckets: keep +Inf >= every bucket
-            b.append(name).append("_bucket{le=\"+Inf\"} ").append(n).append('\n');
-            b.append(name).append("_sum ").append(fmt(sum.sum())).append('\n');
-            b.append(name).append("_count ").append(n).append('\n');
+            return (double) sum / THROUGHPUT_WINDOW_SECONDS;
         }
     }
 }

@@ -38,6 +38,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <tr><td>{@code GET /v1/models}</td><td>the one model</td></tr>
  * <tr><td>{@code GET /health}</td><td>503 until the model is ready (and while shutting down), then 200</td></tr>
  * <tr><td>{@code GET /metrics}</td><td>Prometheus text, see {@link Metrics}</td></tr>
+ * <tr><td>{@code GET /}</td><td>a page to chat with the model in a browser, see {@link WebPage}</td></tr>
  * <tr><td>{@code POST /tokenize}, {@code POST /detokenize}</td><td>{@code {"prompt"}} to {@code {"tokens"}} and back</td></tr>
  * </table>
  *
@@ -265,6 +266,11 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void route(Exchange ex) throws IOException {
         String path = ex.path();
+        if (WebPage.serves(path)) {
+            allow(ex.method(), "GET");
+            WebPage.send(ex, path);
+            return;
+        }
         if (path.length() > 1 && path.endsWith("/")) {
             path = path.substring(0, path.length() - 1);
         }
@@ -280,7 +286,7 @@ public final class OpenAiServer implements AutoCloseable {
             }
             case "/metrics" -> {
                 allow(method, "GET");
-                ex.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render());
+                ex.send(200, Metrics.contentType(), metrics.render());
             }
             case "/v1/models" -> {
                 allow(method, "GET");
@@ -405,6 +411,7 @@ public final class OpenAiServer implements AutoCloseable {
         m.put("created", createdEpoch);
         m.put("owned_by", "grok1j");
         m.put("max_model_len", e.context());
+        m.put("architecture", e.model().config().architecture().name()); // grok-1 (base) or grok-2 (chat): for the web page
         return m;
     }
 

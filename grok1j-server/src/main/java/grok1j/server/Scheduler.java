@@ -82,6 +82,8 @@ final class Scheduler {
         Sequence seq;
         int slot = -1;
         long lastTokenNanos;
+        long slotNanos; // when it got a slot
+        long firstTokenNanos;
         boolean sawToken;
 
         /**
@@ -320,6 +322,8 @@ final class Scheduler {
         caches[slot].clear();
         slotUsed[slot] = true;
         j.slot = slot;
+        j.slotNanos = System.nanoTime();
+        metrics.queueTime.observeNanos(j.slotNanos - j.request.arrivalNanos);
         metrics.promptTokens.add(j.promptIds.length);
         if (j.promptLogprobs) {
             j.promptLps = new ArrayList<>();
@@ -360,6 +364,7 @@ final class Scheduler {
         List<Job> stepped = new ArrayList<>(active.size());
         int prefillBudget = PREFILL_TOKENS_PER_STEP;
         boolean anyPrefill = false;
+        int prefilled = 0;
         for (Job j : active) {
             if (j.scoring()) {
                 if (anyPrefill && prefillBudget <= 0) {
@@ -368,6 +373,7 @@ final class Scheduler {
                 int n = Math.min(Sequence.PREFILL_CHUNK, j.promptIds.length - 1 - j.scored);
                 anyPrefill = true;
                 prefillBudget -= n;
+                prefilled += n;
                 steps.add(new Transformer.Step(j.promptIds, j.scored, n, caches[j.slot], Transformer.Logits.ALL));
             } else if (j.seq.inPrefill()) {
                 if (anyPrefill && prefillBudget <= 0) {
@@ -379,6 +385,7 @@ final class Scheduler {
                 }
                 anyPrefill = true;
                 prefillBudget -= s.count();
+                prefilled += s.count();
                 steps.add(s);
             } else {
                 steps.add(j.seq.nextStep());
@@ -401,6 +408,7 @@ final class Scheduler {
         long now = System.nanoTime();
         metrics.steps.increment();
         metrics.stepDuration.observeNanos(now - t0);
+        int generated = 0;
         for (int i = 0; i < stepped.size(); i++) {
             Job j = stepped.get(i);
             float[] l = logits.get(i);
@@ -412,10 +420,13 @@ final class Scheduler {
             if (t != null) {
                 TokenLogprobs lp = j.topLogprobs >= 0 ? TokenLogprobs.of(l, t.id(), j.topLogprobs) : null;
                 metrics.generationTokens.increment();
+                generated++;
                 if (j.sawToken) {
                     metrics.interTokenLatency.observeNanos(now - j.lastTokenNanos);
                 } else {
                     metrics.timeToFirstToken.observeNanos(now - j.request.arrivalNanos);
+                    metrics.prefillTime.observeNanos(now - j.slotNanos);
+                    j.firstTokenNanos = now;
                     j.sawToken = true;
                 }
                 j.lastTokenNanos = now;
@@ -428,6 +439,7 @@ final class Scheduler {
             }
         }
         metrics.running.set(active.size());
+        metrics.stepDone(now, prefilled, generated);
     }
 
     /** Prompt log-probabilities from a scoring step's logits; starts the sequence once all are known. */
@@ -449,6 +461,11 @@ final class Scheduler {
     private void done(Job j) {
         GenerationResult r = j.seq.result();
         (r.finishReason() == FinishReason.LENGTH ? metrics.finishedLength : metrics.finishedStop).increment();
+        long now = System.nanoTime();
+        metrics.e2eLatency.observeNanos(now - j.request.arrivalNanos);
+        if (j.sawToken) {
+            metrics.decodeTime.observeNanos(now - j.firstTokenNanos);
+        }
         j.request.events.add(new DoneEvent(j.index, r));
     }
 

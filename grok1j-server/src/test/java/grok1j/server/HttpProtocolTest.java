@@ -184,10 +184,10 @@ class HttpProtocolTest {
                         + "Content-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n"));
                 s.getOutputStream().write(body);
                 s.getOutputStream().flush();
-                assertEquals(1, TestModel.awaitMetric(quiet, "grok1j_requests_running", 1, Duration.ofSeconds(30)));
+                assertEquals(1, TestModel.awaitMetric(quiet, "grok1j_num_requests_running", 1, Duration.ofSeconds(30)));
                 Thread.sleep(1000);
             } // hangs up: 4000 tokens would take minutes
-            assertEquals(0, TestModel.awaitMetric(quiet, "grok1j_requests_running", 0, Duration.ofSeconds(10)));
+            assertEquals(0, TestModel.awaitMetric(quiet, "grok1j_num_requests_running", 0, Duration.ofSeconds(10)));
             String m = TestModel.get(quiet, "/metrics").body();
             assertEquals(1, TestModel.metric(m, "grok1j_sequences_finished_total{reason=\"cancelled\"}"));
             assertEquals(0, TestModel.metric(m, "grok1j_kv_cache_used_positions"));

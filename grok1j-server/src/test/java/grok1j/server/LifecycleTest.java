@@ -46,11 +46,11 @@ class LifecycleTest {
         HttpRequest r = HttpRequest.newBuilder(URI.create(s.baseUrl() + "/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString(longStream)).build();
         CompletableFuture<HttpResponse<String>> running = TestModel.HTTP.sendAsync(r, HttpResponse.BodyHandlers.ofString());
-        assertEquals(1, TestModel.awaitMetric(s, "grok1j_requests_running", 1, Duration.ofSeconds(20)));
+        assertEquals(1, TestModel.awaitMetric(s, "grok1j_num_requests_running", 1, Duration.ofSeconds(20)));
         HttpRequest q = HttpRequest.newBuilder(URI.create(s.baseUrl() + "/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Queued\", \"max_tokens\": 3}")).build();
         CompletableFuture<HttpResponse<String>> queued = TestModel.HTTP.sendAsync(q, HttpResponse.BodyHandlers.ofString());
-        assertEquals(1, TestModel.awaitMetric(s, "grok1j_requests_waiting", 1, Duration.ofSeconds(20)));
+        assertEquals(1, TestModel.awaitMetric(s, "grok1j_num_requests_waiting", 1, Duration.ofSeconds(20)));
 
         long t0 = System.nanoTime();
         s.close();

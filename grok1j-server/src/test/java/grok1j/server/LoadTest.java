@@ -83,9 +83,9 @@ class LoadTest {
             }
         }
         // no slot, queue place or cache position left behind
-        assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_running", 0, Duration.ofSeconds(60)));
+        assertEquals(0, TestModel.awaitMetric(server, "grok1j_num_requests_running", 0, Duration.ofSeconds(60)));
         String m = TestModel.get(server, "/metrics").body();
-        assertEquals(0, TestModel.metric(m, "grok1j_requests_waiting"));
+        assertEquals(0, TestModel.metric(m, "grok1j_num_requests_waiting"));
         assertEquals(0, TestModel.metric(m, "grok1j_kv_cache_used_positions"));
         int hangUps = (int) java.util.stream.IntStream.range(0, REQUESTS).filter(LoadTest::hangsUp).count();
         assertEquals(hangUps, TestModel.metric(m, "grok1j_sequences_finished_total{reason=\"cancelled\"}"));

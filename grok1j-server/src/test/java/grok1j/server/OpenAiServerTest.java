@@ -65,6 +65,22 @@ class OpenAiServerTest {
     }
 
     @Test
+    void theWebPageIsServedFromTheJar() {
+        TestModel.Response page = get(server, "/");
+        assertEquals(200, page.status());
+        assertTrue(page.raw().headers().firstValue("Content-Type").orElseThrow().startsWith("text/html"));
+        assertTrue(page.body().contains("<script src=\"app.js\">"));
+        for (String[] f : new String[][] {{"/app.js", "text/javascript"}, {"/app.css", "text/css"}, {"/index.html", "text/html"}}) {
+            TestModel.Response r = get(server, f[0]);
+            assertEquals(200, r.status(), f[0]);
+            assertTrue(r.raw().headers().firstValue("Content-Type").orElseThrow().startsWith(f[1]), f[0]);
+        }
+        assertEquals(404, get(server, "/app.jsx").status());
+        assertEquals(405, post(server, "/", "{}").status());
+        assertEquals("grok-1", get(server, "/v1/models").json().get("data").get(0).get("architecture").asText());
+    }
+
+    @Test
     void greedyCompletionEqualsTheJavaApi() {
         TestModel.Response r = post(server, "/v1/completions", completion("\"max_tokens\": 10, \"temperature\": 0"));
         assertEquals(200, r.status(), r.body());
@@ -395,8 +411,8 @@ class OpenAiServerTest {
         post(server, "/v1/completions", completion("\"max_tokens\": 2, \"temperature\": 0"));
         assertTrue(server.awaitIdle(Duration.ofSeconds(30)));
         String m = get(server, "/metrics").body();
-        assertEquals(0, TestModel.metric(m, "grok1j_requests_running"));
-        assertEquals(0, TestModel.metric(m, "grok1j_requests_waiting"));
+        assertEquals(0, TestModel.metric(m, "grok1j_num_requests_running"));
+        assertEquals(0, TestModel.metric(m, "grok1j_num_requests_waiting"));
         assertTrue(TestModel.metric(m, "grok1j_generation_tokens_total") >= 2);
         assertTrue(TestModel.metric(m, "grok1j_prompt_tokens_total") >= reference.promptIds().length);
         assertTrue(TestModel.metric(m, "grok1j_time_to_first_token_seconds_count") >= 1);

@@ -39,13 +39,13 @@ class QueueAndCancelTest {
                 "{\"prompt\": \"Tell me everything\", \"max_tokens\": 4000, \"ignore_eos\": true, \"stream\": true}");
         assertEquals("HTTP/1.1 200 OK", a.statusLine());
         assertNotNull(a.nextData());
-        assertEquals(1, TestModel.awaitMetric(server, "grok1j_requests_running", 1, Duration.ofSeconds(30)));
+        assertEquals(1, TestModel.awaitMetric(server, "grok1j_num_requests_running", 1, Duration.ofSeconds(30)));
 
         // B: waits in the queue
         HttpRequest b = HttpRequest.newBuilder(URI.create(server.baseUrl() + "/v1/completions"))
                 .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\": \"Short\", \"max_tokens\": 2, \"temperature\": 0}")).build();
         CompletableFuture<HttpResponse<String>> bDone = TestModel.HTTP.sendAsync(b, HttpResponse.BodyHandlers.ofString());
-        assertEquals(1, TestModel.awaitMetric(server, "grok1j_requests_waiting", 1, Duration.ofSeconds(30)));
+        assertEquals(1, TestModel.awaitMetric(server, "grok1j_num_requests_waiting", 1, Duration.ofSeconds(30)));
 
         // C: no room
         TestModel.Response c = TestModel.post(server, "/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 1}");
@@ -58,10 +58,10 @@ class QueueAndCancelTest {
         a.close();
         HttpResponse<String> br = bDone.get(60, TimeUnit.SECONDS);
         assertEquals(200, br.statusCode(), br.body());
-        assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_running", 0, Duration.ofSeconds(30)));
+        assertEquals(0, TestModel.awaitMetric(server, "grok1j_num_requests_running", 0, Duration.ofSeconds(30)));
         String m = TestModel.get(server, "/metrics").body();
         assertEquals(1, TestModel.metric(m, "grok1j_sequences_finished_total{reason=\"cancelled\"}"));
         assertEquals(0, TestModel.metric(m, "grok1j_kv_cache_used_positions"));
-        assertEquals(0, TestModel.metric(m, "grok1j_requests_waiting"));
+        assertEquals(0, TestModel.metric(m, "grok1j_num_requests_waiting"));
     }
 }
