@@ -31,6 +31,12 @@ public final class Metrics {
     volatile long kvCacheBytes;
     volatile int slots;
 
+    // ---- prefix cache (issue 14 item 2): a separate block, names after vLLM's prefix_cache_queries/hits ----
+    /** The shared prefix cache, or null when it is off. */
+    volatile grok1j.model.PrefixCache prefixCache;
+    /** Prompt tokens actually run through the model (prompt tokens minus those served by the prefix cache). */
+    final LongAdder promptTokensComputed = new LongAdder();
+
     /** Sequences currently holding a slot in the batch. */
     public long running() {
         return running.get();
@@ -67,7 +73,31 @@ public final class Metrics {
         b.append("# HELP grok1j_kv_cache_usage_ratio Used over capacity positions.\n# TYPE grok1j_kv_cache_usage_ratio gauge\n");
         b.append("grok1j_kv_cache_usage_ratio ").append(fmt(total == 0 ? 0 : (double) kvCachePositionsUsed / total)).append('\n');
         gauge(b, "grok1j_kv_cache_allocated_bytes", "Bytes of KV cache storage allocated by the slots.", kvCacheBytes);
+        renderPrefixCache(b);
         return b.toString();
+    }
+
+    /** The prefix-cache block of {@link #render()} (all zero when the cache is off). */
+    private void renderPrefixCache(StringBuilder b) {
+        grok1j.model.PrefixCache pc = prefixCache;
+        grok1j.model.PrefixCache.Stats st = pc == null ? new grok1j.model.PrefixCache.Stats() : pc.stats();
+        counter(b, "grok1j_prompt_tokens_computed_total",
+                "Prompt tokens run through the model (the rest came from the prefix cache).", promptTokensComputed.sum());
+        counter(b, "grok1j_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", st.queriedTokens);
+        counter(b, "grok1j_prefix_cache_hits_total", "Prompt tokens served by the prefix cache (cached tokens).", st.hitTokens);
+        b.append("# HELP grok1j_prefix_cache_requests_total Prefix-cache lookups, by whether any block was found.\n");
+        b.append("# TYPE grok1j_prefix_cache_requests_total counter\n");
+        b.append("grok1j_prefix_cache_requests_total{result=\"hit\"} ").append(st.hits).append('\n');
+        b.append("grok1j_prefix_cache_requests_total{result=\"miss\"} ").append(st.misses).append('\n');
+        counter(b, "grok1j_prefix_cache_evictions_total", "Prefix-cache blocks evicted from RAM.", st.evictions);
+        gauge(b, "grok1j_prefix_cache_blocks", "Prefix-cache blocks held in RAM.", st.blocks);
+        gauge(b, "grok1j_prefix_cache_blocks_in_use", "Prefix-cache blocks pinned by running sequences.", st.blocksInUse);
+        gauge(b, "grok1j_prefix_cache_bytes", "RAM held by prefix-cache blocks.", st.bytes);
+        gauge(b, "grok1j_prefix_cache_budget_bytes", "RAM budget of the prefix cache (--cache-ram; 0: off).", st.budgetBytes);
+        counter(b, "grok1j_prefix_cache_spill_writes_total", "Evicted blocks written to --cache-dir.", st.spillWrites);
+        counter(b, "grok1j_prefix_cache_spill_reads_total", "Blocks read back from --cache-dir.", st.spillReads);
+        counter(b, "grok1j_prefix_cache_spill_rejected_total",
+                "Spill files ignored (bad checksum, another model or prefix).", st.spillRejected);
     }
 
     private static void gauge(StringBuilder b, String name, String help, long v) {
