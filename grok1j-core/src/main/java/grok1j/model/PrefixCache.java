@@ -160,6 +160,11 @@ public final class PrefixCache {
         return 2L * layers * BLOCK * rowWidth * Float.BYTES + 4L * BLOCK;
     }
 
+    /** RAM one block of {@code network}'s caches takes (this rank's KV heads). */
+    public static long blockBytes(Transformer network) {
+        return blockBytes(network.config().layers(), network.newCache().rowWidth());
+    }
+
     /** The block size in bytes of this cache. */
     public long blockBytes() {
         return blockBytes;
