@@ -96,25 +96,28 @@ final class ServeCommand implements Callable<Integer> {
      * to {@code --cache-dir}. Off under mpirun: followers would have to mirror every lookup and insertion on their
      * KV-head share (not done yet), and a spill file read on one host but not another would desynchronise the ranks.
      */
-    private PrefixCache prefixCache(Model m, long bytes, PrintStream err) throws java.io.IOException {
+    private PrefixCache prefixCache(Model m, long bytes) throws java.io.IOException {
         if (bytes < 0) {
             DoctorCommand.Plan plan = DoctorCommand.defaultPrefixCache(m.file(), m.network().communicator().size(), parallel);
             bytes = plan == null ? 0 : plan.bytes();
         }
         if (bytes == 0) {
-            err.println("grok1j: prefix cache off");
+            cacheNote = "prefix cache off";
             return null;
         }
         if (m.network().communicator().size() > 1) {
-            err.println("grok1j: prefix cache off: not supported under mpirun yet (ranks would have to mirror it)");
+            cacheNote = "prefix cache off under mpirun (the ranks would have to mirror it; not done yet)";
             return null;
         }
         long fingerprint = ModelFingerprint.of(m.network().weights());
         PrefixCache pc = new PrefixCache(m.network(), bytes, cacheDir, fingerprint);
-        err.println("grok1j: prefix cache " + MemoryPlan.gb(bytes) + " in RAM (" + PrefixCache.BLOCK + "-token blocks of "
-                + MemoryPlan.gb(pc.blockBytes()) + ")" + (cacheDir != null ? ", spilling to " + cacheDir : ""));
+        cacheNote = "prefix cache " + MemoryPlan.gb(bytes) + " (" + PrefixCache.BLOCK + "-token blocks of "
+                + MemoryPlan.gb(pc.blockBytes()) + (cacheDir != null ? ", spilling to " + cacheDir : "") + ")";
         return pc;
     }
+
+    /** What {@link #prefixCache} set up, for the 'serving' line. */
+    private String cacheNote = "prefix cache off";
 
     /** A {@code --cache-ram} size: 0, or a size with an optional K/M/G/T suffix. */
     static long cacheSize(String s) {
@@ -212,9 +215,9 @@ final class ServeCommand implements Callable<Integer> {
                 int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));
                 err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
             }
-            server.ready(m, prefixCache(m, cacheBytes, err));
+            server.ready(m, prefixCache(m, cacheBytes));
             err.println("grok1j: serving '" + config.modelId() + "' (" + m.config().summary() + ") on " + server.baseUrl()
-                    + (key != null ? ", API key required" : ""));
+                    + (key != null ? ", API key required" : "") + "; " + cacheNote);
             err.flush();
             server.awaitTermination();
         }

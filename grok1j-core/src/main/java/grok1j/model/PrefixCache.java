@@ -134,9 +134,19 @@ public final class PrefixCache {
      * @param spillDir    folder for evicted blocks (created; a sub-folder per model fingerprint), or null for none
      * @param fingerprint the model's {@link ModelFingerprint}: spilled blocks of another model are never read
      * @throws IOException if the spill folder cannot be created
+     * @throws IllegalArgumentException for a tensor-parallel model: the other ranks would have to mirror every
+     *                                  lookup and insertion on their KV heads, which they do not yet
      */
     public PrefixCache(Transformer network, long budgetBytes, Path spillDir, long fingerprint) throws IOException {
-        this(network.config().layers(), network.newCache().rowWidth(), budgetBytes, spillDir, fingerprint);
+        this(layersOf(network), network.newCache().rowWidth(), budgetBytes, spillDir, fingerprint);
+    }
+
+    private static int layersOf(Transformer network) {
+        if (network.communicator().size() > 1) {
+            throw new IllegalArgumentException("the prefix cache does not work under mpirun yet: the other ranks would "
+                    + "have to mirror its lookups on their KV heads");
+        }
+        return network.config().layers();
     }
 
     PrefixCache(int layers, int rowWidth, long budgetBytes, Path spillDir, long fingerprint) throws IOException {
