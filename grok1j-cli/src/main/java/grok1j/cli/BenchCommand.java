@@ -74,12 +74,35 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--passes", paramLabel = "N", defaultValue = "7", description = "Bandwidth passes; the median is reported (default: ${DEFAULT-VALUE}).")
     int passes;
 
+    @Option(names = "--chat-turns", paramLabel = "N", defaultValue = "0",
+            description = "Instead of the kernel benchmarks: time to first token of an N-turn chat (each turn resends the "
+                    + "conversation) cold and with the prefix cache; needs --model (default: ${DEFAULT-VALUE}, off).")
+    int chatTurns;
+
+    @Option(names = "--chat-tokens", paramLabel = "S,U,A", split = ",", defaultValue = "400,40,24",
+            description = "System prompt, user message and answer tokens per turn for --chat-turns (default: ${DEFAULT-VALUE}).")
+    int[] chatTokens;
+
     @Option(names = "--json", description = "Print one JSON object instead of a report.")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
         int t = ThreadCount.resolve(threads, oversubscribe);
+        if (chatTurns < 0) {
+            throw new IllegalArgumentException("--chat-turns must be >= 0, got " + chatTurns);
+        }
+        if (chatTurns > 0) {
+            if (model == null) {
+                throw new IllegalArgumentException("--chat-turns needs --model");
+            }
+            if (chatTokens.length != 3 || Arrays.stream(chatTokens).anyMatch(n -> n < 1)) {
+                throw new IllegalArgumentException("--chat-tokens takes three positive counts: system, user, answer");
+            }
+            try (ThreadPool pool = new ThreadPool(t); grok1j.model.Model m = grok1j.model.Model.open(model, null, pool)) {
+                return ChatBench.run(m, chatTurns, chatTokens[0], chatTokens[1], chatTokens[2], CommandLineContext.out());
+            }
+        }
         if (layers < 1 || layers > 64) {
             throw new IllegalArgumentException("--layers must be between 1 and 64, got " + layers);
         }

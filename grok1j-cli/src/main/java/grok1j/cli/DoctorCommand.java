@@ -52,6 +52,11 @@ final class DoctorCommand implements Callable<Integer> {
             description = "Plan for hosts with this much available memory (suffix K, M, G, T; default: this machine's MemAvailable).")
     String ram;
 
+    @Option(names = "--cache-ram", paramLabel = "SIZE",
+            description = "Prefix-cache budget to plan for (serve --cache-ram; suffix K, M, G, T; default: serve's default "
+                    + "on this machine, a quarter of the RAM left after the weights and KV cache).")
+    String cacheRam;
+
     @Option(names = "--json", description = "Print one JSON object instead of the report.")
     boolean json;
 
@@ -77,10 +82,13 @@ final class DoctorCommand implements Callable<Integer> {
             }
             Machine m = machine(f.location(), available);
             MemoryPlan plan = plan(f, new Request(n, ctx, parallel, 0), m);
+            long prefix = cacheRam != null ? ServeCommand.cacheSize(cacheRam)
+                    : MemoryPlan.defaultPrefixCacheBytes(plan.weights(), plan.kvBytes(), m);
+            plan = plan(f, new Request(n, ctx, parallel, prefix), m);
             if (json) {
                 out.println(new ObjectMapper().writeValueAsString(json(f, plan)));
             } else {
-                report(f, plan, ram != null, out);
+                report(f, plan, ram != null, cacheRam == null, out);
             }
         }
         return 0;
@@ -114,6 +122,21 @@ final class DoctorCommand implements Callable<Integer> {
             }
             return "grok1j: warning: this model " + p.summary()
                     + (p.advice().isEmpty() ? "" : "; to fit: " + p.advice().getFirst()) + " (grok1j doctor for details)";
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** A prefix-cache budget in bytes. */
+    record Plan(long bytes) {
+    }
+
+    /** {@code serve}'s default prefix-cache budget on this machine, or null when the facts cannot be read. */
+    static Plan defaultPrefixCache(ModelFile file, int ranks, int parallel) {
+        try {
+            GrokConfig c = file.weights().config();
+            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file.location(), null));
+            return new Plan(MemoryPlan.defaultPrefixCacheBytes(p.weights(), p.kvBytes(), p.machine()));
         } catch (IOException | RuntimeException e) {
             return null;
         }
@@ -158,7 +181,7 @@ final class DoctorCommand implements Callable<Integer> {
         return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
     }
 
-    private static void report(ModelFile f, MemoryPlan p, boolean assumedRam, PrintStream out) {
+    private static void report(ModelFile f, MemoryPlan p, boolean assumedRam, boolean defaultCache, PrintStream out) {
         GrokConfig c = p.config();
         WeightBytes w = p.weights();
         Request r = p.request();
@@ -175,7 +198,10 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("a decode step reads: " + gb(w.perToken()) + rank);
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));
-        out.println("prefix cache: 0 (there is no prefix cache yet)");
+        long pc = r.prefixCacheBytes();
+        out.println("prefix cache: " + (pc == 0 ? "off" : gb(pc) + (r.ranks() > 1 ? " (off under mpirun)" : ""))
+                + (defaultCache ? " (serve's default: a quarter of the RAM left after the weights and KV cache, at most "
+                + "half the heap they leave; --cache-ram)" : " (--cache-ram)"));
         out.println("this machine: RAM " + gb(m.memTotal()) + ", available " + gb(m.memAvailable()) + (assumedRam ? " (--ram)" : "") + ", free disk "
                 + gb(m.diskFree()) + " where the model lives" + (m.heapMax() > 0 ? ", JVM heap up to " + gb(m.heapMax()) : ""));
         out.println("verdict: " + p.summary());

@@ -1,7 +1,10 @@
 package grok1j.cli;
 
 import grok1j.model.KernelWarmup;
+import grok1j.model.MemoryPlan;
 import grok1j.model.Model;
+import grok1j.model.ModelFingerprint;
+import grok1j.model.PrefixCache;
 import grok1j.server.ChatTemplate;
 import grok1j.server.OpenAiServer;
 import grok1j.server.ServerConfig;
@@ -79,6 +82,56 @@ final class ServeCommand implements Callable<Integer> {
                     + "compilation; 0 skips it (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--cache-ram", paramLabel = "SIZE",
+            description = "RAM for the prefix cache shared by all requests (suffix K, M, G, T; 0 turns it off; default: "
+                    + "a quarter of the RAM left after the weights and KV cache, at most half the heap they leave).")
+    String cacheRam;
+
+    @Option(names = "--cache-dir", paramLabel = "DIR",
+            description = "Folder where evicted prefix-cache blocks are kept and read back (checksummed, per model "
+                    + "fingerprint; default: none).")
+    Path cacheDir;
+
+    /**
+     * The prefix cache to serve with, or null when off: {@code --cache-ram} bytes ({@code -1}: the default), spilling
+     * to {@code --cache-dir}. Off under mpirun: followers would have to mirror every lookup and insertion on their
+     * KV-head share (not done yet), and a spill file read on one host but not another would desynchronise the ranks.
+     */
+    private PrefixCache prefixCache(Model m, long bytes) throws java.io.IOException {
+        if (bytes < 0) {
+            DoctorCommand.Plan plan = DoctorCommand.defaultPrefixCache(m.file(), m.network().communicator().size(), parallel);
+            bytes = plan == null ? 0 : plan.bytes();
+        }
+        if (bytes == 0) {
+            cacheNote = "prefix cache off";
+            return null;
+        }
+        if (m.network().communicator().size() > 1) {
+            cacheNote = "prefix cache off under mpirun (the ranks would have to mirror it; not done yet)";
+            return null;
+        }
+        long fingerprint = ModelFingerprint.of(m.network().weights());
+        PrefixCache pc = new PrefixCache(m.network(), bytes, cacheDir, fingerprint);
+        cacheNote = "prefix cache " + MemoryPlan.gb(bytes) + " (" + PrefixCache.BLOCK + "-token blocks of "
+                + MemoryPlan.gb(pc.blockBytes()) + (cacheDir != null ? ", spilling to " + cacheDir : "") + ")";
+        return pc;
+    }
+
+    /** What {@link #prefixCache} set up, for the 'serving' line. */
+    private String cacheNote = "prefix cache off";
+
+    /** A {@code --cache-ram} size: 0, or a size with an optional K/M/G/T suffix. */
+    static long cacheSize(String s) {
+        if (s.trim().equals("0")) {
+            return 0;
+        }
+        try {
+            return ConvertCommand.parseSize(s);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--cache-ram " + s + " is not a size (e.g. 0, 512M, 8G)");
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         PrintStream err = CommandLineContext.err();
@@ -102,6 +155,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--keep-alive (" + keepAlive + " s) must be shorter than --idle-timeout ("
                     + idleTimeout + " s)");
         }
+        long cacheBytes = cacheRam == null ? -1 : cacheSize(cacheRam);
         if (maxConnections < 1) {
             throw new IllegalArgumentException("--max-connections must be >= 1, got " + maxConnections);
         }
@@ -164,9 +218,9 @@ final class ServeCommand implements Callable<Integer> {
                 int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));
                 err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
             }
-            server.ready(m);
+            server.ready(m, prefixCache(m, cacheBytes));
             err.println("grok1j: serving '" + config.modelId() + "' (" + m.config().summary() + ") on " + server.baseUrl()
-                    + (key != null ? ", API key required" : ""));
+                    + (key != null ? ", API key required" : "") + "; " + cacheNote);
             err.flush();
             server.awaitTermination();
         }

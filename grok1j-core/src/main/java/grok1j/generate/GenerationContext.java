@@ -47,7 +47,7 @@ public final class GenerationContext {
         Sequence seq = new Sequence(model, tokenizer, cache, promptIds, params);
         while (!seq.finished()) {
             Transformer.Step step = seq.nextStep();
-            float[] logits = model.forward(step.tokens(), step.offset(), step.count(), cache, step.which());
+            float[] logits = model.forward(java.util.List.of(step)).getFirst();
             Sequence.Token token = seq.accept(logits);
             if (token != null) {
                 listener.onToken(token.id(), token.textDelta());

@@ -93,10 +93,10 @@ public final class Sequence {
         if (prefilled < promptIds.length) {
             int n = Math.min(PREFILL_CHUNK, promptIds.length - prefilled);
             boolean last = prefilled + n == promptIds.length;
-            return new Transformer.Step(promptIds, prefilled, n, cache, last ? Transformer.Logits.LAST : Transformer.Logits.NONE);
+            return new Transformer.Step(promptIds, prefilled, n, cache, last ? Transformer.Logits.LAST : Transformer.Logits.NONE, true);
         }
         one[0] = lastToken;
-        return new Transformer.Step(one, 0, 1, cache, Transformer.Logits.LAST);
+        return new Transformer.Step(one, 0, 1, cache, Transformer.Logits.LAST, false);
     }
 
     /**

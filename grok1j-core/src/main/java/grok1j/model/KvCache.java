@@ -97,6 +97,16 @@ public final class KvCache {
         return length;
     }
 
+    /** Appends {@code count} positions: their tokens and, per layer, their rows of keys and values. */
+    void append(int[] newTokens, float[][] newKeys, float[][] newValues, int count) {
+        int at = reserve(newTokens, 0, count);
+        for (int l = 0; l < layers; l++) {
+            System.arraycopy(newKeys[l], 0, keys[l], at * rowWidth, count * rowWidth);
+            System.arraycopy(newValues[l], 0, values[l], at * rowWidth, count * rowWidth);
+        }
+        commit(count);
+    }
+
     /** Marks {@code count} reserved positions as filled. */
     void commit(int count) {
         length += count;

@@ -13,7 +13,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * broadcasts what it runs, and every other rank runs the same call on its own copies of the sequences' caches.
  *
  * <p>A call is one int message: {@code [kind, length, steps, released, released ids..., then per step: cache id,
- * cache length before the step, token count, logits mode, tokens...]}. The first {@link #HEADER} ints go in one
+ * cache length before the step, token count, logits mode (| 8 for prompt rows), tokens...]}. The first {@link #HEADER} ints go in one
  * broadcast, so a decode step of a batch costs one broadcast; a longer message (a long prefill) sends the rest in a
  * second one. The cache length lets a follower mirror what rank 0 did to the cache between calls (a prefix reused,
  * {@link KvCache#truncate}, {@link KvCache#clear}); caches rank 0 no longer holds (garbage collected) are released
@@ -23,6 +23,8 @@ final class Lockstep {
     static final int HEADER = 1024;
     private static final int STEP = 1;
     private static final int STOP = 2;
+    /** Flag on a step's logits mode: its rows are prompt rows ({@link Transformer.Step#prompt()}). */
+    private static final int PROMPT = 8;
     private static final Cleaner CLEANER = Cleaner.create();
 
     private final Communicator comm;
@@ -69,7 +71,7 @@ final class Lockstep {
             m[at++] = st.cache().id();
             m[at++] = st.cache().length();
             m[at++] = st.count();
-            m[at++] = st.which().ordinal();
+            m[at++] = st.which().ordinal() | (st.prompt() ? PROMPT : 0);
             System.arraycopy(st.tokens(), st.offset(), m, at, st.count());
             at += st.count();
         }
@@ -121,7 +123,8 @@ final class Lockstep {
             int id = m[at++];
             int before = m[at++];
             int count = m[at++];
-            Transformer.Logits which = modes[m[at++]];
+            int mode = m[at++];
+            Transformer.Logits which = modes[mode & ~PROMPT];
             KvCache cache = caches.computeIfAbsent(id, k -> model.newCache());
             if (cache.length() < before) {
                 throw new IllegalStateException("rank 0's cache " + id + " holds " + before + " positions, this rank's copy "
@@ -130,7 +133,7 @@ final class Lockstep {
             cache.truncate(before);
             int[] tokens = java.util.Arrays.copyOfRange(m, at, at + count);
             at += count;
-            out.add(new Transformer.Step(tokens, 0, count, cache, which));
+            out.add(new Transformer.Step(tokens, 0, count, cache, which, (mode & PROMPT) != 0));
         }
         return out;
     }

@@ -345,6 +345,21 @@ public record MemoryPlan(GrokConfig config, Request request, Machine machine, We
         };
     }
 
+    /**
+     * {@code serve}'s default prefix-cache budget ({@link PrefixCache}): a quarter of the RAM left once the weights
+     * and the slots' full KV caches are resident, and at most half of the JVM heap those KV caches leave (blocks live
+     * on the heap); 0 when nothing is left.
+     *
+     * @param kvBytes the slots' KV caches at full context ({@link #kvBytes})
+     */
+    public static long defaultPrefixCacheBytes(WeightBytes weights, long kvBytes, Machine machine) {
+        long bytes = Math.max(0, machine.memAvailable() - weights.resident() - kvBytes) / 4;
+        if (machine.heapMax() > 0) {
+            bytes = Math.min(bytes, Math.max(0, machine.heapMax() - kvBytes) / 2);
+        }
+        return bytes;
+    }
+
     /** True if the KV and prefix caches can outgrow the JVM's maximum heap (where they live). */
     public boolean heapTooSmall() {
         return machine.heapMax() > 0 && kvBytes + request.prefixCacheBytes() > machine.heapMax();

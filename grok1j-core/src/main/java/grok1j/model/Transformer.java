@@ -73,6 +73,8 @@ public final class Transformer {
     private final WeightMatrix[][] outputHalves;
     private Timings timings;
     private int lastRows;
+    /** The leading rows of the current call (of those still live) that are prompt rows (see {@link Step}). */
+    private int promptRows;
 
     /** The whole model in this process. @throws IllegalArgumentException if the weights' shapes disagree with their config */
     public Transformer(GrokWeights weights, ThreadPool pool) {
@@ -180,15 +182,26 @@ public final class Transformer {
     /**
      * One sequence's part of a forward call: {@code count} new tokens appended to its own KV cache.
      *
+     * <p>Prompt rows ({@code prompt}) run every product with the batch arithmetic
+     * ({@link WeightMatrix#multiplyBatch}), so a prompt position's keys, values and logits are bit for bit the same
+     * however the prompt is cut into chunks, whatever else is in the batch, and whether its start came from a
+     * {@link PrefixCache}. Decode rows (one generated token each) use the decode kernels.
+     *
      * @param tokens ids, {@code tokens[offset, offset+count)}; each in {@code [0, vocab)}
      * @param cache  the sequence's KV cache; its length grows by {@code count}
      * @param which  which of these positions need logits
+     * @param prompt whether these are prompt positions (prefill) rather than generated tokens
      */
-    public record Step(int[] tokens, int offset, int count, KvCache cache, Logits which) {
+    public record Step(int[] tokens, int offset, int count, KvCache cache, Logits which, boolean prompt) {
         public Step {
             if (count <= 0 || offset < 0 || offset + count > tokens.length) {
                 throw new IllegalArgumentException("a step needs at least one token, got [" + offset + ", " + (offset + count) + ")");
             }
+        }
+
+        /** A step that is prompt (prefill) when it holds more than one token, else a decode step. */
+        public Step(int[] tokens, int offset, int count, KvCache cache, Logits which) {
+            this(tokens, offset, count, cache, which, count > 1);
         }
     }
 
@@ -295,9 +308,25 @@ public final class Transformer {
         }
     }
 
-    private List<float[]> compute(List<Step> steps, int rows) {
+    private List<float[]> compute(List<Step> given, int rows) {
         long t0 = System.nanoTime();
         Scratch sc = scratch.ensure(rows);
+        // prompt steps first: rows [0, promptRows) take the batch arithmetic (see Step)
+        List<Step> steps = new java.util.ArrayList<>(given.size());
+        int[] order = new int[given.size()];
+        promptRows = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < given.size(); i++) {
+                Step st = given.get(i);
+                if (st.prompt() == (pass == 0)) {
+                    order[steps.size()] = i;
+                    steps.add(st);
+                    if (pass == 0) {
+                        promptRows += st.count();
+                    }
+                }
+            }
+        }
         int r = 0;
         int needed = 0;
         for (Step st : steps) {
@@ -344,10 +373,11 @@ public final class Transformer {
         lastRows = live;
         // after the last layer, rows [0, needed) of h are the positions that asked for logits, in batch order
         long u0 = System.nanoTime();
-        List<float[]> out = new java.util.ArrayList<>(steps.size());
+        float[][] out = new float[steps.size()][];
         float[] logits = needed > 0 ? unembed(sc, needed) : null;
         int vocab = comm.size() == 1 ? partition.vocab() : cfg.vocabSize(); // (a local copy: its slice)
         int at = 0;
+        int si = 0;
         for (Step st : steps) {
             st.cache().commit(st.count());
             int n = switch (st.which()) {
@@ -355,15 +385,15 @@ public final class Transformer {
                 case LAST -> 1;
                 case ALL -> st.count();
             };
-            out.add(n == 0 || logits == null ? new float[0]
-                    : needed == n ? logits : java.util.Arrays.copyOfRange(logits, at * vocab, (at + n) * vocab));
+            out[order[si++]] = n == 0 || logits == null ? new float[0]
+                    : needed == n ? logits : java.util.Arrays.copyOfRange(logits, at * vocab, (at + n) * vocab);
             at += n;
         }
         if (tm != null) {
             tm.unembedNanos = System.nanoTime() - u0;
             tm.totalNanos = System.nanoTime() - t0;
         }
-        return out;
+        return Arrays.asList(out);
     }
 
     /**
@@ -397,6 +427,8 @@ public final class Transformer {
         /** Input halves and partial outputs of a product split by {@link WeightMatrix#inputHalves()}. */
         float[] xTop, xBottom, yTop, yBottom;
         int[] position, chosen, keep;
+        /** Per expert, how many of its members are prompt rows. */
+        int[] promptMembers;
         KvCache[] cache;
         // per expert: member (token, slot) pairs, and buffers
         int[][] members;
@@ -438,6 +470,7 @@ public final class Transformer {
             cache = new KvCache[n];
             members = new int[e][n];
             memberCount = new int[e];
+            promptMembers = new int[e];
             if (xe == null) {
                 xe = new float[e][];
                 gate = new float[e][];
@@ -504,18 +537,19 @@ public final class Transformer {
             Kernels.rmsNorm(h, t * d, lw.attnNorm(), eps, x, t * d, d);
         }
         boolean compact = keep >= 0;
+        int pr = promptRows;
         MatmulList list = matmuls;
         WeightMatrix[] qHalves = queryHalves[layer];
         if (compact) {
-            list.add(lw.key(), x, rows, k).add(lw.value(), x, rows, v).run(pool);
+            list.add(lw.key(), x, rows, k, pr).add(lw.value(), x, rows, v, pr).run(pool);
         } else if (qHalves == null) {
-            list.add(lw.query(), x, rows, q).add(lw.key(), x, rows, k).add(lw.value(), x, rows, v).run(pool);
+            list.add(lw.query(), x, rows, q, pr).add(lw.key(), x, rows, k, pr).add(lw.value(), x, rows, v, pr).run(pool);
         } else {
             // ordered so that two threads' halves of the work end at an entry boundary: (query top, key) and
             // (query bottom, value), each read as whole matrices
             splitInput(x, rows, d, sc.xTop, sc.xBottom);
-            list.add(qHalves[0], sc.xTop, rows, sc.yTop).add(lw.key(), x, rows, k)
-                    .add(qHalves[1], sc.xBottom, rows, sc.yBottom).add(lw.value(), x, rows, v).run(pool);
+            list.add(qHalves[0], sc.xTop, rows, sc.yTop, pr).add(lw.key(), x, rows, k, pr)
+                    .add(qHalves[1], sc.xBottom, rows, sc.yBottom, pr).add(lw.value(), x, rows, v, pr).run(pool);
             addHalves(sc.yTop, sc.yBottom, q, rows * qWidth);
         }
         for (int t = 0; t < rows; t++) {
@@ -541,6 +575,11 @@ public final class Transformer {
                 }
             }
             rows = keep;
+            int keptPrompt = 0;
+            while (keptPrompt < keep && sc.keep[keptPrompt] < pr) {
+                keptPrompt++; // sc.keep is ascending: the kept prompt rows stay in front
+            }
+            promptRows = keptPrompt;
             if (rows == 0) {
                 return 0;
             }
@@ -574,13 +613,14 @@ public final class Transformer {
      * runs for every thread count, so results do not depend on it.
      */
     private void multiply(WeightMatrix w, WeightMatrix[] halves, float[] x, int rows, float[] y) {
+        int pr = promptRows;
         if (halves == null) {
-            matmuls.add(w, x, rows, y).run(pool);
+            matmuls.add(w, x, rows, y, pr).run(pool);
             return;
         }
         Scratch sc = scratch;
         splitInput(x, rows, w.inputDim(), sc.xTop, sc.xBottom);
-        matmuls.add(halves[0], sc.xTop, rows, sc.yTop).add(halves[1], sc.xBottom, rows, sc.yBottom).run(pool);
+        matmuls.add(halves[0], sc.xTop, rows, sc.yTop, pr).add(halves[1], sc.xBottom, rows, sc.yBottom, pr).run(pool);
         addHalves(sc.yTop, sc.yBottom, y, rows * w.outputDim());
     }
 
@@ -747,7 +787,8 @@ public final class Transformer {
         }
         // router: float32 logits over all experts, softmax, top-k without renormalisation, ties to the lower index
         float[] probs = sc.probs;
-        matmuls.add(lw.router(), x, count, probs).run(pool);
+        int pr = promptRows;
+        matmuls.add(lw.router(), x, count, probs, pr).run(pool);
         float cap = (float) arch.routerSoftcap();
         for (int t = 0; t < count; t++) {
             if (cap == 0f) {
@@ -767,9 +808,13 @@ public final class Transformer {
         }
         // group the chunk's tokens by expert so each expert's weights stream through once
         Arrays.fill(sc.memberCount, 0);
+        Arrays.fill(sc.promptMembers, 0);
         for (int j = 0; j < count * topK; j++) {
             int e = sc.chosen[j];
             sc.members[e][sc.memberCount[e]++] = j;
+            if (j / topK < pr) {
+                sc.promptMembers[e]++; // members are in row order: an expert's prompt rows come first
+            }
         }
         float[] moe = sc.branch;
         Arrays.fill(moe, 0, count * d, 0f);
@@ -780,7 +825,8 @@ public final class Transformer {
                 if (n > 0) {
                     sc.expertBuffers(e, n);
                     gather(sc, e, n);
-                    matmuls.add(lw.gate()[e], sc.xe[e], n, sc.gate[e]).add(lw.up()[e], sc.xe[e], n, sc.up[e]);
+                    int p = sc.promptMembers[e];
+                    matmuls.add(lw.gate()[e], sc.xe[e], n, sc.gate[e], p).add(lw.up()[e], sc.xe[e], n, sc.up[e], p);
                 }
             }
             matmuls.run(pool);
@@ -788,7 +834,7 @@ public final class Transformer {
                 int n = sc.memberCount[e];
                 if (n > 0) {
                     geluTimesUp(sc.gate[e], sc.up[e], n * ffn);
-                    matmuls.add(lw.down()[e], sc.gate[e], n, sc.ye[e]);
+                    matmuls.add(lw.down()[e], sc.gate[e], n, sc.ye[e], sc.promptMembers[e]);
                 }
             }
             matmuls.run(pool);
@@ -807,9 +853,10 @@ public final class Transformer {
                 for (int i = 0; i < n; i++) {
                     System.arraycopy(x, (sc.members[e][i] / topK) * d, xe, i * d, d);
                 }
-                matmuls.add(lw.gate()[e], xe, n, sc.gate[0]).add(lw.up()[e], xe, n, sc.up[0]).run(pool);
+                int p = sc.promptMembers[e];
+                matmuls.add(lw.gate()[e], xe, n, sc.gate[0], p).add(lw.up()[e], xe, n, sc.up[0], p).run(pool);
                 geluTimesUp(sc.gate[0], sc.up[0], n * ffn);
-                matmuls.add(lw.down()[e], sc.gate[0], n, sc.ye[0]).run(pool);
+                matmuls.add(lw.down()[e], sc.gate[0], n, sc.ye[0], p).run(pool);
                 scatter(sc, e, n, sc.ye[0], moe);
             }
         }
@@ -837,9 +884,10 @@ public final class Transformer {
         int d = cfg.dModel();
         int width = lw.denseGate().outputDim();
         sc.denseBuffers(count, width);
-        matmuls.add(lw.denseGate(), sc.x, count, sc.denseGate).add(lw.denseUp(), sc.x, count, sc.denseUp).run(pool);
+        int pr = promptRows;
+        matmuls.add(lw.denseGate(), sc.x, count, sc.denseGate, pr).add(lw.denseUp(), sc.x, count, sc.denseUp, pr).run(pool);
         geluTimesUp(sc.denseGate, sc.denseUp, count * width);
-        matmuls.add(lw.denseDown(), sc.denseGate, count, sc.denseOut).run(pool);
+        matmuls.add(lw.denseDown(), sc.denseGate, count, sc.denseOut, pr).run(pool);
         for (int i = 0; i < count * d; i++) {
             out[i] += sc.denseOut[i];
         }
@@ -946,14 +994,14 @@ public final class Transformer {
         if (comm.size() == 1) {
             // the whole vocabulary, or a local copy's slice of it (localLayers)
             float[] logits = new float[rows * partition.vocab()];
-            matmuls.add(weights.unembedding(), x, rows, logits).run(pool);
+            matmuls.add(weights.unembedding(), x, rows, logits, promptRows).run(pool);
             scaleLogits(logits, 0, logits.length);
             return logits;
         }
         // this rank's vocabulary slice, padded to the common width P, gathered to rank 0 (distributed.md §2.3)
         int per = partition.vocabPerRank();
         float[] local = new float[rows * per];
-        matmuls.add(weights.unembedding(), x, rows, local).run(pool);
+        matmuls.add(weights.unembedding(), x, rows, local, promptRows).run(pool);
         int mine = partition.vocab();
         // the unembedding slice is [d, vocab()] wide: its rows land at stride vocab(), repack them at stride P
         if (mine != per) {

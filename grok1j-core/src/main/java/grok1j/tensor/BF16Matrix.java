@@ -205,22 +205,33 @@ public final class BF16Matrix implements WeightMatrix {
 
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
+        multiply(x, tokens, y, n0, n1, false);
+    }
+
+    /** Always the many-token kernel over blocks of {@link #KB}: the same per-token sums for any token count. */
+    @Override
+    public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        multiply(x, tokens, y, n0, n1, true);
+    }
+
+    private void multiply(float[] x, int tokens, float[] y, int n0, int n1, boolean batch) {
         if (tokens <= 0 || n0 >= n1) {
             return;
         }
         Scratch s = SCRATCH.get();
         int inParts = joinedColumns ? parts.length : 1;
-        int padTo = tokens == 1 ? 1 : (tokens + 3) / 4 * 4;
+        boolean one = tokens == 1 && !batch;
+        int padTo = one ? 1 : (tokens + 3) / 4 * 4;
         for (int ip = 0; ip < inParts; ip++) {
             int len = joinedColumns ? parts[ip].cols : in;
             int x0 = joinedColumns ? starts[ip] : 0; // where this part's input columns start in x
-            int block = tokens < BLOCK_TOKENS ? len : KB;
+            int block = tokens < BLOCK_TOKENS && !batch ? len : KB;
             s.ensure(padTo * ((Math.min(block, len) + 1) / 2));
             for (int k0 = 0; k0 < len; k0 += block) {
                 int kc = Math.min(block, len - k0);
                 BF16Kernels.deinterleave(x, in, x0 + k0, kc, tokens, padTo, s.even, s.odd);
                 boolean first = ip == 0 && k0 == 0;
-                if (tokens == 1) {
+                if (one) {
                     rowsOneToken(ip, k0, kc, s, y, n0, n1, first);
                 } else {
                     rowsManyTokens(ip, k0, kc, tokens, padTo, s, y, n0, n1, first);

@@ -14,6 +14,8 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class F32Matrix implements WeightMatrix {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Storage order of the elements. */
@@ -111,7 +113,7 @@ public final class F32Matrix implements WeightMatrix {
         for (; i + l <= k; i += l) {
             a0 = FloatVector.fromMemorySegment(F, data, byteOff + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i), a0);
         }
-        float sum = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float sum = LaneSum.sum(a0.add(a1).add(a2.add(a3)), FOLDS);
         for (; i < k; i++) {
             sum += data.get(LE, byteOff + 4L * i) * x[xOff + i];
         }

@@ -35,6 +35,8 @@ public final class GgmlKernels {
     static final int L = Integer.getInteger("grok1j.kernel.lanes",
             FloatVector.SPECIES_PREFERRED.length() >= 16 ? 16 : 8) >= 16 ? 16 : 8;
     private static final VectorSpecies<Float> F = L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     /** L bytes, widened to L floats by one conversion. */
     private static final VectorSpecies<Byte> B = L == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Short> S = L == 16 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
@@ -49,7 +51,7 @@ public final class GgmlKernels {
         for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = LaneSum.sum(acc, FOLDS);
         for (; i < k; i++) {
             sum += w.get(GgmlDequant.FLOAT_LE, off + 4L * i) * x[xo + i];
         }
@@ -75,7 +77,7 @@ public final class GgmlKernels {
                     .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16));
             acc = bits.reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = LaneSum.sum(acc, FOLDS);
         for (; i < k; i++) {
             sum += Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2L * i)) * x[xo + i];
         }
@@ -92,7 +94,7 @@ public final class GgmlKernels {
             acc = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
                     .fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = LaneSum.sum(acc, FOLDS);
         for (; i < k; i++) {
             sum += BFloat16.toFloat(w.get(GgmlDequant.SHORT_LE, off + 2L * i)) * x[xo + i];
         }
@@ -112,7 +114,7 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return LaneSum.sum(acc, FOLDS);
     }
 
     /** Q4_0 row: low nibbles are elements 0..15, high nibbles 16..31, both minus 8. */
@@ -132,7 +134,7 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return LaneSum.sum(acc, FOLDS);
     }
 
     /**
@@ -181,7 +183,7 @@ public final class GgmlKernels {
                 acc = sumHi.fma(FloatVector.broadcast(F, mHi), acc);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return LaneSum.sum(acc, FOLDS);
     }
 
     /**
@@ -226,7 +228,7 @@ public final class GgmlKernels {
                 }
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return LaneSum.sum(acc, FOLDS);
     }
 
     /** {@code sum a[i] * x[xo + i]} for {@code i < k}: the dot used after dequantizing a row into {@code a}. */
@@ -236,7 +238,7 @@ public final class GgmlKernels {
         for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromArray(F, a, i).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = LaneSum.sum(acc, FOLDS);
         for (; i < k; i++) {
             sum += a[i] * x[xo + i];
         }

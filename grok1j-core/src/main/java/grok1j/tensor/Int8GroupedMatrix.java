@@ -225,6 +225,14 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         matvec(x, 0, y, 0, n0, n1, scratch);
     }
 
+    /** Always {@link Int8PanelGemm}: its per-token sums do not depend on the token count. */
+    @Override
+    public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (n0 < n1 && tokens > 0) {
+            Int8PanelGemm.multiply(q, scales, k, n, stride, groupRows, x, tokens, y, n0, n1);
+        }
+    }
+
     /**
      * One token: {@code y[yOff + c] = sum_g s[g][c] * sum_{r in g} x[xOff + r] * q[r][c]} for {@code c in [n0, n1)}.
      * {@code acc} is at least {@link #TILE} floats.

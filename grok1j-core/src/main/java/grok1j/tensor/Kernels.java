@@ -12,6 +12,8 @@ public final class Kernels {
     private Kernels() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final int L = F.length();
 
     /**
@@ -28,7 +30,7 @@ public final class Kernels {
         for (; i + L <= n; i += L) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
         }
-        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float sum = LaneSum.sum(acc0.add(acc1), FOLDS);
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
         }

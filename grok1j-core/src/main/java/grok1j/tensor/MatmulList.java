@@ -18,6 +18,10 @@ public final class MatmulList implements ThreadPool.Job {
     private float[][] x = new float[8][];
     private float[][] y = new float[8][];
     private int[] tokens = new int[8];
+    /** Per entry, its leading rows that are prompt rows ({@link WeightMatrix#multiplyBatch}). */
+    private int[] batchRows = new int[8];
+    /** Per thread: the other rows' inputs and outputs when an entry mixes both kinds. */
+    private static final ThreadLocal<float[][]> MIXED = ThreadLocal.withInitial(() -> new float[2][0]);
     private long[] start = new long[9];
     private int size;
 
@@ -39,18 +43,32 @@ public final class MatmulList implements ThreadPool.Job {
      * @param y [tokens, w.outputDim()]
      */
     public MatmulList add(WeightMatrix w, float[] x, int tokens, float[] y) {
+        return add(w, x, tokens, y, 0);
+    }
+
+    /**
+     * Adds {@code y = x @ w} for {@code tokens} rows, of which the first {@code batchRows} run with
+     * {@link WeightMatrix#multiplyBatch} (prompt rows: the same arithmetic whatever their number) and the rest with
+     * {@link WeightMatrix#multiply} (decode rows).
+     */
+    public MatmulList add(WeightMatrix w, float[] x, int tokens, float[] y, int batchRows) {
+        if (batchRows < 0 || batchRows > tokens) {
+            throw new IllegalArgumentException("batch rows " + batchRows + " outside [0, " + tokens + "]");
+        }
         if (size == this.w.length) {
             int cap = size * 2;
             this.w = java.util.Arrays.copyOf(this.w, cap);
             this.x = java.util.Arrays.copyOf(this.x, cap);
             this.y = java.util.Arrays.copyOf(this.y, cap);
             this.tokens = java.util.Arrays.copyOf(this.tokens, cap);
+            this.batchRows = java.util.Arrays.copyOf(this.batchRows, cap);
             this.start = java.util.Arrays.copyOf(this.start, cap + 1);
         }
         this.w[size] = w;
         this.x[size] = x;
         this.y[size] = y;
         this.tokens[size] = tokens;
+        this.batchRows[size] = batchRows;
         start[size + 1] = start[size] + (long) w.inputDim() * w.outputDim();
         size++;
         return this;
@@ -94,8 +112,36 @@ public final class MatmulList implements ThreadPool.Job {
             int c0 = column(i, from);
             int c1 = column(i, to);
             if (c0 < c1) {
-                w[i].multiply(x[i], tokens[i], y[i], c0, c1);
+                multiply(i, c0, c1);
             }
+        }
+    }
+
+    /** Entry {@code i}'s columns {@code [c0, c1)}: prompt rows batched, then the other rows on copies. */
+    private void multiply(int i, int c0, int c1) {
+        WeightMatrix m = w[i];
+        int rows = tokens[i], batch = batchRows[i];
+        if (batch == 0) {
+            m.multiply(x[i], rows, y[i], c0, c1);
+            return;
+        }
+        m.multiplyBatch(x[i], batch, y[i], c0, c1);
+        if (batch == rows) {
+            return;
+        }
+        // the kernels read rows from offset 0: the decode rows go through per-thread copies
+        int k = m.inputDim(), n = m.outputDim(), rest = rows - batch;
+        float[][] s = MIXED.get();
+        if (s[0].length < rest * k) {
+            s[0] = new float[rest * k];
+        }
+        if (s[1].length < rest * n) {
+            s[1] = new float[rest * n];
+        }
+        System.arraycopy(x[i], batch * k, s[0], 0, rest * k);
+        m.multiply(s[0], rest, s[1], c0, c1);
+        for (int t = 0; t < rest; t++) {
+            System.arraycopy(s[1], t * n + c0, y[i], (batch + t) * n + c0, c1 - c0);
         }
     }
 

@@ -51,6 +51,15 @@ public final class StackedRows implements WeightMatrix {
 
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
+        multiply(x, tokens, y, n0, n1, false);
+    }
+
+    @Override
+    public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        multiply(x, tokens, y, n0, n1, true);
+    }
+
+    private void multiply(float[] x, int tokens, float[] y, int n0, int n1, boolean batch) {
         float[][] s = SCRATCH.get();
         for (int i = 0; i < parts.length; i++) {
             WeightMatrix p = parts[i];
@@ -66,16 +75,24 @@ public final class StackedRows implements WeightMatrix {
                 System.arraycopy(x, t * k + firstRow[i], xp, t * kp, kp);
             }
             if (i == 0) {
-                p.multiply(xp, tokens, y, n0, n1);
+                run(p, xp, tokens, y, n0, n1, batch);
                 continue;
             }
             float[] yp = s[1];
-            p.multiply(xp, tokens, yp, n0, n1);
+            run(p, xp, tokens, yp, n0, n1, batch);
             for (int t = 0; t < tokens; t++) {
                 for (int c = n0; c < n1; c++) {
                     y[t * n + c] += yp[t * n + c];
                 }
             }
+        }
+    }
+
+    private static void run(WeightMatrix p, float[] x, int tokens, float[] y, int n0, int n1, boolean batch) {
+        if (batch) {
+            p.multiplyBatch(x, tokens, y, n0, n1);
+        } else {
+            p.multiply(x, tokens, y, n0, n1);
         }
     }
 }

@@ -31,6 +31,17 @@ public interface WeightMatrix {
      */
     void multiply(float[] x, int tokens, float[] y, int n0, int n1);
 
+    /**
+     * {@link #multiply} with the arithmetic of a large batch whatever {@code tokens} is: each row's result is bit for
+     * bit the same for any number of rows (and equals {@link #multiply}'s once {@code tokens} reaches the kernel's
+     * batch size). Prompt rows use it, so that how a prompt is cut into chunks, or how much of it came from the
+     * prefix cache, never changes its numerics. The default is {@link #multiply}, for kernels whose per-row
+     * arithmetic does not depend on the row count.
+     */
+    default void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        multiply(x, tokens, y, n0, n1);
+    }
+
     /** Output columns are best split across threads in multiples of this (cache lines, quant blocks). */
     default int columnAlignment() {
         return 16;

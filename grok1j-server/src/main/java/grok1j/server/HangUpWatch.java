@@ -3,7 +3,6 @@ package grok1j.server;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.CancelledKeyException;
-import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
@@ -46,8 +45,16 @@ final class HangUpWatch implements AutoCloseable {
         SelectionKey[] key = new SelectionKey[1];
         change(() -> {
             try {
-                key[0] = channel.register(selector, SelectionKey.OP_READ, onHangUp);
-            } catch (ClosedChannelException | CancelledKeyException e) {
+                try {
+                    key[0] = channel.register(selector, SelectionKey.OP_READ, onHangUp);
+                } catch (CancelledKeyException e) {
+                    // the previous request's watch on this keep-alive connection was cancelled in this same batch of
+                    // changes, and a cancelled key stays registered until the next select: flush it and register again
+                    // (taking this for a hang-up cancelled healthy requests when requests came back to back)
+                    selector.selectNow();
+                    key[0] = channel.register(selector, SelectionKey.OP_READ, onHangUp);
+                }
+            } catch (IOException | CancelledKeyException e) { // a ClosedChannelException among them
                 Thread.startVirtualThread(onHangUp); // closed already
             } catch (IllegalArgumentException | IllegalStateException e) {
                 // not registrable (e.g. blocking mode): no watch, the next write finds out

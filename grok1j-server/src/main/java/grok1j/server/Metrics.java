@@ -3,6 +3,7 @@ package grok1j.server;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -15,6 +16,8 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.function.Function;
+import grok1j.model.PrefixCache;
 
 /**
  * The server's metrics, kept in a Prometheus client registry of their own (one per server) and rendered in the
@@ -72,6 +75,8 @@ public final class Metrics {
     volatile long kvCachePositionsTotal;
     volatile long kvCacheBytes;
     volatile int slots;
+    /** The shared prefix cache, or null when it is off (its metrics then read 0). */
+    volatile PrefixCache prefixCache;
 
     public Metrics() {
         callback("grok1j_slots", "Parallel sequence slots (--parallel).", () -> slots);
@@ -88,7 +93,43 @@ public final class Metrics {
                 + THROUGHPUT_WINDOW_SECONDS + " s of wall time.", () -> prefillRate.perSecond(System.nanoTime()));
         callback("grok1j_avg_generation_throughput_toks_per_s", "Tokens generated per second over the last "
                 + THROUGHPUT_WINDOW_SECONDS + " s of wall time.", () -> decodeRate.perSecond(System.nanoTime()));
+        registerPrefixCache();
         JvmMetrics.builder().register(registry);
+    }
+
+    /** The prefix cache's metrics, read from {@link PrefixCache#stats()} at each scrape (names after vLLM's). */
+    private void registerPrefixCache() {
+        cacheCounter("grok1j_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.", s -> s.queriedTokens);
+        cacheCounter("grok1j_prefix_cache_hits_total", "Prompt tokens served by the prefix cache (cached tokens).",
+                s -> s.hitTokens);
+        CounterWithCallback.builder().name("grok1j_prefix_cache_requests_total")
+                .help("Prefix-cache lookups, by whether any block was found.").labelNames("result")
+                .callback(cb -> {
+                    PrefixCache.Stats st = prefixCacheStats();
+                    cb.call(st.hits, "hit");
+                    cb.call(st.misses, "miss");
+                }).register(registry);
+        cacheCounter("grok1j_prefix_cache_evictions_total", "Prefix-cache blocks evicted from RAM.", s -> s.evictions);
+        callback("grok1j_prefix_cache_blocks", "Prefix-cache blocks held in RAM.", () -> prefixCacheStats().blocks);
+        callback("grok1j_prefix_cache_blocks_in_use", "Prefix-cache blocks pinned by running sequences.",
+                () -> prefixCacheStats().blocksInUse);
+        callback("grok1j_prefix_cache_bytes", "RAM held by prefix-cache blocks.", () -> prefixCacheStats().bytes);
+        callback("grok1j_prefix_cache_budget_bytes", "RAM budget of the prefix cache (--cache-ram; 0: off).",
+                () -> prefixCacheStats().budgetBytes);
+        cacheCounter("grok1j_prefix_cache_spill_writes_total", "Evicted blocks written to --cache-dir.", s -> s.spillWrites);
+        cacheCounter("grok1j_prefix_cache_spill_reads_total", "Blocks read back from --cache-dir.", s -> s.spillReads);
+        cacheCounter("grok1j_prefix_cache_spill_rejected_total",
+                "Spill files ignored (bad checksum, another model or prefix).", s -> s.spillRejected);
+    }
+
+    private PrefixCache.Stats prefixCacheStats() {
+        PrefixCache pc = prefixCache;
+        return pc == null ? new PrefixCache.Stats() : pc.stats();
+    }
+
+    private void cacheCounter(String name, String help, Function<PrefixCache.Stats, Long> value) {
+        CounterWithCallback.builder().name(name).help(help)
+                .callback(cb -> cb.call(value.apply(prefixCacheStats()))).register(registry);
     }
 
     /** Sequences currently holding a slot in the batch. */

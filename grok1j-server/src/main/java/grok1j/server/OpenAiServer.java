@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import grok1j.generate.GenerationResult;
 import grok1j.generate.SamplingParams;
 import grok1j.model.Model;
+import grok1j.model.PrefixCache;
 import grok1j.tokenizer.PieceType;
 import grok1j.tokenizer.StreamingDecoder;
 import grok1j.tokenizer.Tokenizer;
@@ -95,15 +96,26 @@ public final class OpenAiServer implements AutoCloseable {
         return s;
     }
 
-    /** Starts serving {@code model}: the scheduler thread starts and {@code /health} turns 200. */
+    /** Starts serving {@code model} without a prefix cache: see {@link #ready(Model, PrefixCache)}. */
     public synchronized void ready(Model model) {
+        ready(model, null);
+    }
+
+    /**
+     * Starts serving {@code model}: the scheduler thread starts and {@code /health} turns 200.
+     *
+     * @param prefixCache prompt prefixes shared by all requests of completions, chat and responses (made for this
+     *                    model's network), or null for none
+     */
+    public synchronized void ready(Model model, PrefixCache prefixCache) {
         if (engine != null) {
             throw new IllegalStateException("the server already serves a model");
         }
         if (closing.get()) {
             throw new IllegalStateException("the server is shut down");
         }
-        Scheduler scheduler = new Scheduler(model.network(), model.tokenizer(), config.parallel(), config.queue(), metrics);
+        Scheduler scheduler = new Scheduler(model.network(), model.tokenizer(), config.parallel(), config.queue(), metrics,
+                prefixCache);
         int context = model.config().contextLength();
         ChatTemplate template = config.chatTemplate() != null ? config.chatTemplate()
                 : ChatTemplate.forModel(model.config().architecture().name(), model.tokenizer());
@@ -546,6 +558,8 @@ public final class OpenAiServer implements AutoCloseable {
         final List<List<TokenLogprobs>> logprobs = new ArrayList<>();
         final List<List<Integer>> offsets = new ArrayList<>();
         final List<List<TokenLogprobs>> promptLogprobs = new ArrayList<>();
+        /** Per choice, prompt positions served by the prefix cache (known when it is done). */
+        final int[] cached;
 
         Call(Engine e, RequestParser.Parsed p, boolean chat, Pending pending, int choices) {
             this.e = e;
@@ -555,6 +569,7 @@ public final class OpenAiServer implements AutoCloseable {
             this.choices = choices;
             this.id = (chat ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
             this.textOffset = new int[choices];
+            this.cached = new int[choices];
             for (int i = 0; i < choices; i++) {
                 logprobs.add(new ArrayList<>());
                 offsets.add(new ArrayList<>());
@@ -601,6 +616,7 @@ public final class OpenAiServer implements AutoCloseable {
                     case Scheduler.TokenEvent t -> note(t);
                     case Scheduler.DoneEvent d -> {
                         results[d.index()] = d.result();
+                        cached[d.index()] = d.result().promptTokensReused();
                         done++;
                     }
                     case Scheduler.FailedEvent f -> {
@@ -700,6 +716,7 @@ public final class OpenAiServer implements AutoCloseable {
                     case Scheduler.DoneEvent d -> {
                         done++;
                         generated += d.result().ids().length;
+                        cached[d.index()] = d.result().promptTokensReused();
                         String finish = d.result().finishReason().apiName();
                         ToolCallScanner sc = scanners[d.index()];
                         if (sc != null) {
@@ -819,6 +836,12 @@ public final class OpenAiServer implements AutoCloseable {
             u.put("prompt_tokens", prompt);
             u.put("completion_tokens", generated);
             u.put("total_tokens", prompt + generated);
+            // the prompt counts once per prompt (not per choice): the cached positions of each prompt's first choice
+            int hit = 0;
+            for (int i = 0; i < cached.length; i += p.n()) {
+                hit += cached[i];
+            }
+            u.putObject("prompt_tokens_details").put("cached_tokens", hit);
             return u;
         }
 

@@ -250,10 +250,10 @@ final class ResponsesApi {
         return p;
     }
 
-    static ObjectNode usage(ObjectMapper mapper, int input, int output) {
+    static ObjectNode usage(ObjectMapper mapper, int input, int cached, int output) {
         ObjectNode u = mapper.createObjectNode();
         u.put("input_tokens", input);
-        u.putObject("input_tokens_details").put("cached_tokens", 0).put("cache_write_tokens", 0);
+        u.putObject("input_tokens_details").put("cached_tokens", cached).put("cache_write_tokens", 0);
         u.put("output_tokens", output);
         u.putObject("output_tokens_details").put("reasoning_tokens", 0);
         u.put("total_tokens", input + output);

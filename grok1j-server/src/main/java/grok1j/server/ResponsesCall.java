@@ -114,7 +114,7 @@ final class ResponsesCall {
     }
 
     private ObjectNode usage(GenerationResult r) {
-        return ResponsesApi.usage(mapper, parsed.prompts().getFirst().length, r.ids().length);
+        return ResponsesApi.usage(mapper, parsed.prompts().getFirst().length, r.promptTokensReused(), r.ids().length);
     }
 
     private ObjectNode response(String status, String text, ObjectNode usage) {

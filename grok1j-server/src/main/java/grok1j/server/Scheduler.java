@@ -6,6 +6,7 @@ import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
 import grok1j.model.Transformer;
 import grok1j.model.KvCache;
+import grok1j.model.PrefixCache;
 import grok1j.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -81,6 +82,12 @@ final class Scheduler {
         List<TokenLogprobs> promptLps;
         Sequence seq;
         int slot = -1;
+        /** The prefix-cache blocks this sequence's prompt started from (null without a prefix cache). */
+        PrefixCache.Lease lease;
+        /** Prompt positions taken from the prefix cache. */
+        int cachedTokens;
+        /** Whether the prompt's blocks were offered to the prefix cache. */
+        boolean offered;
         long lastTokenNanos;
         long slotNanos; // when it got a slot
         long firstTokenNanos;
@@ -107,6 +114,8 @@ final class Scheduler {
 
     private final Transformer network;
     private final Tokenizer tokenizer;
+    /** Shared prompt prefixes, or null (off). */
+    private final PrefixCache prefixCache;
     private final Metrics metrics;
     private final int parallel;
     private final int queueCapacity;
@@ -121,6 +130,12 @@ final class Scheduler {
     private final Thread thread;
 
     Scheduler(Transformer network, Tokenizer tokenizer, int parallel, int queueCapacity, Metrics metrics) {
+        this(network, tokenizer, parallel, queueCapacity, metrics, null);
+    }
+
+    /** @param prefixCache prompt prefixes shared by all sequences, or null for none */
+    Scheduler(Transformer network, Tokenizer tokenizer, int parallel, int queueCapacity, Metrics metrics,
+              PrefixCache prefixCache) {
         if (parallel < 1) {
             throw new IllegalArgumentException("parallel must be >= 1, got " + parallel);
         }
@@ -129,7 +144,9 @@ final class Scheduler {
         }
         this.network = network;
         this.tokenizer = tokenizer;
+        this.prefixCache = prefixCache;
         this.metrics = metrics;
+        metrics.prefixCache = prefixCache;
         this.parallel = parallel;
         this.queueCapacity = queueCapacity;
         this.caches = new KvCache[parallel];
@@ -325,6 +342,11 @@ final class Scheduler {
         j.slotNanos = System.nanoTime();
         metrics.queueTime.observeNanos(j.slotNanos - j.request.arrivalNanos);
         metrics.promptTokens.add(j.promptIds.length);
+        if (prefixCache != null && !j.promptLogprobs) {
+            // the last prompt token always runs: its logits give the first sampled token
+            j.lease = prefixCache.lookup(j.promptIds, j.promptIds.length - 1, caches[slot]);
+            j.cachedTokens = j.lease.tokens();
+        }
         if (j.promptLogprobs) {
             j.promptLps = new ArrayList<>();
             if (j.promptIds.length > 1) {
@@ -374,7 +396,7 @@ final class Scheduler {
                 anyPrefill = true;
                 prefillBudget -= n;
                 prefilled += n;
-                steps.add(new Transformer.Step(j.promptIds, j.scored, n, caches[j.slot], Transformer.Logits.ALL));
+                steps.add(new Transformer.Step(j.promptIds, j.scored, n, caches[j.slot], Transformer.Logits.ALL, true));
             } else if (j.seq.inPrefill()) {
                 if (anyPrefill && prefillBudget <= 0) {
                     continue;
@@ -417,6 +439,7 @@ final class Scheduler {
                 continue;
             }
             Sequence.Token t = j.seq.accept(l);
+            offerPrompt(j);
             if (t != null) {
                 TokenLogprobs lp = j.topLogprobs >= 0 ? TokenLogprobs.of(l, t.id(), j.topLogprobs) : null;
                 metrics.generationTokens.increment();
@@ -440,6 +463,20 @@ final class Scheduler {
         }
         metrics.running.set(active.size());
         metrics.stepDone(now, prefilled, generated);
+    }
+
+    /**
+     * Once the prompt has run (the cache holds exactly the prompt, all computed as prompt rows), offers its whole
+     * blocks to the prefix cache.
+     */
+    private void offerPrompt(Job j) {
+        if (prefixCache != null && !j.offered && !j.seq.inPrefill() && j.slot >= 0) {
+            j.offered = true;
+            KvCache c = caches[j.slot];
+            if (c.length() >= j.promptIds.length) {
+                prefixCache.insert(j.promptIds, j.promptIds.length, c);
+            }
+        }
     }
 
     /** Prompt log-probabilities from a scoring step's logits; starts the sequence once all are known. */
@@ -477,6 +514,10 @@ final class Scheduler {
 
     /** Frees the job's slot. */
     private void leave(Job j) {
+        if (j.lease != null) {
+            j.lease.close();
+            j.lease = null;
+        }
         if (j.slot >= 0) {
             slotUsed[j.slot] = false;
             j.slot = -1;
