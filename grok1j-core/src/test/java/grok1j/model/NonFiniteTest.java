@@ -7,8 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import grok1j.TestFiles;
 import grok1j.format.CheckpointLayout;
 import grok1j.generate.SamplingParams;
+import grok1j.format.ModelFile;
+import grok1j.format.ModelFiles;
+import grok1j.generate.GenerationContext;
+import grok1j.parallel.InProcessGroup;
 import grok1j.tensor.ThreadPool;
+import grok1j.tokenizer.Tokenizer;
 import java.nio.file.Path;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,6 +51,39 @@ class NonFiniteTest {
                     e.getMessage());
             // the model stays usable after a failed sequence
             assertEquals(clean, generate(model, "Hello"));
+        }
+    }
+
+    /** Tensor parallel (2 ranks as threads): rank 0 checks the gathered logits; the per-layer re-run is single-process only. */
+    @Test
+    void tensorParallelRankZeroChecksTheGatheredLogits() throws Exception {
+        Path m = NanFixture.withNaNInExpert(dir, 11, CheckpointLayout.Slot.DOWN, 5);
+        String clean;
+        try (Model model = Model.open(TestFiles.tinyModel(), null, new ThreadPool(2))) {
+            clean = generate(model, "Hello");
+        }
+        ExecutorService ex = Executors.newSingleThreadExecutor();
+        try (ModelFile file = ModelFiles.open(m)) {
+            Tokenizer tok = ModelFiles.tokenizer(file, null);
+            InProcessGroup group = new InProcessGroup(2);
+            Transformer leader = new Transformer(file.weights(), new ThreadPool(1), group.rank(0));
+            Transformer follower = new Transformer(file.weights(), new ThreadPool(1), group.rank(1));
+            Future<?> following = ex.submit(() -> follower.follow());
+            try {
+                SamplingParams greedy = SamplingParams.greedy(8);
+                NonFiniteException e = assertThrows(NonFiniteException.class,
+                        () -> new GenerationContext(leader, tok).generate("Paris is", greedy, (id, t) -> {}));
+                assertEquals(null, e.location());
+                assertEquals("the logits at position 2 are not finite (NaN or infinite) (the per-layer re-run that names"
+                        + " the tensor runs on a single process only: run without mpirun to find it); check the weights"
+                        + " with grok1j inspect --check", e.getMessage());
+                assertEquals(clean, new GenerationContext(leader, tok).generate("Hello", greedy, (id, t) -> {}).text());
+            } finally {
+                leader.stopFollowers();
+            }
+            following.get(60, TimeUnit.SECONDS);
+        } finally {
+            ex.shutdownNow();
         }
     }
 
