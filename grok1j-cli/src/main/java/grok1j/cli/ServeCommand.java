@@ -138,12 +138,27 @@ final class ServeCommand implements Callable<Integer> {
         });
         err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");
         err.flush();
-        Thread hook = new Thread(() -> {
-            err.println("grok1j: shutting down");
-            err.flush();
-            server.close();
-        }, "grok1j-shutdown");
+        java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean serving = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable stop = () -> {
+            if (stopping.compareAndSet(false, true)) {
+                err.println("grok1j: shutting down");
+                err.flush();
+            }
+            server.close(); // running requests finish within the grace period, then are cancelled
+        };
+        Thread hook = new Thread(stop, "grok1j-shutdown"); // any other way the JVM ends
         Runtime.getRuntime().addShutdownHook(hook);
+        ShutdownSignals.install(() -> {
+            boolean loading;
+            synchronized (serving) {
+                loading = !serving.get();
+            }
+            stop.run();
+            if (loading) {
+                System.exit(0); // nothing to finish, no reason to wait for the load
+            }
+        });
         Model m;
         try {
             m = model.open();
@@ -161,7 +176,13 @@ final class ServeCommand implements Callable<Integer> {
                 int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));
                 err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
             }
-            server.ready(m);
+            synchronized (serving) {
+                if (stopping.get()) {
+                    return 0;
+                }
+                server.ready(m);
+                serving.set(true);
+            }
             err.println("grok1j: serving '" + config.modelId() + "' (" + m.config().summary() + ") on " + server.baseUrl()
                     + (key != null ? ", API key required" : ""));
             err.flush();
