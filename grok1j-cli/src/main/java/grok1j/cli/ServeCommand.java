@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Serve the model over an OpenAI-compatible HTTP API with continuous batching (/v1/completions, "
                 + "/v1/chat/completions, /v1/models, /health, /metrics, /tokenize, /detokenize). Runs until interrupted "
-                + "(Ctrl-C or SIGTERM), then finishes or cancels running requests."})
+                + "(Ctrl-C or SIGTERM), then finishes or cancels running requests and exits with status 0."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
