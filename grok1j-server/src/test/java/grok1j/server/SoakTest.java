@@ -157,8 +157,17 @@ class SoakTest {
                         return null;
                     }));
                 }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
                 for (Future<?> f : done) {
-                    f.get(200, TimeUnit.SECONDS);
+                    try {
+                        f.get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    } catch (java.util.concurrent.TimeoutException e) {
+                        // say where everything waits (a stuck client, the scheduler, the HTTP layer)
+                        Thread.getAllStackTraces().forEach((t, stack) -> System.out.println(t + "\n    "
+                                + String.join("\n    ", java.util.Arrays.stream(stack).map(String::valueOf).toList())));
+                        System.out.println(TestModel.get(server, "/metrics").body());
+                        throw e;
+                    }
                 }
             }
             System.out.printf("SoakTest: %d answers checked, %d hang-ups, %d invalid requests refused%n", checked.get(),
