@@ -65,7 +65,8 @@ public final class Main implements Runnable {
                 return 0;
             }
             boolean badInput = e instanceof java.io.IOException || e instanceof IllegalArgumentException
-                    || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException;
+                    || e instanceof IllegalStateException || e instanceof java.io.UncheckedIOException
+                    || e instanceof grok1j.model.NonFiniteException; // the weights' fault: bad input, no stack trace
             cmd.getErr().println("grok1j: " + (badInput ? "" : "internal error: ") + oneLine(e));
             if (Boolean.getBoolean("grok1j.debug") || !badInput) {
                 e.printStackTrace(cmd.getErr());

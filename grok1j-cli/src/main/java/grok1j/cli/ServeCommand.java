@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Serve the model over an OpenAI-compatible HTTP API with continuous batching (/v1/completions, "
                 + "/v1/chat/completions, /v1/models, /health, /metrics, /tokenize, /detokenize). Runs until interrupted "
-                + "(Ctrl-C or SIGTERM), then finishes or cancels running requests."})
+                + "(Ctrl-C or SIGTERM), then finishes or cancels running requests and exits with status 0."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
@@ -193,12 +193,27 @@ final class ServeCommand implements Callable<Integer> {
         });
         err.println("grok1j: listening on " + server.baseUrl() + " (model loading; /health answers 503 until ready)");
         err.flush();
-        Thread hook = new Thread(() -> {
-            err.println("grok1j: shutting down");
-            err.flush();
-            server.close();
-        }, "grok1j-shutdown");
+        java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean serving = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable stop = () -> {
+            if (stopping.compareAndSet(false, true)) {
+                err.println("grok1j: shutting down");
+                err.flush();
+            }
+            server.close(); // running requests finish within the grace period, then are cancelled
+        };
+        Thread hook = new Thread(stop, "grok1j-shutdown"); // any other way the JVM ends
         Runtime.getRuntime().addShutdownHook(hook);
+        ShutdownSignals.install(() -> {
+            boolean loading;
+            synchronized (serving) {
+                loading = !serving.get();
+            }
+            stop.run();
+            if (loading) {
+                System.exit(0); // nothing to finish, no reason to wait for the load
+            }
+        });
         Model m;
         try {
             long t0 = System.nanoTime();
@@ -218,7 +233,13 @@ final class ServeCommand implements Callable<Integer> {
                 int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));
                 err.printf("grok1j: warm-up done: %d rounds in %.1f s%n", rounds, (System.nanoTime() - t0) / 1e9);
             }
-            server.ready(m, prefixCache(m, cacheBytes));
+            synchronized (serving) {
+                if (stopping.get()) {
+                    return 0;
+                }
+                server.ready(m, prefixCache(m, cacheBytes));
+                serving.set(true);
+            }
             err.println("grok1j: serving '" + config.modelId() + "' (" + m.config().summary() + ") on " + server.baseUrl()
                     + (key != null ? ", API key required" : "") + "; " + cacheNote);
             err.flush();

@@ -42,6 +42,8 @@ public final class GenerationContext {
      *
      * @throws IllegalArgumentException if the prompt is empty, or prompt plus max tokens exceed the context length
      *                                  (the message names both numbers; nothing is truncated)
+     * @throws grok1j.model.NonFiniteException if a step's logits hold NaN or an infinity (the message names the
+     *                                  layer and tensor where the activations first went non-finite)
      */
     public GenerationResult generate(int[] promptIds, SamplingParams params, TokenListener listener) {
         Sequence seq = new Sequence(model, tokenizer, cache, promptIds, params);
@@ -66,6 +68,7 @@ public final class GenerationContext {
      * Logits at every prompt position ({@code [n, vocab]}), for scoring. Starts from an empty cache.
      *
      * @throws IllegalArgumentException if the ids are empty or exceed the context length
+     * @throws grok1j.model.NonFiniteException if a position's logits hold NaN or an infinity (as for generate)
      */
     public float[] score(int[] ids) {
         Sequence.checkFits(ids.length, 0, model.config().contextLength());
@@ -75,6 +78,7 @@ public final class GenerationContext {
         for (int at = 0; at < ids.length; at += Sequence.PREFILL_CHUNK) {
             int n = Math.min(Sequence.PREFILL_CHUNK, ids.length - at);
             float[] part = model.forward(ids, at, n, cache, Transformer.Logits.ALL);
+            model.requireFinite(part, cache, Transformer.Logits.ALL);
             System.arraycopy(part, 0, all, at * vocab, part.length);
         }
         return all;

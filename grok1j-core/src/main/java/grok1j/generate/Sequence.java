@@ -16,6 +16,7 @@ public final class Sequence {
     /** Prompt positions per forward step during prefill: bounds activation memory for long prompts. */
     public static final int PREFILL_CHUNK = 256;
 
+    private final Transformer model;
     private final KvCache cache;
     private final int[] promptIds;
     private final SamplingParams params;
@@ -39,6 +40,7 @@ public final class Sequence {
      */
     public Sequence(Transformer model, Tokenizer tokenizer, KvCache cache, int[] promptIds, SamplingParams params) {
         checkFits(promptIds.length, params.maxTokens(), model.config().contextLength());
+        this.model = model;
         this.cache = cache;
         this.promptIds = promptIds.clone();
         this.params = params;
@@ -103,6 +105,8 @@ public final class Sequence {
      * Takes the logits of the step last returned by {@link #nextStep()} (after it ran) and samples.
      *
      * @return the sampled token and the text now safe to show, or null after a prefill chunk that needs no logits
+     * @throws grok1j.model.NonFiniteException if the logits hold NaN or an infinity (naming where the activations
+     *         went non-finite, see {@link Transformer#requireFinite}); the sequence cannot continue
      */
     public Token accept(float[] logits) {
         if (prefilled < promptIds.length) {
@@ -111,6 +115,7 @@ public final class Sequence {
                 return null;
             }
         }
+        model.requireFinite(logits, cache, Transformer.Logits.LAST);
         int id;
         if (processor != null) {
             long t0 = System.nanoTime();

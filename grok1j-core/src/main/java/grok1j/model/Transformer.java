@@ -75,6 +75,8 @@ public final class Transformer {
     private int lastRows;
     /** The leading rows of the current call (of those still live) that are prompt rows (see {@link Step}). */
     private int promptRows;
+    /** True during {@link #locateNonFinite}: every sub-step's output is checked ({@link #probe}). */
+    private boolean probing;
 
     /** The whole model in this process. @throws IllegalArgumentException if the weights' shapes disagree with their config */
     public Transformer(GrokWeights weights, ThreadPool pool) {
@@ -308,6 +310,86 @@ public final class Transformer {
         }
     }
 
+    /**
+     * The guard rail after a forward call: checks the logits rows a step returned (one scan of the rows it asked for,
+     * nothing else) and, if any holds NaN or an infinity, re-runs the sequence with per-sub-step checks
+     * ({@link #locateNonFinite}) to name where the activations first went non-finite.
+     *
+     * @param logits the step's logits, {@code [rows, vocab]} (empty when it asked for none)
+     * @param cache  the step's cache, after the call (its last {@code rows} positions produced the rows for
+     *               {@link Logits#ALL}; its last position for {@link Logits#LAST})
+     * @throws NonFiniteException naming the position and, on one process, the layer and tensor
+     */
+    public void requireFinite(float[] logits, KvCache cache, Logits which) {
+        int vocab = cfg.vocabSize();
+        int rows = logits.length / vocab;
+        for (int r = 0; r < rows; r++) {
+            if (NonFiniteException.anyNonFinite(logits, r * vocab, vocab)) {
+                int position = cache.length() - rows + r;
+                String where = locateNonFinite(cache, which);
+                throw new NonFiniteException("the logits at position " + position + " are not finite (NaN or infinite)"
+                        + (where != null ? ": the activations first went non-finite in " + where
+                        : comm.size() > 1 ? " (the per-layer re-run that names the tensor runs on a single process"
+                        + " only: run without mpirun to find it)"
+                        : " (a per-layer re-run found every activation finite)")
+                        + "; check the weights with grok1j inspect --check", where);
+            }
+        }
+    }
+
+    /**
+     * Re-runs the tokens of {@code cache} on a fresh cache (the original is untouched), checking the output of every
+     * sub-step (embedding, each norm, projection, the router, each expert's gate, up and down projections, the
+     * unembedding) for NaN or infinities. Numerics are those of the normal pass. Single process only.
+     *
+     * @param which the logits the failing steps asked for (the last layer computes only those rows)
+     * @return where the activations first went non-finite, e.g. {@code "layer 3 expert 5 down projection"}; null if
+     *         everything stayed finite or this is a tensor-parallel job
+     */
+    public synchronized String locateNonFinite(KvCache cache, Logits which) {
+        if (comm.size() > 1) {
+            return null; // the followers would need to check their slices too
+        }
+        int length = cache.length();
+        int[] tokens = new int[length];
+        for (int i = 0; i < length; i++) {
+            tokens[i] = cache.token(i);
+        }
+        KvCache fresh = new KvCache(cfg, kvHeads);
+        probing = true;
+        try {
+            for (int at = 0; at < length; at += DIAGNOSIS_CHUNK) {
+                int n = Math.min(DIAGNOSIS_CHUNK, length - at);
+                Logits w = at + n == length || which == Logits.ALL ? which : Logits.NONE;
+                compute(List.of(new Step(tokens, at, n, fresh, w)), n);
+            }
+            return null;
+        } catch (Found f) {
+            return f.where;
+        } finally {
+            probing = false;
+        }
+    }
+
+    /** Positions per forward call of a diagnosis re-run (bounds its activation memory like a prefill chunk). */
+    private static final int DIAGNOSIS_CHUNK = 256;
+
+    /** Ends a diagnosis re-run at the first sub-step whose output holds NaN or an infinity. */
+    private static void probe(float[] a, int n, String where) {
+        if (NonFiniteException.anyNonFinite(a, 0, n)) {
+            throw new Found(where);
+        }
+    }
+
+    private static final class Found extends RuntimeException {
+        final String where;
+
+        Found(String where) {
+            super(where, null, false, false);
+            this.where = where;
+        }
+    }
+
     private List<float[]> compute(List<Step> given, int rows) {
         long t0 = System.nanoTime();
         Scratch sc = scratch.ensure(rows);
@@ -351,6 +433,9 @@ public final class Transformer {
         for (int i = 0; i < rows * d; i++) {
             h[i] *= embeddingMultiplier;
         }
+        if (probing) {
+            probe(h, rows * d, "the token embedding");
+        }
         ropeTable(sc, rows);
         Timings tm = timings;
         if (tm != null) {
@@ -364,7 +449,7 @@ public final class Transformer {
             boolean last = l == cfg.layers() - 1;
             live = attentionBlock(lw, l, live, last ? needed : -1);
             if (live > 0) {
-                moeBlock(lw, live);
+                moeBlock(lw, l, live);
             }
             if (tm != null) {
                 tm.layerNanos[l] = System.nanoTime() - l0;
@@ -536,6 +621,9 @@ public final class Transformer {
         for (int t = 0; t < rows; t++) {
             Kernels.rmsNorm(h, t * d, lw.attnNorm(), eps, x, t * d, d);
         }
+        if (probing) {
+            probe(x, rows * d, "layer " + layer + " attention input norm");
+        }
         boolean compact = keep >= 0;
         int pr = promptRows;
         MatmulList list = matmuls;
@@ -551,6 +639,13 @@ public final class Transformer {
             list.add(qHalves[0], sc.xTop, rows, sc.yTop, pr).add(lw.key(), x, rows, k, pr)
                     .add(qHalves[1], sc.xBottom, rows, sc.yBottom, pr).add(lw.value(), x, rows, v, pr).run(pool);
             addHalves(sc.yTop, sc.yBottom, q, rows * qWidth);
+        }
+        if (probing) {
+            if (!compact) {
+                probe(q, rows * qWidth, "layer " + layer + " query projection");
+            }
+            probe(k, rows * kvWidth, "layer " + layer + " key projection");
+            probe(v, rows * kvWidth, "layer " + layer + " value projection");
         }
         for (int t = 0; t < rows; t++) {
             for (int head = 0; head < kvHeads; head++) {
@@ -584,6 +679,9 @@ public final class Transformer {
                 return 0;
             }
             multiply(lw.query(), qHalves, x, rows, q);
+            if (probing) {
+                probe(q, rows * qWidth, "layer " + layer + " query projection");
+            }
         }
         for (int t = 0; t < rows; t++) {
             for (int head = 0; head < queryHeads; head++) {
@@ -601,9 +699,18 @@ public final class Transformer {
         } else {
             pool.run(attention, 4 * pool.threads());
         }
+        if (probing) {
+            probe(sc.o, rows * qWidth, "layer " + layer + " attention");
+        }
         multiply(lw.attnOutput(), outputHalves[layer], sc.o, rows, sc.branch);
+        if (probing) {
+            probe(sc.branch, rows * d, "layer " + layer + " attention output projection");
+        }
         comm.allReduceSum(sc.branch, 0, rows * d); // all-reduce #1: the heads of every rank (distributed.md §2.1)
         addNormed(h, sc.branch, lw.postAttnNorm(), rows);
+        if (probing) {
+            probe(h, rows * d, "layer " + layer + " post-attention norm");
+        }
         return rows;
     }
 
@@ -776,7 +883,7 @@ public final class Transformer {
     /** Routed (token, slot) pairs up to which all selected experts run as one work list (decode, small batches). */
     private static final int FUSED_PAIRS = 16;
 
-    private void moeBlock(LayerWeights lw, int count) {
+    private void moeBlock(LayerWeights lw, int layer, int count) {
         Scratch sc = scratch;
         int d = cfg.dModel();
         int experts = cfg.experts();
@@ -785,10 +892,16 @@ public final class Transformer {
         for (int t = 0; t < count; t++) {
             Kernels.rmsNorm(h, t * d, lw.preMoeNorm(), eps, x, t * d, d);
         }
+        if (probing) {
+            probe(x, count * d, "layer " + layer + " pre-MoE norm");
+        }
         // router: float32 logits over all experts, softmax, top-k without renormalisation, ties to the lower index
         float[] probs = sc.probs;
         int pr = promptRows;
         matmuls.add(lw.router(), x, count, probs, pr).run(pool);
+        if (probing) {
+            probe(probs, count * experts, "layer " + layer + " router");
+        }
         float cap = (float) arch.routerSoftcap();
         for (int t = 0; t < count; t++) {
             if (cap == 0f) {
@@ -831,6 +944,11 @@ public final class Transformer {
             }
             matmuls.run(pool);
             for (int e = 0; e < experts; e++) {
+                if (probing && sc.memberCount[e] > 0) {
+                    probeExpertInput(layer, e, sc.gate[e], sc.up[e], sc.memberCount[e]);
+                }
+            }
+            for (int e = 0; e < experts; e++) {
                 int n = sc.memberCount[e];
                 if (n > 0) {
                     geluTimesUp(sc.gate[e], sc.up[e], n * ffn);
@@ -839,6 +957,9 @@ public final class Transformer {
             }
             matmuls.run(pool);
             for (int e = 0; e < experts; e++) {
+                if (probing && sc.memberCount[e] > 0) {
+                    probe(sc.ye[e], sc.memberCount[e] * d, "layer " + layer + " expert " + e + " down projection");
+                }
                 scatter(sc, e, sc.memberCount[e], sc.ye[e], moe);
             }
         } else {
@@ -855,13 +976,19 @@ public final class Transformer {
                 }
                 int p = sc.promptMembers[e];
                 matmuls.add(lw.gate()[e], xe, n, sc.gate[0], p).add(lw.up()[e], xe, n, sc.up[0], p).run(pool);
+                if (probing) {
+                    probeExpertInput(layer, e, sc.gate[0], sc.up[0], n);
+                }
                 geluTimesUp(sc.gate[0], sc.up[0], n * ffn);
                 matmuls.add(lw.down()[e], sc.gate[0], n, sc.ye[0], p).run(pool);
+                if (probing) {
+                    probe(sc.ye[0], n * d, "layer " + layer + " expert " + e + " down projection");
+                }
                 scatter(sc, e, n, sc.ye[0], moe);
             }
         }
         if (lw.hasDenseMlp()) {
-            denseMlp(lw, count, moe);
+            denseMlp(lw, layer, count, moe);
         }
         comm.allReduceSum(moe, 0, count * d); // all-reduce #2: the FFN columns of every rank (distributed.md §2.2)
         if (lw.hasDenseMlp()) {
@@ -870,6 +997,14 @@ public final class Transformer {
             }
         }
         addNormed(h, moe, lw.postMoeNorm(), count);
+        if (probing) {
+            probe(h, count * d, "layer " + layer + " post-MoE norm");
+        }
+    }
+
+    private void probeExpertInput(int layer, int e, float[] gate, float[] up, int n) {
+        probe(gate, n * ffn, "layer " + layer + " expert " + e + " gate projection");
+        probe(up, n * ffn, "layer " + layer + " expert " + e + " up projection");
     }
 
     /** f32(sqrt(2)) = 0x3FB504F3, the residual-MoE divisor as the reference applies it (grok-2 spec §2.6). */
@@ -879,15 +1014,22 @@ public final class Transformer {
      * {@code out += Wdown · (gelu(Wgate·m) ⊙ (Wup·m))} for the normed rows in {@code scratch.x}: Grok-2's residual
      * dense MLP (spec §2.5), on this rank's columns of it (its partial sum joins the experts' all-reduce).
      */
-    private void denseMlp(LayerWeights lw, int count, float[] out) {
+    private void denseMlp(LayerWeights lw, int layer, int count, float[] out) {
         Scratch sc = scratch;
         int d = cfg.dModel();
         int width = lw.denseGate().outputDim();
         sc.denseBuffers(count, width);
         int pr = promptRows;
         matmuls.add(lw.denseGate(), sc.x, count, sc.denseGate, pr).add(lw.denseUp(), sc.x, count, sc.denseUp, pr).run(pool);
+        if (probing) {
+            probe(sc.denseGate, count * width, "layer " + layer + " dense MLP gate projection");
+            probe(sc.denseUp, count * width, "layer " + layer + " dense MLP up projection");
+        }
         geluTimesUp(sc.denseGate, sc.denseUp, count * width);
         matmuls.add(lw.denseDown(), sc.denseGate, count, sc.denseOut, pr).run(pool);
+        if (probing) {
+            probe(sc.denseOut, count * d, "layer " + layer + " dense MLP down projection");
+        }
         for (int i = 0; i < count * d; i++) {
             out[i] += sc.denseOut[i];
         }
@@ -991,11 +1133,20 @@ public final class Transformer {
         for (int r = 0; r < rows; r++) {
             Kernels.rmsNorm(sc.h, r * d, weights.finalNorm(), eps, x, r * d, d);
         }
+        if (probing) {
+            probe(x, rows * d, "the final norm");
+        }
         if (comm.size() == 1) {
             // the whole vocabulary, or a local copy's slice of it (localLayers)
             float[] logits = new float[rows * partition.vocab()];
             matmuls.add(weights.unembedding(), x, rows, logits, promptRows).run(pool);
+            if (probing) {
+                probe(logits, logits.length, weights.output() == null ? "the unembedding" : "the output projection");
+            }
             scaleLogits(logits, 0, logits.length);
+            if (probing) {
+                probe(logits, logits.length, "the output multiplier");
+            }
             return logits;
         }
         // this rank's vocabulary slice, padded to the common width P, gathered to rank 0 (distributed.md §2.3)

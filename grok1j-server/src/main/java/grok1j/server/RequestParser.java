@@ -1,6 +1,9 @@
 package grok1j.server;
 
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import grok1j.generate.LogitsProcessing;
@@ -86,12 +89,27 @@ final class RequestParser {
      * Reads a request body as the JSON object every endpoint expects.
      *
      * @throws ApiException 400 if the body is not JSON (any I/O error of the parser, e.g. bytes Jackson takes for
-     *                      UTF-32 but that are not, is the body's fault: the bytes are already in memory) or not an object
+     *                      UTF-32 but that are not, is the body's fault: the bytes are already in memory), not an
+     *                      object, or has anything but whitespace after the document
      */
     static JsonNode readBody(ObjectMapper mapper, byte[] body) {
         JsonNode n;
-        try {
-            n = mapper.readTree(body);
+        try (JsonParser p = mapper.createParser(body)) {
+            n = mapper.readTree(p);
+            if (n != null && n.isObject()) {
+                JsonLocation end = p.currentLocation();
+                JsonToken more;
+                try {
+                    more = p.nextToken();
+                } catch (JsonProcessingException e) {
+                    more = JsonToken.NOT_AVAILABLE; // garbage after the document is trailing data all the same
+                }
+                if (more != null) {
+                    // a second document or garbage: refused, as a strict parser (and the OpenAI API) would
+                    throw ApiException.invalid(null, "the body has data after the JSON document (which ends at line "
+                            + end.getLineNr() + ", column " + end.getColumnNr() + ")");
+                }
+            }
         } catch (JsonProcessingException e) {
             // in our words: Jackson's messages name its own options and classes
             var at = e.getLocation();

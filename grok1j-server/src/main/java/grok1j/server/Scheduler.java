@@ -4,9 +4,10 @@ import grok1j.generate.FinishReason;
 import grok1j.generate.GenerationResult;
 import grok1j.generate.SamplingParams;
 import grok1j.generate.Sequence;
-import grok1j.model.Transformer;
 import grok1j.model.KvCache;
 import grok1j.model.PrefixCache;
+import grok1j.model.NonFiniteException;
+import grok1j.model.Transformer;
 import grok1j.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -434,11 +435,22 @@ final class Scheduler {
         for (int i = 0; i < stepped.size(); i++) {
             Job j = stepped.get(i);
             float[] l = logits.get(i);
-            if (j.scoring()) {
-                score(j, l, steps.get(i).count(), active);
+            Sequence.Token t;
+            try {
+                if (j.scoring()) {
+                    network.requireFinite(l, caches[j.slot], Transformer.Logits.ALL);
+                    score(j, l, steps.get(i).count(), active);
+                    continue;
+                }
+                t = j.seq.accept(l);
+            } catch (NonFiniteException e) {
+                // this sequence only: the others' rows are their own (results do not depend on the batch)
+                LOG.log(System.Logger.Level.ERROR, e.getMessage());
+                active.remove(j);
+                leave(j);
+                fail(j, new ApiException(500, "server_error", null, "non_finite_logits", e.getMessage()));
                 continue;
             }
-            Sequence.Token t = j.seq.accept(l);
             offerPrompt(j);
             if (t != null) {
                 TokenLogprobs lp = j.topLogprobs >= 0 ? TokenLogprobs.of(l, t.id(), j.topLogprobs) : null;

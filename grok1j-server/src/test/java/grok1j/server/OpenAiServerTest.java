@@ -325,6 +325,10 @@ class OpenAiServerTest {
 
         assertEquals(400, post(server, "/v1/completions", "{not json").status());
         assertEquals(400, post(server, "/v1/completions", "[1, 2]").status());
+        TestModel.Response trailing = post(server, "/v1/completions", completion("\"max_tokens\": 1") + "{}");
+        assertEquals(400, trailing.status(), trailing.body());
+        assertTrue(trailing.json().get("error").get("message").asText().startsWith("the body has data after the JSON document"),
+                trailing.body());
         assertEquals("messages", post(server, "/v1/chat/completions", "{\"prompt\": \"x\"}").json().get("error").get("param").asText());
         assertEquals("n", post(server, "/v1/completions", completion("\"n\": 0")).json().get("error").get("param").asText());
         TestModel.Response big = post(server, "/v1/completions", completion("\"pad\": \"" + "x".repeat(70_000) + "\""));

@@ -163,4 +163,20 @@ class RequestParserTest {
         assertTrue(e.getMessage().startsWith("the body is not valid JSON ("), e.getMessage());
         assertEquals(400, assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, "[1]".getBytes())).status());
     }
+
+    /** A second document or garbage after the object is refused (Jackson alone would ignore it); whitespace is not. */
+    @Test
+    void trailingDataAfterTheDocumentIsA400() {
+        for (String body : new String[] {"{\"prompt\": \"hi\"} {\"prompt\": \"again\"}", "{\"prompt\": \"hi\"}x",
+                "{\"prompt\": \"hi\"}\n]", "{\"prompt\": \"hi\"} 1"}) {
+            ApiException e = assertThrows(ApiException.class,
+                    () -> RequestParser.readBody(TestModel.JSON, body.getBytes(java.nio.charset.StandardCharsets.UTF_8)), body);
+            assertEquals(400, e.status());
+            assertTrue(e.getMessage().startsWith("the body has data after the JSON document (which ends at line "),
+                    e.getMessage());
+        }
+        assertEquals("hi", RequestParser.readBody(TestModel.JSON, "{\"prompt\": \"hi\"} \r\n\t ".getBytes()).get("prompt").asText());
+        assertEquals("the body must be a JSON object",
+                assertThrows(ApiException.class, () -> RequestParser.readBody(TestModel.JSON, new byte[0])).getMessage());
+    }
 }

@@ -98,9 +98,12 @@ final class TestModel {
 
     /**
      * Splits an SSE body into its {@code data:} payloads, checking the framing: every event is exactly one
-     * {@code data: } line followed by a blank line, and the last one is {@code [DONE]}.
+     * {@code data: } line followed by a blank line, and the last one is {@code [DONE]}. Keep-alive comments (sent
+     * after {@code --keep-alive} seconds of silence, e.g. a slow first token on a loaded machine) are skipped, as SSE
+     * clients do.
      */
     static List<String> sse(String body) {
+        body = body.replace(": keep-alive\n\n", "");
         if (!body.endsWith("data: [DONE]\n\n")) {
             throw new AssertionError("the stream does not end with data: [DONE]: ..." + body.substring(Math.max(0, body.length() - 200)));
         }
