@@ -4,7 +4,7 @@ import static grok1j.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import grok1j.format.CheckpointLayout;
+import grok1j.format.pickle.CheckpointLayout;
 import grok1j.model.NanFixture;
 import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;

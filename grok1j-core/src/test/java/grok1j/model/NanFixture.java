@@ -1,9 +1,9 @@
 package grok1j.model;
 
 import grok1j.TestFiles;
-import grok1j.format.CheckpointLayout;
-import grok1j.format.PickleShard;
-import grok1j.format.PickledArray;
+import grok1j.format.pickle.CheckpointLayout;
+import grok1j.format.pickle.PickleShard;
+import grok1j.format.pickle.PickledArray;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import grok1j.TestFiles;
-import grok1j.format.CheckpointLayout;
+import grok1j.format.pickle.CheckpointLayout;
 import grok1j.generate.SamplingParams;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;

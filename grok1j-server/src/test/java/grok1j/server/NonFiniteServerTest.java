@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import grok1j.format.CheckpointLayout;
+import grok1j.format.pickle.CheckpointLayout;
 import grok1j.model.Model;
 import grok1j.model.NanFixture;
 import java.nio.file.Files;
