@@ -79,7 +79,7 @@ class NonFiniteServerTest {
         assertNoNonFiniteNumber(echo.body());
 
         assertEquals(200, TestModel.get(server, "/health").status());
-        assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_running", 0, Duration.ofSeconds(30)));
+        assertEquals(0, TestModel.awaitMetric(server, "grok1j_num_requests_running", 0, Duration.ofSeconds(30)));
         String m = TestModel.get(server, "/metrics").body();
         assertEquals(0, TestModel.metric(m, "grok1j_kv_cache_used_positions"));
         assertTrue(TestModel.metric(m, "grok1j_sequences_finished_total{reason=\"error\"}") >= 2, m);
@@ -118,7 +118,7 @@ class NonFiniteServerTest {
             assertTrue(after > 0, "'Hello' was still running when 'Paris is' failed");
             assertEquals(want, text.toString());
         }
-        assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_running", 0, Duration.ofSeconds(30)));
+        assertEquals(0, TestModel.awaitMetric(server, "grok1j_num_requests_running", 0, Duration.ofSeconds(30)));
         assertEquals(200, TestModel.get(server, "/health").status());
     }
 }

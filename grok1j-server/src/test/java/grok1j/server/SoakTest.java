@@ -174,8 +174,8 @@ class SoakTest {
                     hungUp.get(), refused.get());
             assertTrue(checked.get() > 0 && hungUp.get() > 0 && refused.get() > 0);
 
-            assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_running", 0, Duration.ofSeconds(60)));
-            assertEquals(0, TestModel.awaitMetric(server, "grok1j_requests_waiting", 0, Duration.ofSeconds(10)));
+            assertEquals(0, TestModel.awaitMetric(server, "grok1j_num_requests_running", 0, Duration.ofSeconds(60)));
+            assertEquals(0, TestModel.awaitMetric(server, "grok1j_num_requests_waiting", 0, Duration.ofSeconds(10)));
             assertEquals(0, TestModel.awaitMetric(server, "grok1j_kv_cache_used_positions", 0, Duration.ofSeconds(10)));
             assertTrue(server.awaitIdle(Duration.ofSeconds(10)));
             assertEquals(200, TestModel.get(server, "/health").status());
