@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The GGUF prefill GEMM against scalar code, bit for bit: the reference dequantizes with {@link GgmlDequant} and
  * sums each output as one float32 FMA chain over {@code k} in order, which is the GEMM's summation order. Shapes are
- * odd (K, N, tokens not multiples of the tiles or blocks). The surefire execution {@code lanes-8} runs this class
+ * odd (K, N, tokens not multiples of the tiles or blocks). The surefire execution {@code gemm-256-bit} runs this class
  * again with {@code -Dgrok1j.kernel.lanes=8}, so the AVX2 tile is tested on AVX-512 machines too.
  */
 class GgufPanelGemmTest {
@@ -100,7 +100,7 @@ class GgufPanelGemmTest {
         }
     }
 
-    /** The width under test is the one the property asks for (the lanes-8 execution really runs the AVX2 tile). */
+    /** The width under test is the one the property asks for (the gemm-256-bit execution really runs the AVX2 tile). */
     @Test
     void widthFollowsTheProperty() {
         Integer asked = Integer.getInteger("grok1j.kernel.lanes");
