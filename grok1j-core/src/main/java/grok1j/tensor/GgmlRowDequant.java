@@ -16,8 +16,9 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@link GgufPanelGemm}). Every value equals {@link GgmlDequant}'s bit for bit: the same float operations in the
  * same order ({@code (d * sc) * q - dmin * m}, never fused), only {@code L} elements at a time.
  *
- * <p>The types without a vector path here (Q5_0, Q5_1, Q2_K, Q3_K, Q5_K) go through {@link GgmlDequant}. Kernels
- * follow kernels.md §4.3: static final species, one flat method per type, vectors only in locals.
+ * <p>Bits are moved with 16-bit-lane shifts and byte masks (x86 has no byte-lane shift, kernels.md §4.2); a bit that
+ * picks one of two values per element (Q3_K's high bit) becomes a lane mask. Kernels follow kernels.md §4.3: static
+ * final species, one flat method per type, vectors only in locals.
  */
 final class GgmlRowDequant {
     private GgmlRowDequant() {}
@@ -29,6 +30,8 @@ final class GgmlRowDequant {
     private static final VectorSpecies<Integer> I = L == 16 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final float TWO_POW_112 = 0x1p112f;
+    /** 0, 1, ..., 31: the bit of Q5_0/Q5_1's {@code qh} word that element i takes. */
+    private static final int[] BIT = java.util.stream.IntStream.range(0, 32).toArray();
 
     /**
      * Dequantizes {@code count} elements stored at byte offset {@code off} of {@code w} into
@@ -42,7 +45,12 @@ final class GgmlRowDequant {
             case Q8_0 -> q8_0(w, off, out, o, count);
             case Q4_0 -> q4_0(w, off, out, o, count);
             case Q4_1 -> q4_1(w, off, out, o, count);
+            case Q5_0 -> q5(w, off, out, o, count, false);
+            case Q5_1 -> q5(w, off, out, o, count, true);
+            case Q2_K -> q2_k(w, off, out, o, count);
+            case Q3_K -> q3_k(w, off, out, o, count);
             case Q4_K -> q4_k(w, off, out, o, count);
+            case Q5_K -> q5_k(w, off, out, o, count);
             case Q6_K -> q6_k(w, off, out, o, count);
             default -> GgmlDequant.dequantize(type, w, off, out, o, count);
         }
@@ -123,6 +131,99 @@ final class GgmlRowDequant {
     }
 
     /**
+     * Q5_0 ({@code d, qh:u32, qs[16]}, value {@code (q - 16) * d}) or, with {@code hasMin}, Q5_1 ({@code d, m, qh,
+     * qs[16]}, value {@code q * d + m}); the fifth bit of element i is bit i of {@code qh}, taken in int lanes.
+     */
+    static void q5(MemorySegment w, long off, float[] out, int o, int count, boolean hasMin) {
+        int bytes = hasMin ? 24 : 22;
+        int qhAt = hasMin ? 4 : 2;
+        for (int i = 0; i < count; i += 32, off += bytes) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
+            float m = hasMin ? Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2)) : 0f;
+            IntVector qh = IntVector.broadcast(I, w.get(GgmlDequant.INT_LE, off + qhAt));
+            for (int j = 0; j < 16; j += L) {
+                ByteVector q = ByteVector.fromMemorySegment(B, w, off + qhAt + 4 + j, LE);
+                IntVector lo = (IntVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2I, I, 0);
+                IntVector hi = (IntVector) q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes()
+                        .and((byte) 0x0F).convertShape(VectorOperators.B2I, I, 0);
+                IntVector h0 = qh.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, BIT, j)).and(1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                IntVector h1 = qh.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, BIT, 16 + j)).and(1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                FloatVector v0 = (FloatVector) lo.or(h0).convertShape(VectorOperators.I2F, F, 0);
+                FloatVector v1 = (FloatVector) hi.or(h1).convertShape(VectorOperators.I2F, F, 0);
+                if (hasMin) {
+                    v0.mul(d).add(m).intoArray(out, o + i + j);
+                    v1.mul(d).add(m).intoArray(out, o + i + 16 + j);
+                } else {
+                    v0.sub(16f).mul(d).intoArray(out, o + i + j);
+                    v1.sub(16f).mul(d).intoArray(out, o + i + 16 + j);
+                }
+            }
+        }
+    }
+
+    /**
+     * Q2_K: per 84-byte superblock ({@code scales[16], qs[64], d, dmin}), for each 128-half n and 2-bit plane j, two
+     * sub-blocks of 16: {@code (d * (sc & 15)) * (qs[l] >> 2j & 3) - dmin * (sc >> 4)}.
+     */
+    static void q2_k(MemorySegment w, long off, float[] out, int o, int count) {
+        for (int i = 0; i < count; i += 256, off += 84) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 80));
+            float dmin = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 82));
+            for (int n = 0; n < 2; n++) {
+                for (int half = 0; half < 2; half++) {
+                    for (int l = 0; l < 16; l += L) {
+                        ByteVector q = ByteVector.fromMemorySegment(B, w, off + 16 + 32L * n + 16 * half + l, LE);
+                        ShortVector qs = q.reinterpretAsShorts();
+                        for (int j = 0; j < 4; j++) {
+                            int sc = w.get(ValueLayout.JAVA_BYTE, off + 8 * n + 2 * j + half) & 0xFF;
+                            float dl = d * (sc & 0xF);
+                            float ml = dmin * (sc >> 4);
+                            ByteVector v = qs.lanewise(VectorOperators.LSHR, 2 * j).reinterpretAsBytes().and((byte) 3);
+                            ((FloatVector) v.convertShape(VectorOperators.B2F, F, 0)).mul(dl).sub(ml)
+                                    .intoArray(out, o + i + 128 * n + 32 * j + 16 * half + l);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Q3_K: per 110-byte superblock ({@code hmask[32], qs[64], scales[12], d}), the low two bits as in Q2_K; where
+     * the plane's bit of {@code hmask} is clear the value is 4 lower. Scale i (6 bits, stored +32) as in
+     * {@link GgmlDequant#q3kScales}.
+     */
+    static void q3_k(MemorySegment w, long off, float[] out, int o, int count) {
+        for (int i = 0; i < count; i += 256, off += 110) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 108));
+            long sc = off + 96;
+            for (int n = 0; n < 2; n++) {
+                for (int half = 0; half < 2; half++) {
+                    for (int l = 0; l < 16; l += L) {
+                        ByteVector q = ByteVector.fromMemorySegment(B, w, off + 32 + 32L * n + 16 * half + l, LE);
+                        ByteVector h = ByteVector.fromMemorySegment(B, w, off + 16 * half + l, LE);
+                        ShortVector qs = q.reinterpretAsShorts();
+                        for (int j = 0; j < 4; j++) {
+                            int is = 8 * n + 2 * j + half;
+                            int low = is < 8 ? w.get(ValueLayout.JAVA_BYTE, sc + is) & 0xF
+                                    : (w.get(ValueLayout.JAVA_BYTE, sc + is - 8) & 0xFF) >> 4;
+                            int high = ((w.get(ValueLayout.JAVA_BYTE, sc + 8 + is % 4) & 0xFF) >> (2 * (is / 4))) & 3;
+                            float dl = d * ((low | (high << 4)) - 32);
+                            ByteVector q2 = qs.lanewise(VectorOperators.LSHR, 2 * j).reinterpretAsBytes().and((byte) 3);
+                            VectorMask<Byte> set = h.and((byte) (1 << (4 * n + j))).compare(VectorOperators.NE, (byte) 0);
+                            ByteVector v = q2.sub((byte) 4).blend(q2, set);
+                            ((FloatVector) v.convertShape(VectorOperators.B2F, F, 0)).mul(dl)
+                                    .intoArray(out, o + i + 128 * n + 32 * j + 16 * half + l);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * Q4_K: per 144-byte superblock, group g of 64 elements reads 32 bytes; low nibbles are sub-block 2g, high
      * nibbles 2g+1, each {@code (d * sc) * q - dmin * m} (scales unpacked with the word masks of kernels.md §3 (c)).
      */
@@ -152,6 +253,49 @@ final class GgmlRowDequant {
                     ByteVector lo = q.and((byte) 0x0F);
                     ByteVector hi = q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes()
                             .and((byte) 0x0F);
+                    ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(dLo).sub(mLo).intoArray(out, yo + j);
+                    ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(dHi).sub(mHi).intoArray(out, yo + 32 + j);
+                }
+            }
+        }
+    }
+
+    /**
+     * Q5_K: Q4_K's scales and nibbles ({@code qs} at byte 48) plus a fifth bit from {@code qh[32]} at byte 16: bit
+     * 2g of {@code qh[l]} for element 64g + l, bit 2g+1 for 64g + 32 + l.
+     */
+    static void q5_k(MemorySegment w, long off, float[] out, int o, int count) {
+        for (int i = 0; i < count; i += 256, off += 176) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
+            float dmin = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2));
+            int u0 = w.get(GgmlDequant.INT_LE, off + 4);
+            int u1 = w.get(GgmlDequant.INT_LE, off + 8);
+            int u2 = w.get(GgmlDequant.INT_LE, off + 12);
+            int sc03 = u0 & 0x3F3F3F3F;
+            int mn03 = u1 & 0x3F3F3F3F;
+            int sc47 = (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4);
+            int mn47 = ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4);
+            for (int g = 0; g < 4; g++) {
+                int scw = g < 2 ? sc03 : sc47;
+                int mnw = g < 2 ? mn03 : mn47;
+                int sh = 16 * (g & 1);
+                float dLo = d * ((scw >>> sh) & 0xFF);
+                float dHi = d * ((scw >>> (sh + 8)) & 0xFF);
+                float mLo = dmin * ((mnw >>> sh) & 0xFF);
+                float mHi = dmin * ((mnw >>> (sh + 8)) & 0xFF);
+                long qo = off + 48 + 32L * g;
+                int yo = o + i + 64 * g;
+                for (int j = 0; j < 32; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(B, w, qo + j, LE);
+                    ShortVector hs = ByteVector.fromMemorySegment(B, w, off + 16 + j, LE).reinterpretAsShorts();
+                    // bit 2g (2g+1) of each byte to bit 4: shifts within 16-bit lanes, then the byte mask
+                    ByteVector h1 = (2 * g <= 4 ? hs.lanewise(VectorOperators.LSHL, 4 - 2 * g)
+                            : hs.lanewise(VectorOperators.LSHR, 2 * g - 4)).reinterpretAsBytes().and((byte) 0x10);
+                    ByteVector h2 = (2 * g + 1 <= 4 ? hs.lanewise(VectorOperators.LSHL, 3 - 2 * g)
+                            : hs.lanewise(VectorOperators.LSHR, 2 * g - 3)).reinterpretAsBytes().and((byte) 0x10);
+                    ByteVector lo = q.and((byte) 0x0F).or(h1);
+                    ByteVector hi = q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes()
+                            .and((byte) 0x0F).or(h2);
                     ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(dLo).sub(mLo).intoArray(out, yo + j);
                     ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(dHi).sub(mHi).intoArray(out, yo + 32 + j);
                 }
