@@ -6,6 +6,7 @@ import grok1j.tensor.GgufMatrix;
 import java.lang.foreign.Arena;
 import java.util.concurrent.TimeUnit;
 import jdk.incubator.vector.FloatVector;
+import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -26,6 +27,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * GGUF prefill GEMM ({@code GgufPanelGemm} through {@link GgufMatrix#multiply}), one thread: 6144 inputs x 2048
  * outputs x {@code tokens} tokens, per type, against the FMA probe ({@link FmaPeak}) running the same number of
  * floating-point operations in the same fork. {@code fmaProbe} time / {@code gemm} time = fraction of the FMA peak.
+ * On a loaded machine read {@code interleaved} instead: it alternates probe and GEMM within each operation and reports
+ * their summed times as the counters {@code probeMicros} and {@code gemmMicros} (fraction = probe / gemm).
  * The scalar reference (one dot per row and token, the path before the GEMM) runs with {@code tokens = 128} only.
  *
  * <p>This class runs at the machine's vector width; {@link GgufGemmAvx2Bench} runs the same benchmarks with
@@ -89,6 +92,28 @@ public class GgufGemmBench {
     @Benchmark
     public void fmaProbe() {
         probe.run(0, 1);
+    }
+
+    /** Time of the probe and of the GEMM, run alternately (see {@link #interleaved}). */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.EVENTS)
+    public static class Split {
+        public long probeMicros;
+        public long gemmMicros;
+    }
+
+    /** The probe, then the GEMM, in one operation: the machine's load changes by the second, so their ratio holds. */
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    public void interleaved(Split split, Blackhole bh) {
+        long t0 = System.nanoTime();
+        probe.run(0, 1);
+        long t1 = System.nanoTime();
+        w.multiply(x, tokens, y, 0, N);
+        long t2 = System.nanoTime();
+        split.probeMicros += (t1 - t0) / 1000;
+        split.gemmMicros += (t2 - t1) / 1000;
+        bh.consume(y);
     }
 
     /** One dot per (row, token): what GGUF prefill ran before the GEMM; 128 tokens only (it is slow). */
