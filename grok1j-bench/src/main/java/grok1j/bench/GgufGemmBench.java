@@ -32,8 +32,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * The scalar reference (one dot per row and token, the path before the GEMM) runs with {@code tokens = 128} only.
  *
  * <p>This class runs at the machine's vector width; {@link GgufGemmAvx2Bench} runs the same benchmarks with
- * {@code -XX:MaxVectorSize=32}, which makes an AVX-512 machine behave like an AVX2 one (the kernels and the probe
- * pick 8-lane vectors).
+ * {@code -XX:UseAVX=2}, which makes an AVX-512 machine behave like an AVX2 one (256-bit vectors, 16 vector
+ * registers; the kernels and the probe pick 8-lane vectors).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -75,6 +75,11 @@ public class GgufGemmBench {
         long flops = 2L * K * N * tokens;
         long flopsPerTrip = 10L * FloatVector.SPECIES_PREFERRED.length() * 2;
         probe = new FmaPeak(flops / flopsPerTrip, 1);
+        // the probe's loop compiled as a method, not only as an on-stack replacement of one long first call
+        FmaPeak warm = new FmaPeak(100_000, 1);
+        for (int i = 0; i < 200; i++) {
+            warm.run(0, 1);
+        }
     }
 
     @TearDown(Level.Trial)
