@@ -3,6 +3,8 @@ package grok1j.bench;
 import grok1j.tensor.BF16Matrix;
 import grok1j.tensor.BFloat16;
 import grok1j.tensor.F32Matrix;
+import grok1j.tensor.GgmlType;
+import grok1j.tensor.GgufMatrix;
 import grok1j.tensor.Int8GroupedMatrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -73,6 +75,44 @@ final class Weights {
                 w.multiply(x, tokens, y, 0, 1024);
             }
         }
+    }
+
+    /**
+     * {@code n} random GGUF rows of {@code k} elements of {@code type}: random quants, scales about 0.01 (float types:
+     * uniform in [-0.5, 0.5)).
+     */
+    static GgufMatrix gguf(Arena arena, GgmlType type, int k, int n, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        ValueLayout.OfShort half = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        long bytes = type.bytesFor(k) * n;
+        MemorySegment m = arena.allocate(bytes, 64);
+        for (long i = 0; i + 8 <= bytes; i += 8) {
+            m.set(ValueLayout.JAVA_LONG_UNALIGNED, i, rnd.nextLong());
+        }
+        long blocks = (long) k / type.blockSize() * n;
+        int[] halves = switch (type) {
+            case Q8_0, Q4_0, Q5_0 -> new int[] {0};
+            case Q4_1, Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
+            case Q2_K -> new int[] {80, 82};
+            case Q3_K -> new int[] {108};
+            case Q6_K -> new int[] {208};
+            default -> new int[0];
+        };
+        for (long b = 0; b < blocks; b++) {
+            long o = b * type.typeSize();
+            float v = (float) (rnd.nextDouble() - 0.5);
+            switch (type) {
+                case F32 -> m.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), o, v);
+                case F16 -> m.set(half, o, Float.floatToFloat16(v));
+                case BF16 -> m.set(half, o, BFloat16.fromFloat(v));
+                default -> {
+                    for (int f : halves) {
+                        m.set(half, o + f, Float.floatToFloat16((float) (0.001 + 0.01 * rnd.nextDouble())));
+                    }
+                }
+            }
+        }
+        return new GgufMatrix(type, m, k, n);
     }
 
     static float[] floats(int n, long seed) {

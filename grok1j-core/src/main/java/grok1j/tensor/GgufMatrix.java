@@ -103,6 +103,11 @@ public final class GgufMatrix implements WeightMatrix {
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
         // Row outer, tokens inner: a row (a few KB) is read from memory once and reused from L1 for every token.
+        if (tokens >= GgufPanelGemm.MIN_TOKENS) {
+            // prefill: better still, a dequantized panel of rows serves a register tile of tokens (several times faster)
+            GgufPanelGemm.multiply(type, data, rowBytes, k, n, x, tokens, y, n0, n1);
+            return;
+        }
         float[] scratch = switch (type) {
             case F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K -> null;
             default -> new float[k];
