@@ -100,6 +100,17 @@ public final class GgufMatrix implements WeightMatrix {
         GgmlDequant.dequantize(type, data, row * rowBytes, out, off, k);
     }
 
+    /**
+     * Prompt rows: always the prefill GEMM, below its threshold too, so a prompt's arithmetic does not depend on how
+     * it is cut into chunks (the premise of the prefix cache).
+     */
+    @Override
+    public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (tokens > 0 && n0 < n1) {
+            GgufPanelGemm.multiply(type, data, rowBytes, k, n, x, tokens, y, n0, n1);
+        }
+    }
+
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
         // Row outer, tokens inner: a row (a few KB) is read from memory once and reused from L1 for every token.

@@ -12,33 +12,40 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 
 /**
  * Prompt rows have the same arithmetic however the prompt is cut (the premise of the prefix cache): a prompt run in
  * one call, in chunks, after a prefix of any length, or beside other sequences' decode steps gives bit-identical keys,
  * values and logits.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PromptNumericsTest {
-    static Model model;
-    static int[] ids;
-    static KvCache cold;
-    static float[] coldLogits;
+    Model model;
+    int[] ids;
+    KvCache cold;
+    float[] coldLogits;
+
+    /** The model under test: the official checkpoint here, a GGUF conversion in {@link GgufPromptNumericsTest}. */
+    Model open() throws Exception {
+        return Model.open(TestFiles.tinyModel(), null, new ThreadPool(2));
+    }
 
     @BeforeAll
-    static void load() throws Exception {
-        model = Model.open(TestFiles.tinyModel(), null, new ThreadPool(2));
+    void load() throws Exception {
+        model = open();
         ids = new Random(1).ints(300, 3, 30000).toArray();
         cold = model.network().newCache();
         coldLogits = run(cold, List.of(0, ids.length), null);
     }
 
     @AfterAll
-    static void close() {
+    void close() {
         model.close();
     }
 
     /** Runs ids in the chunks cut at {@code cuts} (logits ALL), each call beside {@code decode}'s one-token step. */
-    static float[] run(KvCache cache, List<Integer> cuts, KvCache decode) {
+    float[] run(KvCache cache, List<Integer> cuts, KvCache decode) {
         int vocab = model.config().vocabSize();
         float[] all = new float[ids.length * vocab];
         for (int c = 0; c + 1 < cuts.size(); c++) {
@@ -54,7 +61,7 @@ class PromptNumericsTest {
         return all;
     }
 
-    static void assertSame(KvCache cache, float[] logits, int from) {
+    void assertSame(KvCache cache, float[] logits, int from) {
         int vocab = model.config().vocabSize();
         assertEquals(cold.length(), cache.length());
         for (int l = 0; l < model.config().layers(); l++) {
