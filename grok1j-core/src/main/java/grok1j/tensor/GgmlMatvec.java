@@ -13,9 +13,12 @@ import jdk.incubator.vector.VectorSpecies;
  * One-token products with GGUF weights (decode): {@code y[c] = row_c . x} for stored rows {@code c in [n0, n1)}.
  *
  * <p>Decode is memory-bound, so the kernels are built to keep the load ports and the memory streams busy with weight
- * bytes: Q8_0, Q4_K and Q6_K take {@link #ROWS} adjacent rows per pass (one contiguous run of memory), each
- * activation vector loaded once and used for every row; per-row block scales are unpacked once per superblock into a
- * small float table. The other types run one row at a time with their own vector kernels ({@link GgmlKernels}); no
+ * bytes: Q8_0, Q4_K and Q6_K take {@link #ROWS} rows per pass, each activation vector loaded once and used for every
+ * row; per-row block scales are unpacked once per superblock into a small float table. The rows of a pass come one
+ * from each quarter of the range, as in {@link Int8GroupedMatrix#matvec}: each quarter is then read as one long
+ * sequential stream, which the hardware prefetchers follow. Four adjacent rows per pass (four streams of one row
+ * each, restarted every pass) were slower from DRAM than the one-row kernels (1 thread, CPU time: Q8_0 0.3 of the
+ * read probe against 0.44), though faster in cache (0.82 against 0.70). The other types run one row at a time with their own vector kernels ({@link GgmlKernels}); no
  * type dequantizes a row into memory first.
  *
  * <p>Numerics (exact float32, like the official int8 path, {@link Int8GroupedMatrix}): weights are small integers
@@ -37,6 +40,10 @@ public final class GgmlMatvec {
     private static final VectorSpecies<Float> F = L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = L == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Integer> I = L == 16 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
+    /** 8 bytes widened to 8 floats (256 bits, native on AVX2 and AVX-512): block scales, 8 at a time. */
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Integer> I2 = IntVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT_LE = GgmlDequant.SHORT_LE;
     private static final ValueLayout.OfInt INT_LE = GgmlDequant.INT_LE;
@@ -70,30 +77,30 @@ public final class GgmlMatvec {
         Scratch s = SCRATCH.get();
         switch (type) {
             case Q8_0 -> {
-                int c = n0;
-                for (; c + ROWS <= n1; c += ROWS) {
-                    q8_0x4(w, c * rowBytes, rowBytes, x, k, y, c);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    q8_0x4(w, c * rowBytes, q * rowBytes, x, k, y, c, q);
                 }
-                for (; c < n1; c++) {
+                for (int c = n0 + ROWS * q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ8_0(w, c * rowBytes, x, 0, k);
                 }
             }
             case Q4_K -> {
                 float[] sums = blockSums(s, x, k, 32);
-                int c = n0;
-                for (; c + ROWS <= n1; c += ROWS) {
-                    q4_Kx4(w, c * rowBytes, rowBytes, x, sums, k, y, c, s.scales);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    q4_Kx4(w, c * rowBytes, q * rowBytes, x, sums, k, y, c, q, s.scales);
                 }
-                for (; c < n1; c++) {
+                for (int c = n0 + ROWS * q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ4_K(w, c * rowBytes, x, 0, k);
                 }
             }
             case Q6_K -> {
-                int c = n0;
-                for (; c + ROWS <= n1; c += ROWS) {
-                    q6_Kx4(w, c * rowBytes, rowBytes, x, k, y, c, s.scales);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    q6_Kx4(w, c * rowBytes, q * rowBytes, x, k, y, c, q, s.scales);
                 }
-                for (; c < n1; c++) {
+                for (int c = n0 + ROWS * q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ6_K(w, c * rowBytes, x, 0, k);
                 }
             }
@@ -173,10 +180,11 @@ public final class GgmlMatvec {
     }
 
     /**
-     * Four Q8_0 rows at byte {@code off}, {@code rb} apart: per 34-byte block and row, {@code 32 / L} byte loads
+     * Four Q8_0 rows at byte {@code off}, {@code rb} apart (outputs {@code y[yo + r * ys]}): per 34-byte block and
+     * row, {@code 32 / L} byte loads
      * widened to floats and multiplied with the shared activation vectors; the block's scale once per block.
      */
-    static void q8_0x4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo) {
+    static void q8_0x4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
         for (int i = 0; i < k; i += 32, o0 += 34, o1 += 34, o2 += 34, o3 += 34) {
@@ -198,15 +206,16 @@ public final class GgmlMatvec {
             a3 = s3.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o3))), a3);
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD);
-        y[yo + 1] = a1.reduceLanes(VectorOperators.ADD);
-        y[yo + 2] = a2.reduceLanes(VectorOperators.ADD);
-        y[yo + 3] = a3.reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
+        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
+        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     /**
      * Unpacks the 8 six-bit scales of the Q4_K/Q5_K superblock at {@code o} times {@code d} into
-     * {@code sc[at, at + 8)} and returns {@code dmin * sum_j m_j * sums[sb + j]} (the row's mins term for it).
-     * Scalar code without vectors, so it may stay a call.
+     * {@code sc[at, at + 8)} and returns {@code dmin * sum_j m_j * sums[sb + j]} (the row's mins term for it). The
+     * scales and mins are unpacked with the word masks of kernels.md §3 (c) and widened 8 at a time: done one by one
+     * in scalar code this was about as many instructions as the superblock's vector work. No vector crosses the call.
      */
     static float kScalesAndMins(MemorySegment w, long o, float[] sums, int sb, float[] sc, int at) {
         float d = Float.float16ToFloat(w.get(SHORT_LE, o));
@@ -214,17 +223,13 @@ public final class GgmlMatvec {
         int u0 = w.get(INT_LE, o + 4);
         int u1 = w.get(INT_LE, o + 8);
         int u2 = w.get(INT_LE, o + 12);
-        int sc03 = u0 & 0x3F3F3F3F;
-        int mn03 = u1 & 0x3F3F3F3F;
-        int sc47 = (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4);
-        int mn47 = ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4);
-        float m = 0;
-        for (int j = 0; j < 4; j++) {
-            sc[at + j] = d * ((sc03 >>> (8 * j)) & 0xFF);
-            sc[at + 4 + j] = d * ((sc47 >>> (8 * j)) & 0xFF);
-            m += ((mn03 >>> (8 * j)) & 0xFF) * sums[sb + j] + ((mn47 >>> (8 * j)) & 0xFF) * sums[sb + 4 + j];
-        }
-        return dmin * m;
+        IntVector scales = IntVector.broadcast(I2, u0 & 0x3F3F3F3F)
+                .withLane(1, (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4));
+        IntVector mins = IntVector.broadcast(I2, u1 & 0x3F3F3F3F)
+                .withLane(1, ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4));
+        ((FloatVector) scales.reinterpretAsBytes().convertShape(VectorOperators.B2F, F8, 0)).mul(d).intoArray(sc, at);
+        FloatVector m = (FloatVector) mins.reinterpretAsBytes().convertShape(VectorOperators.B2F, F8, 0);
+        return dmin * m.mul(FloatVector.fromArray(F8, sums, sb)).reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -232,7 +237,7 @@ public final class GgmlMatvec {
      * chunk of {@code L} bytes, each row's bytes are widened once to int lanes and split into the low nibbles
      * (sub-block 2g) and high nibbles (sub-block 2g+1).
      */
-    static void q4_Kx4(MemorySegment w, long off, long rb, float[] x, float[] sums, int k, float[] y, int yo, float[] sc) {
+    static void q4_Kx4(MemorySegment w, long off, long rb, float[] x, float[] sums, int k, float[] y, int yo, int ys, float[] sc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
         long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
@@ -275,17 +280,18 @@ public final class GgmlMatvec {
             }
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD) - m0;
-        y[yo + 1] = a1.reduceLanes(VectorOperators.ADD) - m1;
-        y[yo + 2] = a2.reduceLanes(VectorOperators.ADD) - m2;
-        y[yo + 3] = a3.reduceLanes(VectorOperators.ADD) - m3;
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - m1;
+        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD) - m2;
+        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - m3;
     }
 
-    /** The 16 scales of the Q6_K superblock at {@code o}, times its {@code d}, into {@code sc[at, at + 16)}. */
+    /** The 16 scales of the Q6_K superblock at {@code o}, times its {@code d}, into {@code sc[at, at + 16)} (8 at a time). */
     static void q6Scales(MemorySegment w, long o, float[] sc, int at) {
         float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208));
-        for (int j = 0; j < 16; j++) {
-            sc[at + j] = d * w.get(ValueLayout.JAVA_BYTE, o + 192 + j);
-        }
+        ((FloatVector) ByteVector.fromMemorySegment(B8, w, o + 192, LE).convertShape(VectorOperators.B2F, F8, 0))
+                .mul(d).intoArray(sc, at);
+        ((FloatVector) ByteVector.fromMemorySegment(B8, w, o + 200, LE).convertShape(VectorOperators.B2F, F8, 0))
+                .mul(d).intoArray(sc, at + 8);
     }
 
     /**
@@ -295,7 +301,7 @@ public final class GgmlMatvec {
      * applied to the chunk's products ({@code acc += s * (q * x)}). The rows are written out by hand: a helper
      * taking vectors may fail to inline, and then C2 boxes every vector (kernels.md §4.3).
      */
-    static void q6_Kx4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, float[] sc) {
+    static void q6_Kx4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys, float[] sc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
         for (int i = 0; i < k; i += 256, o0 += 210, o1 += 210, o2 += 210, o3 += 210) {
@@ -365,8 +371,8 @@ public final class GgmlMatvec {
             }
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD);
-        y[yo + 1] = a1.reduceLanes(VectorOperators.ADD);
-        y[yo + 2] = a2.reduceLanes(VectorOperators.ADD);
-        y[yo + 3] = a3.reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
+        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
+        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
     }
 }
