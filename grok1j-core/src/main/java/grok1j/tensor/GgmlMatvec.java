@@ -181,8 +181,8 @@ public final class GgmlMatvec {
 
     /**
      * Four Q8_0 rows at byte {@code off}, {@code rb} apart (outputs {@code y[yo + r * ys]}): per 34-byte block and
-     * row, {@code 32 / L} byte loads
-     * widened to floats and multiplied with the shared activation vectors; the block's scale once per block.
+     * row, {@code 32 / L} byte loads widened to floats and multiplied with the shared activation vectors; the block's
+     * scale once per block.
      */
     static void q8_0x4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
