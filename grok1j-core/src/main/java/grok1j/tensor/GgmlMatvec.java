@@ -56,6 +56,15 @@ public final class GgmlMatvec {
     /** Rows per pass of the multi-row kernels. */
     public static final int ROWS = 4;
 
+    /**
+     * Whether Q8_0 and Q6_K take {@link #ROWS} rows per pass. With 256-bit vectors there are 16 vector registers, too
+     * few for four rows of these two (C2 spills): forced to 8 lanes on the development VM (1 thread, CPU time, 6144 x
+     * 16384) the four-row kernels made Q8_0 7.9 GB/s against 9.3 for one row at a time, Q6_K 1.4 against 3.6, while
+     * Q4_K four rows still won (4.6 against 4.0). With 512-bit vectors (32 registers) four rows win for all three:
+     * Q8_0 21 against 15 GB/s, Q4_K 6.7 against 4.8, Q6_K 9.3 against 7.4.
+     */
+    static final boolean FOUR_ROWS_Q8_Q6 = L == 16;
+
     /** Per-thread scratch: activation sums per 16 elements, and the unpacked scales of a pass's rows. */
     private static final class Scratch {
         float[] sums = new float[0];
@@ -77,7 +86,7 @@ public final class GgmlMatvec {
         Scratch s = SCRATCH.get();
         switch (type) {
             case Q8_0 -> {
-                int q = (n1 - n0) / ROWS;
+                int q = FOUR_ROWS_Q8_Q6 ? (n1 - n0) / ROWS : 0;
                 for (int c = n0; c < n0 + q; c++) {
                     q8_0x4(w, c * rowBytes, q * rowBytes, x, k, y, c, q);
                 }
@@ -96,7 +105,7 @@ public final class GgmlMatvec {
                 }
             }
             case Q6_K -> {
-                int q = (n1 - n0) / ROWS;
+                int q = FOUR_ROWS_Q8_Q6 ? (n1 - n0) / ROWS : 0;
                 for (int c = n0; c < n0 + q; c++) {
                     q6_Kx4(w, c * rowBytes, q * rowBytes, x, k, y, c, q, s.scales);
                 }
