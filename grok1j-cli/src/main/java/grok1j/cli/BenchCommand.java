@@ -24,6 +24,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -86,6 +87,23 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of a report.")
     boolean json;
 
+    @Option(names = "--compare-llama", paramLabel = "LLAMA_BENCH",
+            description = "Also run llama.cpp's llama-bench (this path) on the --model GGUF file with the same threads, "
+                    + "between grok1j's decode and prefill runs, and report grok1j / llama.cpp ratios.")
+    Path compareLlama;
+
+    @Option(names = "--write-gguf", paramLabel = "DIR",
+            description = "Instead of benchmarking: write the synthetic Grok-1-shaped model (--layers) as GGUF files "
+                    + "DIR/grok1-L<layers>-<type>.gguf, one per --type, for --model runs and --compare-llama.")
+    Path writeGguf;
+
+    @Option(names = "--type", paramLabel = "T", split = ",", defaultValue = "q8_0",
+            description = "GGUF types for --write-gguf, comma-separated: q8_0, q4_k, q6_k, f16, ... (default: ${DEFAULT-VALUE}).")
+    List<String> types;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Grok-1's tokenizer.model, for --write-gguf.")
+    Path tokenizer;
+
     @Override
     public Integer call() throws Exception {
         int t = ThreadCount.resolve(threads, oversubscribe);
@@ -123,6 +141,9 @@ final class BenchCommand implements Callable<Integer> {
         if (arch != null && model != null) {
             throw new IllegalArgumentException("--arch shapes the synthetic model; a --model brings its own architecture");
         }
+        if (writeGguf != null && "grok-2".equals(arch)) {
+            throw new IllegalArgumentException("--write-gguf writes Grok-1-shaped files only; drop --arch grok-2");
+        }
         GrokConfig synthetic = syntheticConfig(arch, layers);
         if (model == null && Cluster.communicator().size() == 1) {
             long need = SyntheticModel.bytesOf(synthetic);
@@ -135,6 +156,21 @@ final class BenchCommand implements Callable<Integer> {
         }
         PrintStream out = CommandLineContext.out();
         PrintStream err = CommandLineContext.err();
+        if (writeGguf != null) {
+            List<grok1j.tensor.GgmlType> ts = types.stream().map(ConvertCommand::parseType).toList();
+            try (ThreadPool pool = new ThreadPool(t)) {
+                for (Path p : SyntheticGguf.write(syntheticConfig(null, layers), pool, ts, writeGguf, tokenizer, err)) {
+                    out.println(p);
+                }
+            }
+            return 0;
+        }
+        if (compareLlama != null) {
+            if (model == null || !grok1j.format.ModelFiles.isGguf(model)) {
+                throw new IllegalArgumentException("--compare-llama needs --model FILE.gguf (llama.cpp reads GGUF only)");
+            }
+            LlamaBench.check(compareLlama);
+        }
         ObjectNode r = new ObjectMapper().createObjectNode();
         r.put("threads", t);
         r.put("loadavg_start", loadavg());
@@ -302,6 +338,29 @@ final class BenchCommand implements Callable<Integer> {
             rankReport(r, rankStats(net, comm, perLayer, msLayer, forwardNanos));
         }
 
+        // llama.cpp on the same file, between grok1j's decode and prefill runs (the machine's load drifts by the minute)
+        int llamaPrompt = Arrays.stream(prefill).max().orElse(512);
+        if (compareLlama != null) {
+            progress(err, "llama.cpp: " + compareLlama + " -p " + llamaPrompt + " -n 32 -t " + pool.threads());
+            try {
+                LlamaBench.Result lr = LlamaBench.run(compareLlama, model, pool.threads(), llamaPrompt, 32);
+                r.put("llama_decode_tokens_per_s", round(lr.decodeTokensPerS(), 2));
+                r.put("llama_decode_stddev", round(lr.decodeStddev(), 2));
+                r.put("llama_prefill_tokens", llamaPrompt);
+                r.put("llama_prefill_tokens_per_s", round(lr.prefillTokensPerS(), 2));
+                r.put("llama_prefill_stddev", round(lr.prefillStddev(), 2));
+                r.put("llama_build", lr.build());
+                r.put("llama_cpu", lr.cpu());
+                r.put("decode_tokens_per_s", round(1000 / msToken, 2));
+                r.put("decode_vs_llama", fraction(1000 / msToken / lr.decodeTokensPerS()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while llama-bench ran");
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot run llama-bench: " + e.getMessage());
+            }
+        }
+
         // prefill: fresh caches, logits for the last position only (as generate asks)
         for (int n : prefill) {
             if (n < 1 || n > cfg.contextLength()) {
@@ -334,6 +393,10 @@ final class BenchCommand implements Callable<Integer> {
             r.put("ttft_ms", round(ms, 1));
             r.put("projected_64_layer_prefill" + n + "_tokens_per_s",
                     round(n / ((64 * msTokenLayer * n + (ms - fullLayers * (nl - 1.0) / full)) / 1000), 3));
+        }
+        if (r.has("llama_prefill_tokens_per_s") && r.has("prefill" + llamaPrompt + "_tokens_per_s")) {
+            r.put("prefill_vs_llama", fraction(r.get("prefill" + llamaPrompt + "_tokens_per_s").asDouble()
+                    / r.get("llama_prefill_tokens_per_s").asDouble()));
         }
         net.recordTimings(null);
         net.stopFollowers();
@@ -485,6 +548,16 @@ final class BenchCommand implements Callable<Integer> {
                     r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
                     r.get("prefill" + n + "_gflops").asDouble(), 100 * r.get("prefill" + n + "_fma_fraction").asDouble(),
                     r.get("ttft" + n + "_ms").asDouble());
+        }
+        if (r.has("decode_vs_llama")) {
+            int p = r.get("llama_prefill_tokens").asInt();
+            out.printf("llama.cpp (%s, build %s) on the same file: decode %.2f tokens/s (+- %.2f), prefill %d tokens "
+                            + "%.1f tokens/s (+- %.1f)%n", r.get("llama_cpu").asText(), r.get("llama_build").asText(),
+                    r.get("llama_decode_tokens_per_s").asDouble(), r.get("llama_decode_stddev").asDouble(), p,
+                    r.get("llama_prefill_tokens_per_s").asDouble(), r.get("llama_prefill_stddev").asDouble());
+            out.printf("grok1j / llama.cpp: decode %.2f (%.2f against %.2f tokens/s), prefill %d %.2f%n",
+                    r.get("decode_vs_llama").asDouble(), r.get("decode_tokens_per_s").asDouble(),
+                    r.get("llama_decode_tokens_per_s").asDouble(), p, r.path("prefill_vs_llama").asDouble(Double.NaN));
         }
         out.printf("projected 64 layers: decode %.2f tokens/s (%.0f ms/token)%n",
                 r.get("projected_64_layer_decode_tokens_per_s").asDouble(), r.get("projected_64_layer_decode_ms_per_token").asDouble());

@@ -231,6 +231,191 @@ public final class GgmlKernels {
         return LaneSum.sum(acc, FOLDS);
     }
 
+    /** Lane numbers 0..L-1 (per-lane shift counts for the Q5 high bits). */
+    private static final int[] IOTA = java.util.stream.IntStream.range(0, 16).toArray();
+
+    /**
+     * Q4_1 row: {@code d * q + m} per element, so per block {@code d * sum(q * x) + m * sum(x)}; {@code sums[b]} is
+     * the float32 sum of the activations of block {@code b}.
+     */
+    public static float dotQ4_1(MemorySegment w, long off, float[] x, float[] sums, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int i = 0; i < k; i += 32, off += 20) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
+            mins += Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2)) * sums[i / 32];
+            FloatVector s = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, off + 4 + j, LE).convertShape(VectorOperators.B2I, I, 0);
+                s = ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + j), s);
+                s = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, i + 16 + j), s);
+            }
+            acc = s.fma(FloatVector.broadcast(F, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + mins;
+    }
+
+    /**
+     * Q5_0 row: nibble plus bit {@code i} of the block's 32-bit {@code qh} as the fifth bit, minus 16 (in int lanes,
+     * with a per-lane shift of {@code qh} for the fifth bits).
+     */
+    public static float dotQ5_0(MemorySegment w, long off, float[] x, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        IntVector iota = IntVector.fromArray(I, IOTA, 0);
+        for (int i = 0; i < k; i += 32, off += 22) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
+            IntVector qh = IntVector.broadcast(I, w.get(GgmlDequant.INT_LE, off + 2));
+            FloatVector s = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, off + 6 + j, LE).convertShape(VectorOperators.B2I, I, 0);
+                IntVector lo = q.and(0xF).or(qh.lanewise(VectorOperators.LSHR, iota.add(j)).and(1).lanewise(VectorOperators.LSHL, 4)).sub(16);
+                IntVector hi = q.lanewise(VectorOperators.ASHR, 4).and(0xF)
+                        .or(qh.lanewise(VectorOperators.LSHR, iota.add(j + 16)).and(1).lanewise(VectorOperators.LSHL, 4)).sub(16);
+                s = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + j), s);
+                s = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + 16 + j), s);
+            }
+            acc = s.fma(FloatVector.broadcast(F, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Q5_1 row: the Q5_0 bits without the -16, value {@code d * q + m} (mins as in {@link #dotQ4_1}). */
+    public static float dotQ5_1(MemorySegment w, long off, float[] x, float[] sums, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        IntVector iota = IntVector.fromArray(I, IOTA, 0);
+        float mins = 0;
+        for (int i = 0; i < k; i += 32, off += 24) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
+            mins += Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2)) * sums[i / 32];
+            IntVector qh = IntVector.broadcast(I, w.get(GgmlDequant.INT_LE, off + 4));
+            FloatVector s = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, off + 8 + j, LE).convertShape(VectorOperators.B2I, I, 0);
+                IntVector lo = q.and(0xF).or(qh.lanewise(VectorOperators.LSHR, iota.add(j)).and(1).lanewise(VectorOperators.LSHL, 4));
+                IntVector hi = q.lanewise(VectorOperators.ASHR, 4).and(0xF)
+                        .or(qh.lanewise(VectorOperators.LSHR, iota.add(j + 16)).and(1).lanewise(VectorOperators.LSHL, 4));
+                s = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + j), s);
+                s = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + 16 + j), s);
+            }
+            acc = s.fma(FloatVector.broadcast(F, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + mins;
+    }
+
+    /**
+     * Q2_K row: per 128-half and 16-byte run of {@code qs}, the bytes are widened once and the four 2-bit planes
+     * shifted out of them; each plane of a run is one 16-element sub-block with scale {@code d * (sc & 15)} and min
+     * {@code dmin * (sc >> 4)} (times {@code sums}, the activation sums per 16).
+     */
+    public static float dotQ2_K(MemorySegment w, long off, float[] x, float[] sums, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int i = 0; i < k; i += 256, off += 84) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 80));
+            float dmin = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 82));
+            float m = 0;
+            for (int n = 0; n < 2; n++) {
+                for (int half = 0; half < 2; half++) {
+                    for (int j = 0; j < 4; j++) {
+                        int is = 8 * n + 2 * j + half;
+                        int sc = w.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + is) & 0xFF;
+                        m += (sc >> 4) * sums[i / 16 + is];
+                        FloatVector s = FloatVector.zero(F);
+                        for (int l = 0; l < 16; l += L) {
+                            IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, off + 16 + 32L * n + 16 * half + l, LE)
+                                    .convertShape(VectorOperators.B2I, I, 0);
+                            s = ((FloatVector) q.lanewise(VectorOperators.ASHR, 2 * j).and(3).convert(VectorOperators.I2F, 0))
+                                    .fma(FloatVector.fromArray(F, x, i + 128 * n + 32 * j + 16 * half + l), s);
+                        }
+                        acc = s.fma(FloatVector.broadcast(F, d * (sc & 0xF)), acc);
+                    }
+                }
+            }
+            mins += dmin * m;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /**
+     * Q3_K row: the 2-bit planes as Q2_K, minus 4 where the plane's bit of {@code hmask} is clear; signed six-bit
+     * scales (unpacked per superblock into {@code sc}, at least 16 floats), no mins.
+     */
+    public static float dotQ3_K(MemorySegment w, long off, float[] x, int k, float[] sc) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int i = 0; i < k; i += 256, off += 110) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 108));
+            int a0 = w.get(GgmlDequant.INT_LE, off + 96);
+            int a1 = w.get(GgmlDequant.INT_LE, off + 100);
+            int a2 = w.get(GgmlDequant.INT_LE, off + 104);
+            for (int s = 0; s < 16; s++) {
+                int low = s < 8 ? (s < 4 ? a0 : a1) >>> (8 * (s % 4)) & 0xF : (s < 12 ? a0 : a1) >>> (8 * (s % 4) + 4) & 0xF;
+                int high = (a2 >>> (8 * (s % 4) + 2 * (s / 4))) & 3;
+                sc[s] = d * ((low | (high << 4)) - 32);
+            }
+            for (int n = 0; n < 2; n++) {
+                for (int half = 0; half < 2; half++) {
+                    for (int j = 0; j < 4; j++) {
+                        int is = 8 * n + 2 * j + half;
+                        FloatVector s = FloatVector.zero(F);
+                        for (int l = 0; l < 16; l += L) {
+                            IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, off + 32 + 32L * n + 16 * half + l, LE)
+                                    .convertShape(VectorOperators.B2I, I, 0);
+                            IntVector hm = (IntVector) ByteVector.fromMemorySegment(B, w, off + 16 * half + l, LE)
+                                    .convertShape(VectorOperators.B2I, I, 0);
+                            IntVector v = q.lanewise(VectorOperators.ASHR, 2 * j).and(3)
+                                    .add(hm.lanewise(VectorOperators.ASHR, 4 * n + j).and(1).lanewise(VectorOperators.LSHL, 2)).sub(4);
+                            s = ((FloatVector) v.convert(VectorOperators.I2F, 0))
+                                    .fma(FloatVector.fromArray(F, x, i + 128 * n + 32 * j + 16 * half + l), s);
+                        }
+                        acc = s.fma(FloatVector.broadcast(F, sc[is]), acc);
+                    }
+                }
+            }
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Q5_K row: Q4_K's scales and nibbles, plus bit 2g (low nibbles) or 2g+1 (high) of {@code qh[l]} as 16. */
+    public static float dotQ5_K(MemorySegment w, long off, float[] x, float[] sums, int k) {
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int i = 0; i < k; i += 256, off += 176) {
+            float d = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off));
+            float dmin = Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2));
+            int u0 = w.get(GgmlDequant.INT_LE, off + 4);
+            int u1 = w.get(GgmlDequant.INT_LE, off + 8);
+            int u2 = w.get(GgmlDequant.INT_LE, off + 12);
+            int sc03 = u0 & 0x3F3F3F3F;
+            int mn03 = u1 & 0x3F3F3F3F;
+            int sc47 = (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4);
+            int mn47 = ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4);
+            float m = 0;
+            for (int g = 0; g < 4; g++) {
+                int scw = g < 2 ? sc03 : sc47;
+                int mnw = g < 2 ? mn03 : mn47;
+                int sh = 16 * (g & 1);
+                m += ((mnw >>> sh) & 0xFF) * sums[i / 32 + 2 * g] + ((mnw >>> (sh + 8)) & 0xFF) * sums[i / 32 + 2 * g + 1];
+                FloatVector lo = FloatVector.zero(F), hi = FloatVector.zero(F);
+                for (int j = 0; j < 32; j += L) {
+                    IntVector q = (IntVector) ByteVector.fromMemorySegment(B, w, off + 48 + 32L * g + j, LE)
+                            .convertShape(VectorOperators.B2I, I, 0);
+                    IntVector h = (IntVector) ByteVector.fromMemorySegment(B, w, off + 16 + j, LE)
+                            .convertShape(VectorOperators.B2I, I, 0);
+                    IntVector ql = q.and(0xF).add(h.lanewise(VectorOperators.ASHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4));
+                    IntVector qhi = q.lanewise(VectorOperators.ASHR, 4).and(0xF)
+                            .add(h.lanewise(VectorOperators.ASHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4));
+                    lo = ((FloatVector) ql.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + 64 * g + j), lo);
+                    hi = ((FloatVector) qhi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, i + 64 * g + 32 + j), hi);
+                }
+                acc = lo.fma(FloatVector.broadcast(F, d * ((scw >>> sh) & 0xFF)), acc);
+                acc = hi.fma(FloatVector.broadcast(F, d * ((scw >>> (sh + 8)) & 0xFF)), acc);
+            }
+            mins += dmin * m;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
     /** {@code sum a[i] * x[xo + i]} for {@code i < k}: the dot used after dequantizing a row into {@code a}. */
     public static float dotArrays(float[] a, float[] x, int xo, int k) {
         FloatVector acc = FloatVector.zero(F);

@@ -8,7 +8,8 @@ import java.lang.foreign.MemorySegment;
  * weight: output column {@code n} is the dot product of stored row {@code n} with the input.
  *
  * <p>The data is a view of the memory-mapped file (an expert is a slice of its 3-D {@code *_exps} tensor); nothing is
- * copied. F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K have vectorized kernels ({@link GgmlKernels}); the other
+ * copied. One token (decode) runs {@link GgmlMatvec}'s vector kernels, which every supported type has. For more
+ * tokens, F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K have vectorized kernels ({@link GgmlKernels}); the other
  * supported types dequantize a row at a time and then take a vector dot.
  */
 public final class GgufMatrix implements WeightMatrix {
@@ -113,6 +114,10 @@ public final class GgufMatrix implements WeightMatrix {
 
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (tokens == 1) {
+            GgmlMatvec.multiply(type, data, rowBytes, k, x, y, n0, n1); // decode: every type has a vector kernel
+            return;
+        }
         // Row outer, tokens inner: a row (a few KB) is read from memory once and reused from L1 for every token.
         if (tokens >= GgufPanelGemm.MIN_TOKENS) {
             // prefill: better still, a dequantized panel of rows serves a register tile of tokens (several times faster)

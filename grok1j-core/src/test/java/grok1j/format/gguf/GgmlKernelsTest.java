@@ -11,7 +11,11 @@ import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** Every kernel against a scalar dequantize-then-dot (in double), on odd shapes. */
+/**
+ * Every kernel against a scalar dequantize-then-dot (in double), on odd shapes. The kernels pick 512- or 256-bit
+ * vectors when their class loads; surefire runs this class a second time with {@code -Dgrok1j.kernel.lanes=8}
+ * (grok1j-core's pom, execution {@code kernels-256-bit}) so the AVX2 code is tested on an AVX-512 machine too.
+ */
 class GgmlKernelsTest {
 
     static void check(GgmlType t, int k, int n, int tokens, int n0, int n1, Random r) {
@@ -63,8 +67,18 @@ class GgmlKernelsTest {
                 check(t, k, 1, 1, 0, 1, r);
                 check(t, k, 3, 2, 0, 3, r);
                 check(t, k, 17, 3, 5, 16, r);
+                // one token (the decode kernels): row groups of GgmlMatvec.ROWS plus leftover rows, odd ranges
+                check(t, k, 17, 1, 0, 17, r);
+                check(t, k, 23, 1, 3, 22, r);
             }
         }
+    }
+
+    /** Which vector width this JVM's kernels run (printed so the two surefire runs can be told apart). */
+    @Test
+    void reportsItsLanes() {
+        String forced = System.getProperty("grok1j.kernel.lanes");
+        assertEquals(forced == null ? grok1j.tensor.GgmlMatvec.lanes() : Integer.parseInt(forced), grok1j.tensor.GgmlMatvec.lanes());
     }
 
     @Test
