@@ -1,7 +1,7 @@
 package grok1j.cli;
 
-import grok1j.format.GgufConverter;
-import grok1j.format.GgufVocab;
+import grok1j.format.gguf.GgufConverter;
+import grok1j.format.gguf.GgufVocab;
 import grok1j.format.ModelFiles;
 import grok1j.model.GrokConfig;
 import grok1j.tensor.GgmlType;

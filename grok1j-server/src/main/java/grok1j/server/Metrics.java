@@ -8,7 +8,15 @@ import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
-import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmBufferPoolMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmClassLoadingMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmCompilationMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmGarbageCollectorMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmMemoryMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmNativeMemoryMetrics;
+import io.prometheus.metrics.instrumentation.jvm.JvmRuntimeInfoMetric;
+import io.prometheus.metrics.instrumentation.jvm.JvmThreadsMetrics;
+import io.prometheus.metrics.instrumentation.jvm.ProcessMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -48,7 +56,8 @@ public final class Metrics {
     final Count rejected = counter("grok1j_requests_rejected_total", "Requests refused because the queue was full (HTTP 429).");
     final Count httpRequests = counter("grok1j_http_requests_total", "HTTP requests received.");
     final Count steps = counter("grok1j_batch_steps_total", "Forward passes run by the scheduler.");
-    private final Counter finished = Counter.builder().name("grok1j_sequences_finished_total")
+    // No exemplars: they would start the client library's scheduler thread, which outlives the server (SoakTest).
+    private final Counter finished = Counter.builder().withoutExemplars().name("grok1j_sequences_finished_total")
             .help("Sequences ended, by reason.").labelNames("reason").register(registry);
     final Count finishedStop = new Count(finished.labelValues("stop"));
     final Count finishedLength = new Count(finished.labelValues("length"));
@@ -94,7 +103,17 @@ public final class Metrics {
         callback("grok1j_avg_generation_throughput_toks_per_s", "Tokens generated per second over the last "
                 + THROUGHPUT_WINDOW_SECONDS + " s of wall time.", () -> decodeRate.perSecond(System.nanoTime()));
         registerPrefixCache();
-        JvmMetrics.builder().register(registry);
+        // The JVM's metrics: JvmMetrics' set without the memory-pool allocation counters, which are incremented from GC
+        // notifications with exemplars and so start the client library's scheduler thread (it outlives the server).
+        JvmThreadsMetrics.builder().register(registry);
+        JvmBufferPoolMetrics.builder().register(registry);
+        JvmClassLoadingMetrics.builder().register(registry);
+        JvmCompilationMetrics.builder().register(registry);
+        JvmGarbageCollectorMetrics.builder().register(registry);
+        JvmMemoryMetrics.builder().register(registry);
+        JvmNativeMemoryMetrics.builder().register(registry);
+        JvmRuntimeInfoMetric.builder().register(registry);
+        ProcessMetrics.builder().register(registry);
     }
 
     /** The prefix cache's metrics, read from {@link PrefixCache#stats()} at each scrape (names after vLLM's). */
@@ -183,15 +202,15 @@ public final class Metrics {
     }
 
     private Gauge gauge(String name, String help) {
-        return Gauge.builder().name(name).help(help).register(registry);
+        return Gauge.builder().withoutExemplars().name(name).help(help).register(registry);
     }
 
     private Count counter(String name, String help) {
-        return new Count(Counter.builder().name(name).help(help).register(registry));
+        return new Count(Counter.builder().withoutExemplars().name(name).help(help).register(registry));
     }
 
     private Timer histogram(String name, String help) {
-        return new Timer(Histogram.builder().name(name).help(help).classicOnly()
+        return new Timer(Histogram.builder().withoutExemplars().name(name).help(help).classicOnly()
                 .classicUpperBounds(LATENCY_BUCKETS).register(registry));
     }
 
