@@ -6,7 +6,9 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -47,6 +49,7 @@ public final class GgmlMatvec {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT_LE = GgmlDequant.SHORT_LE;
     private static final ValueLayout.OfInt INT_LE = GgmlDequant.INT_LE;
+    private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
     /** The float lanes of this JVM's kernels: 16 (512-bit vectors) or 8 (256-bit). */
     public static int lanes() {
@@ -66,9 +69,13 @@ public final class GgmlMatvec {
     static final boolean FOUR_ROWS_Q8_Q6 = L == 16;
 
     /** Per-thread scratch: activation sums per 16 elements, and the unpacked scales of a pass's rows. */
-    private static final class Scratch {
+    static final class Scratch {
         float[] sums = new float[0];
-        final float[] scales = new float[ROWS * 16];
+        final float[] scales = new float[ROWS * 16 + 16];
+        float[] permuted = new float[0];
+        float[] sums16 = new float[0];
+        /** Per row of a pass, 16 lanes of mins terms ({@link #q4kHeader}). */
+        final float[] mins = new float[ROWS * 16];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -97,8 +104,16 @@ public final class GgmlMatvec {
             case Q4_K -> {
                 float[] sums = blockSums(s, x, k, 32);
                 int q = (n1 - n0) / ROWS;
-                for (int c = n0; c < n0 + q; c++) {
-                    q4_Kx4(w, c * rowBytes, q * rowBytes, x, sums, k, y, c, q, s.scales);
+                if (L == 16 && q > 0) {
+                    float[] xp = permuteQ4K(s, x, k);
+                    float[] sums16 = sums16(sums, k, s);
+                    for (int c = n0; c < n0 + q; c++) {
+                        q4_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums16, k, y, c, q, s.scales, s.mins);
+                    }
+                } else {
+                    for (int c = n0; c < n0 + q; c++) {
+                        q4_Kx4(w, c * rowBytes, q * rowBytes, x, sums, k, y, c, q, s.scales);
+                    }
                 }
                 for (int c = n0 + ROWS * q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ4_K(w, c * rowBytes, x, 0, k);
@@ -222,9 +237,10 @@ public final class GgmlMatvec {
 
     /**
      * Unpacks the 8 six-bit scales of the Q4_K/Q5_K superblock at {@code o} times {@code d} into
-     * {@code sc[at, at + 8)} and returns {@code dmin * sum_j m_j * sums[sb + j]} (the row's mins term for it). The
-     * scales and mins are unpacked with the word masks of kernels.md §3 (c) and widened 8 at a time: done one by one
-     * in scalar code this was about as many instructions as the superblock's vector work. No vector crosses the call.
+     * {@code sc[at, at + 8)} and returns {@code dmin * sum_j m_j * sums[sb + j]} (the row's mins term for it). Scalar
+     * code on the three packed words (kernels.md §3 (c)): it runs on the integer units beside the vector work. (A
+     * version with 2-lane int vectors was not intrinsified by C2 and spent most of the kernel's time in the Vector
+     * API's Java fallback.)
      */
     static float kScalesAndMins(MemorySegment w, long o, float[] sums, int sb, float[] sc, int at) {
         float d = Float.float16ToFloat(w.get(SHORT_LE, o));
@@ -232,13 +248,16 @@ public final class GgmlMatvec {
         int u0 = w.get(INT_LE, o + 4);
         int u1 = w.get(INT_LE, o + 8);
         int u2 = w.get(INT_LE, o + 12);
-        IntVector scales = IntVector.broadcast(I2, u0 & 0x3F3F3F3F)
-                .withLane(1, (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4));
-        IntVector mins = IntVector.broadcast(I2, u1 & 0x3F3F3F3F)
-                .withLane(1, ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4));
-        ((FloatVector) scales.reinterpretAsBytes().convertShape(VectorOperators.B2F, F8, 0)).mul(d).intoArray(sc, at);
-        FloatVector m = (FloatVector) mins.reinterpretAsBytes().convertShape(VectorOperators.B2F, F8, 0);
-        return dmin * m.mul(FloatVector.fromArray(F8, sums, sb)).reduceLanes(VectorOperators.ADD);
+        int sLo = u0 & 0x3F3F3F3F, mLo = u1 & 0x3F3F3F3F;
+        int sHi = (u2 & 0x0F0F0F0F) | (((u0 >>> 6) & 0x03030303) << 4);
+        int mHi = ((u2 >>> 4) & 0x0F0F0F0F) | (((u1 >>> 6) & 0x03030303) << 4);
+        float m = 0;
+        for (int j = 0; j < 4; j++) {
+            sc[at + j] = d * ((sLo >>> 8 * j) & 0xFF);
+            sc[at + 4 + j] = d * ((sHi >>> 8 * j) & 0xFF);
+            m += ((mLo >>> 8 * j) & 0xFF) * sums[sb + j] + ((mHi >>> 8 * j) & 0xFF) * sums[sb + 4 + j];
+        }
+        return dmin * m;
     }
 
     /**
@@ -294,13 +313,14 @@ public final class GgmlMatvec {
         y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - m3;
     }
 
-    /** The 16 scales of the Q6_K superblock at {@code o}, times its {@code d}, into {@code sc[at, at + 16)} (8 at a time). */
+    /** The 16 scales of the Q6_K superblock at {@code o}, times its {@code d}, into {@code sc[at, at + 16)} (scalar, as {@link #kScalesAndMins}). */
     static void q6Scales(MemorySegment w, long o, float[] sc, int at) {
         float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208));
-        ((FloatVector) ByteVector.fromMemorySegment(B8, w, o + 192, LE).convertShape(VectorOperators.B2F, F8, 0))
-                .mul(d).intoArray(sc, at);
-        ((FloatVector) ByteVector.fromMemorySegment(B8, w, o + 200, LE).convertShape(VectorOperators.B2F, F8, 0))
-                .mul(d).intoArray(sc, at + 8);
+        long lo = w.get(LONG_LE, o + 192), hi = w.get(LONG_LE, o + 200);
+        for (int j = 0; j < 8; j++) {
+            sc[at + j] = d * (byte) (lo >>> 8 * j);
+            sc[at + 8 + j] = d * (byte) (hi >>> 8 * j);
+        }
     }
 
     /**
@@ -383,5 +403,182 @@ public final class GgmlMatvec {
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
         y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
         y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Where each weight of a Q4_K superblock lands when its 128 bytes of nibbles are read as int lanes: a load of
+     * {@code 4L} bytes (lanes {@code m < L}, bytes {@code b < 4} of each lane) gives, for each of the 8 nibble
+     * positions {@code p = 2b + t} ({@code t = 0} low, 1 high), one vector of {@code L} weights. The activation is
+     * permuted once per call into that order ({@code Q4K_ORDER[j]} = the superblock element that slot {@code j}
+     * multiplies), so the kernel needs no widening shuffles: a shift, a mask and a conversion per vector of weights.
+     */
+    static final int[] Q4K_ORDER = q4kOrder(L);
+
+    /**
+     * The power of two that undoes a nibble's place in its int lane: the kernel masks nibble {@code p} in place
+     * ({@code v & (0xF << 4p)}, one operation instead of a shift and a mask) and converts {@code q * 2^4p} to float,
+     * exactly; the activation slot carries {@code 2^-4p}, so each product equals {@code q * x} (both scalings are
+     * exact, short of activations below 2^-100). The top nibble is shifted down instead (masked in place it would be
+     * negative).
+     */
+    static final float[] Q4K_UNIT = q4kUnit(L);
+
+    static float[] q4kUnit(int lanes) {
+        float[] unit = new float[256];
+        for (int j = 0; j < 256; j++) {
+            int p = j % (8 * lanes) / lanes;
+            unit[j] = p == 7 ? 1f : Math.scalb(1f, -4 * p);
+        }
+        return unit;
+    }
+
+    static int[] q4kOrder(int lanes) {
+        int[] order = new int[256];
+        for (int load = 0; load < 128 / (4 * lanes); load++) {
+            for (int p = 0; p < 8; p++) {
+                for (int m = 0; m < lanes; m++) {
+                    int b = p >> 1, t = p & 1;
+                    int byteIndex = 4 * lanes * load + 4 * m + b; // within the superblock's 128 bytes of nibbles
+                    order[8 * lanes * load + lanes * p + m] = 64 * (byteIndex / 32) + 32 * t + byteIndex % 32;
+                }
+            }
+        }
+        return order;
+    }
+
+    /** {@code x} permuted superblock by superblock into {@link #Q4K_ORDER}. */
+    static float[] permuteQ4K(Scratch s, float[] x, int k) {
+        if (s.permuted.length < k) {
+            s.permuted = new float[k];
+        }
+        float[] xp = s.permuted;
+        int[] order = Q4K_ORDER;
+        float[] unit = Q4K_UNIT;
+        for (int sb = 0; sb < k; sb += 256) {
+            for (int j = 0; j < 256; j++) {
+                xp[sb + j] = x[sb + order[j]] * unit[j];
+            }
+        }
+        return xp;
+    }
+
+    private static final VectorShuffle<Float> SC_LO0 = VectorShuffle.fromOp(F, i -> i < L / 2 ? 0 : 2);
+    private static final VectorShuffle<Float> SC_HI0 = VectorShuffle.fromOp(F, i -> i < L / 2 ? 1 : 3);
+    private static final VectorShuffle<Float> SC_LO1 = VectorShuffle.fromOp(F, i -> i < L / 2 ? 4 : 6);
+    private static final VectorShuffle<Float> SC_HI1 = VectorShuffle.fromOp(F, i -> i < L / 2 ? 5 : 7);
+
+
+    private static final VectorSpecies<Integer> I4 = IntVector.SPECIES_128;
+    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+    /** Picks [u0, u2, u1, u2] and [u0, u0, u1, u1] out of the lanes [d|dmin, u0, u1, u2] of a Q4_K header. */
+    private static final VectorShuffle<Integer> K_LOW = VectorShuffle.fromValues(I4, 1, 3, 2, 3);
+    private static final VectorShuffle<Integer> K_HIGH = VectorShuffle.fromValues(I4, 1, 1, 2, 2);
+    private static final IntVector K_SHIFT = IntVector.fromArray(I4, new int[] {0, 0, 0, 4}, 0);
+    private static final IntVector K_MASK = IntVector.fromArray(I4, new int[] {0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F}, 0);
+    private static final IntVector K_TOP = IntVector.fromArray(I4, new int[] {0, 0x30303030, 0, 0x30303030}, 0);
+    private static final VectorMask<Float> UPPER_HALF = VectorMask.fromLong(F, L == 16 ? 0xFF00L : 0xF0L);
+
+    /**
+     * The 8 scales and 8 mins of the Q4_K superblock at {@code o} as 16 floats {@code [d * sc_0..7, dmin * m_0..7]}
+     * in {@code sc[at, at + 16)}, unpacked with 128-bit vectors (kernels.md §3 (c): the three packed words rearranged,
+     * masked and or-ed into 16 six-bit bytes, then widened once); and {@code macc[at + 8 + j] += dmin * m_j *
+     * sums[sb + j]}, the row's mins terms, summed in the caller at the end of the row. 512-bit vectors only.
+     */
+    static void q4kHeader(MemorySegment w, long o, float[] sums16, int sb, float[] sc, float[] macc, int at) {
+        IntVector v = IntVector.fromMemorySegment(I4, w, o, LE);
+        IntVector six = v.rearrange(K_LOW).lanewise(VectorOperators.LSHR, K_SHIFT).and(K_MASK)
+                .or(v.rearrange(K_HIGH).lanewise(VectorOperators.LSHR, 2).and(K_TOP));
+        float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+        float dmin = Float.float16ToFloat(w.get(SHORT_LE, o + 2));
+        FloatVector r = ((FloatVector) six.reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0))
+                .mul(FloatVector.broadcast(F, d).blend(dmin, UPPER_HALF));
+        r.intoArray(sc, at);
+        r.fma(FloatVector.fromArray(F, sums16, 2 * sb), FloatVector.fromArray(F, macc, at)).intoArray(macc, at);
+    }
+
+    /**
+     * Four Q4_K rows with 512-bit vectors on the permuted activation ({@link #Q4K_ORDER}): per superblock and row two
+     * 64-byte loads, each split into 8 vectors of nibbles by shift and mask (lanes 0-7 from one group of 64 weights,
+     * 8-15 from the next); low and high nibbles accumulate apart and take their sub-blocks' scales as vectors.
+     */
+    static void q4_Kx4p(MemorySegment w, long off, long rb, float[] xp, float[] sums16, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        java.util.Arrays.fill(macc, 0, 64, 0f);
+        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        for (int i = 0; i < k; i += 256, o0 += 144, o1 += 144, o2 += 144, o3 += 144) {
+            int sb = i / 32;
+            q4kHeader(w, o0, sums16, sb, sc, macc, 0);
+            q4kHeader(w, o1, sums16, sb, sc, macc, 16);
+            q4kHeader(w, o2, sums16, sb, sc, macc, 32);
+            q4kHeader(w, o3, sums16, sb, sc, macc, 48);
+            for (int h = 0; h < 2; h++) {
+                long q = 16 + 64L * h;
+                int xb = i + 128 * h;
+                IntVector v0 = IntVector.fromMemorySegment(I, w, o0 + q, LE);
+                IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE);
+                IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE);
+                IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE);
+                FloatVector xv = FloatVector.fromArray(F, xp, xb);
+                FloatVector l0 = ((FloatVector) v0.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector l1 = ((FloatVector) v1.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector l2 = ((FloatVector) v2.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector l3 = ((FloatVector) v3.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                xv = FloatVector.fromArray(F, xp, xb + L);
+                FloatVector h0 = ((FloatVector) v0.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector h1 = ((FloatVector) v1.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector h2 = ((FloatVector) v2.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector h3 = ((FloatVector) v3.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                for (int b = 1; b < 4; b++) {
+                    int low = 0xF << 8 * b;
+                    xv = FloatVector.fromArray(F, xp, xb + 2 * b * L);
+                    l0 = ((FloatVector) v0.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l0);
+                    l1 = ((FloatVector) v1.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l1);
+                    l2 = ((FloatVector) v2.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l2);
+                    l3 = ((FloatVector) v3.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                }
+                xv = FloatVector.fromArray(F, xp, xb + 3 * L);
+                h0 = ((FloatVector) v0.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
+                h1 = ((FloatVector) v1.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
+                h2 = ((FloatVector) v2.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
+                h3 = ((FloatVector) v3.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
+                xv = FloatVector.fromArray(F, xp, xb + 5 * L);
+                h0 = ((FloatVector) v0.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
+                h1 = ((FloatVector) v1.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
+                h2 = ((FloatVector) v2.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
+                h3 = ((FloatVector) v3.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
+                xv = FloatVector.fromArray(F, xp, xb + 7 * L);
+                h0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h0);
+                h1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h1);
+                h2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h2);
+                h3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h3);
+                VectorShuffle<Float> lo = h == 0 ? SC_LO0 : SC_LO1, hi = h == 0 ? SC_HI0 : SC_HI1;
+                FloatVector s;
+                s = FloatVector.fromArray(F, sc, 0);
+                a0 = h0.fma(s.rearrange(hi), l0.fma(s.rearrange(lo), a0));
+                s = FloatVector.fromArray(F, sc, 16);
+                a1 = h1.fma(s.rearrange(hi), l1.fma(s.rearrange(lo), a1));
+                s = FloatVector.fromArray(F, sc, 32);
+                a2 = h2.fma(s.rearrange(hi), l2.fma(s.rearrange(lo), a2));
+                s = FloatVector.fromArray(F, sc, 48);
+                a3 = h3.fma(s.rearrange(hi), l3.fma(s.rearrange(lo), a3));
+            }
+        }
+        y[yo] = a0.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 0).reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 16).reduceLanes(VectorOperators.ADD);
+        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 32).reduceLanes(VectorOperators.ADD);
+        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 48).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** {@code sums16[2 * b .. 2 * b + 16)} = 8 zeros, then the sums of the 8 sub-blocks of superblock {@code b / 8}: the mins' partners in {@link #q4kHeader}. */
+    static float[] sums16(float[] sums, int k, Scratch s) {
+        if (s.sums16.length < k / 16) {
+            s.sums16 = new float[k / 16];
+        }
+        float[] out = s.sums16;
+        for (int b = 0; b < k / 32; b += 8) {
+            java.util.Arrays.fill(out, 2 * b, 2 * b + 8, 0f);
+            System.arraycopy(sums, b, out, 2 * b + 8, 8);
+        }
+        return out;
     }
 }
