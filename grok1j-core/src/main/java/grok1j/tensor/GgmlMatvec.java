@@ -16,19 +16,26 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Decode is memory-bound, so the kernels are built to keep the load ports and the memory streams busy with weight
  * bytes: Q8_0, Q4_K and Q6_K take {@link #ROWS} rows per pass, each activation vector loaded once and used for every
- * row; per-row block scales are unpacked once per superblock into a small float table. The rows of a pass come one
- * from each quarter of the range, as in {@link Int8GroupedMatrix#matvec}: each quarter is then read as one long
- * sequential stream, which the hardware prefetchers follow. Four adjacent rows per pass (four streams of one row
- * each, restarted every pass) were slower from DRAM than the one-row kernels (1 thread, CPU time: Q8_0 0.3 of the
- * read probe against 0.44), though faster in cache (0.82 against 0.70). The other types run one row at a time with their own vector kernels ({@link GgmlKernels}); no
- * type dequantizes a row into memory first.
+ * row. The rows of a pass come one from each quarter of the range, as in {@link Int8GroupedMatrix#matvec}: each
+ * quarter is then read as one long sequential stream, which the hardware prefetchers follow. The other types run one
+ * row at a time with their own vector kernels ({@link GgmlKernels}); no type dequantizes a row into memory first.
+ *
+ * <p>With 512-bit vectors the K-quant kernels read their packed bits as whole 64-byte int vectors and never widen
+ * bytes with shuffles: every weight is cut out of its int lane by a mask in place ({@code v & (0xF << 8b)}), then
+ * converted and multiplied. That puts the weights of a vector in an order of their own, so the activation is
+ * permuted once per call into that order ({@link #Q4K_ORDER}, {@link #Q6K_ORDER}; 6144 floats, against megabytes of
+ * weights), with a power of two per slot that undoes the mask's place. Against the widening kernels (1 thread, from
+ * cache, same run, load ~4): Q4_K about 2.8x, Q6_K 1.45x. Two lessons from C2 (kernels.md §4.3): vector species narrower than
+ * 128 bits (a 2-lane int vector, 8 bytes widened to floats) were not intrinsified and ran the Vector API's Java
+ * fallback, which took most of the time of the Q4_K and Q6_K kernels; and a kernel unrolled by hand beyond C2's
+ * inlining budget had some vector calls left out of line, with the same fallback: the byte loop stays a loop.
  *
  * <p>Numerics (exact float32, like the official int8 path, {@link Int8GroupedMatrix}): weights are small integers
  * times block scales, both exact in float32. Per block (Q8_0) or sub-block (K types) the kernel sums {@code q * x}
  * lane-wise in float32 and then applies the block's scale once, {@code acc += (d * sc) * sum(q * x)}; the
  * {@code -dmin * m} terms of Q4_K (and the {@code m} of Q4_1/Q5_1, {@code -dmin * m} of Q2_K/Q5_K) multiply a
- * float32 sum of the sub-block's activations computed once per call ({@link #blockSums}). Lanes are reduced at the
- * end of the row.
+ * float32 sum of the sub-block's activations computed once per call ({@link #blockSums}), and so does Q6_K's offset
+ * 32 in the permuted kernel. Lanes are reduced at the end of the row.
  *
  * <p>Rules of kernels.md §4.3: every species is a static final chosen from {@link GgmlKernels#L}
  * ({@code -Dgrok1j.kernel.lanes=8|16} forces 256- or 512-bit code, so tests run both on an AVX-512 machine); one flat
@@ -42,10 +49,6 @@ public final class GgmlMatvec {
     private static final VectorSpecies<Float> F = L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = L == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Integer> I = L == 16 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
-    /** 8 bytes widened to 8 floats (256 bits, native on AVX2 and AVX-512): block scales, 8 at a time. */
-    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
-    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
-    private static final VectorSpecies<Integer> I2 = IntVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT_LE = GgmlDequant.SHORT_LE;
     private static final ValueLayout.OfInt INT_LE = GgmlDequant.INT_LE;
@@ -105,7 +108,7 @@ public final class GgmlMatvec {
                 float[] sums = blockSums(s, x, k, 32);
                 int q = (n1 - n0) / ROWS;
                 if (L == 16 && q > 0) {
-                    float[] xp = permuteQ4K(s, x, k);
+                    float[] xp = permute(s, x, k, Q4K_ORDER, Q4K_UNIT);
                     float[] sums16 = sums16(sums, k, s);
                     for (int c = n0; c < n0 + q; c++) {
                         q4_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums16, k, y, c, q, s.scales, s.mins);
@@ -121,8 +124,12 @@ public final class GgmlMatvec {
             }
             case Q6_K -> {
                 int q = FOUR_ROWS_Q8_Q6 ? (n1 - n0) / ROWS : 0;
-                for (int c = n0; c < n0 + q; c++) {
-                    q6_Kx4(w, c * rowBytes, q * rowBytes, x, k, y, c, q, s.scales);
+                if (q > 0) { // 512-bit vectors
+                    float[] xp = permute(s, x, k, Q6K_ORDER, Q6K_UNIT);
+                    float[] sums = blockSums(s, x, k, 16);
+                    for (int c = n0; c < n0 + q; c++) {
+                        q6_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums, k, y, c, q, s.scales, s.mins);
+                    }
                 }
                 for (int c = n0 + ROWS * q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ6_K(w, c * rowBytes, x, 0, k);
@@ -313,98 +320,6 @@ public final class GgmlMatvec {
         y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - m3;
     }
 
-    /** The 16 scales of the Q6_K superblock at {@code o}, times its {@code d}, into {@code sc[at, at + 16)} (scalar, as {@link #kScalesAndMins}). */
-    static void q6Scales(MemorySegment w, long o, float[] sc, int at) {
-        float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208));
-        long lo = w.get(LONG_LE, o + 192), hi = w.get(LONG_LE, o + 200);
-        for (int j = 0; j < 8; j++) {
-            sc[at + j] = d * (byte) (lo >>> 8 * j);
-            sc[at + 8 + j] = d * (byte) (hi >>> 8 * j);
-        }
-    }
-
-    /**
-     * Four Q6_K rows: per half (128 elements) and chunk of {@code L} positions, the four quarter-rows' activation
-     * vectors are loaded once; per row the low nibbles of {@code ql} and the 2-bit fields of {@code qh} are combined
-     * in int lanes (native shifts there) and converted. A chunk lies within one 16-element sub-block, whose scale is
-     * applied to the chunk's products ({@code acc += s * (q * x)}). The rows are written out by hand: a helper
-     * taking vectors may fail to inline, and then C2 boxes every vector (kernels.md §4.3).
-     */
-    static void q6_Kx4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys, float[] sc) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
-        for (int i = 0; i < k; i += 256, o0 += 210, o1 += 210, o2 += 210, o3 += 210) {
-            q6Scales(w, o0, sc, 0);
-            q6Scales(w, o1, sc, 16);
-            q6Scales(w, o2, sc, 32);
-            q6Scales(w, o3, sc, 48);
-            for (int n = 0; n < 2; n++) {
-                for (int l = 0; l < 32; l += L) {
-                    int xb = i + 128 * n + l;
-                    FloatVector x1 = FloatVector.fromArray(F, x, xb);
-                    FloatVector x2 = FloatVector.fromArray(F, x, xb + 32);
-                    FloatVector x3 = FloatVector.fromArray(F, x, xb + 64);
-                    FloatVector x4 = FloatVector.fromArray(F, x, xb + 96);
-                    int si = 8 * n + l / 16;
-                    long ql = 64L * n + l, qh = 128 + 32L * n + l;
-                    IntVector a, b, h, q;
-                    // row 0
-                    a = (IntVector) ByteVector.fromMemorySegment(B, w, o0 + ql, LE).convertShape(VectorOperators.B2I, I, 0);
-                    b = (IntVector) ByteVector.fromMemorySegment(B, w, o0 + ql + 32, LE).convertShape(VectorOperators.B2I, I, 0);
-                    h = (IntVector) ByteVector.fromMemorySegment(B, w, o0 + qh, LE).convertShape(VectorOperators.B2I, I, 0);
-                    q = a.and(0xF).or(h.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
-                    a0 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x1).fma(FloatVector.broadcast(F, sc[si]), a0);
-                    q = b.and(0xF).or(h.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
-                    a0 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x2).fma(FloatVector.broadcast(F, sc[si + 2]), a0);
-                    q = a.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.and(0x30)).sub(32);
-                    a0 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x3).fma(FloatVector.broadcast(F, sc[si + 4]), a0);
-                    q = b.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32);
-                    a0 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x4).fma(FloatVector.broadcast(F, sc[si + 6]), a0);
-                    // row 1
-                    a = (IntVector) ByteVector.fromMemorySegment(B, w, o1 + ql, LE).convertShape(VectorOperators.B2I, I, 0);
-                    b = (IntVector) ByteVector.fromMemorySegment(B, w, o1 + ql + 32, LE).convertShape(VectorOperators.B2I, I, 0);
-                    h = (IntVector) ByteVector.fromMemorySegment(B, w, o1 + qh, LE).convertShape(VectorOperators.B2I, I, 0);
-                    q = a.and(0xF).or(h.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
-                    a1 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x1).fma(FloatVector.broadcast(F, sc[16 + si]), a1);
-                    q = b.and(0xF).or(h.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
-                    a1 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x2).fma(FloatVector.broadcast(F, sc[16 + si + 2]), a1);
-                    q = a.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.and(0x30)).sub(32);
-                    a1 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x3).fma(FloatVector.broadcast(F, sc[16 + si + 4]), a1);
-                    q = b.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32);
-                    a1 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x4).fma(FloatVector.broadcast(F, sc[16 + si + 6]), a1);
-                    // row 2
-                    a = (IntVector) ByteVector.fromMemorySegment(B, w, o2 + ql, LE).convertShape(VectorOperators.B2I, I, 0);
-                    b = (IntVector) ByteVector.fromMemorySegment(B, w, o2 + ql + 32, LE).convertShape(VectorOperators.B2I, I, 0);
-                    h = (IntVector) ByteVector.fromMemorySegment(B, w, o2 + qh, LE).convertShape(VectorOperators.B2I, I, 0);
-                    q = a.and(0xF).or(h.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
-                    a2 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x1).fma(FloatVector.broadcast(F, sc[32 + si]), a2);
-                    q = b.and(0xF).or(h.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
-                    a2 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x2).fma(FloatVector.broadcast(F, sc[32 + si + 2]), a2);
-                    q = a.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.and(0x30)).sub(32);
-                    a2 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x3).fma(FloatVector.broadcast(F, sc[32 + si + 4]), a2);
-                    q = b.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32);
-                    a2 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x4).fma(FloatVector.broadcast(F, sc[32 + si + 6]), a2);
-                    // row 3
-                    a = (IntVector) ByteVector.fromMemorySegment(B, w, o3 + ql, LE).convertShape(VectorOperators.B2I, I, 0);
-                    b = (IntVector) ByteVector.fromMemorySegment(B, w, o3 + ql + 32, LE).convertShape(VectorOperators.B2I, I, 0);
-                    h = (IntVector) ByteVector.fromMemorySegment(B, w, o3 + qh, LE).convertShape(VectorOperators.B2I, I, 0);
-                    q = a.and(0xF).or(h.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32);
-                    a3 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x1).fma(FloatVector.broadcast(F, sc[48 + si]), a3);
-                    q = b.and(0xF).or(h.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
-                    a3 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x2).fma(FloatVector.broadcast(F, sc[48 + si + 2]), a3);
-                    q = a.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.and(0x30)).sub(32);
-                    a3 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x3).fma(FloatVector.broadcast(F, sc[48 + si + 4]), a3);
-                    q = b.lanewise(VectorOperators.ASHR, 4).and(0xF).or(h.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32);
-                    a3 = ((FloatVector) q.convert(VectorOperators.I2F, 0)).mul(x4).fma(FloatVector.broadcast(F, sc[48 + si + 6]), a3);
-                }
-            }
-        }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
-        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
-        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
-    }
-
     /**
      * Where each weight of a Q4_K superblock lands when its 128 bytes of nibbles are read as int lanes: a load of
      * {@code 4L} bytes (lanes {@code m < L}, bytes {@code b < 4} of each lane) gives, for each of the 8 nibble
@@ -415,11 +330,11 @@ public final class GgmlMatvec {
     static final int[] Q4K_ORDER = q4kOrder(L);
 
     /**
-     * The power of two that undoes a nibble's place in its int lane: the kernel masks nibble {@code p} in place
-     * ({@code v & (0xF << 4p)}, one operation instead of a shift and a mask) and converts {@code q * 2^4p} to float,
-     * exactly; the activation slot carries {@code 2^-4p}, so each product equals {@code q * x} (both scalings are
-     * exact, short of activations below 2^-100). The top nibble is shifted down instead (masked in place it would be
-     * negative).
+     * The power of two that undoes a nibble's place in its int lane: the kernel masks the nibbles of byte {@code b}
+     * in place ({@code v & (0xF << 8b)}, and the same of {@code v >>> 4} for the high ones: one operation per vector
+     * instead of a shift and a mask) and converts {@code q * 2^8b} to float, exactly; the activation slot carries
+     * {@code 2^-8b}, so each product equals {@code q * x} (both scalings are exact, short of activations below
+     * 2^-100).
      */
     static final float[] Q4K_UNIT = q4kUnit(L);
 
@@ -427,7 +342,7 @@ public final class GgmlMatvec {
         float[] unit = new float[256];
         for (int j = 0; j < 256; j++) {
             int p = j % (8 * lanes) / lanes;
-            unit[j] = p == 7 ? 1f : Math.scalb(1f, -4 * p);
+            unit[j] = Math.scalb(1f, -8 * (p >> 1));
         }
         return unit;
     }
@@ -444,22 +359,6 @@ public final class GgmlMatvec {
             }
         }
         return order;
-    }
-
-    /** {@code x} permuted superblock by superblock into {@link #Q4K_ORDER}. */
-    static float[] permuteQ4K(Scratch s, float[] x, int k) {
-        if (s.permuted.length < k) {
-            s.permuted = new float[k];
-        }
-        float[] xp = s.permuted;
-        int[] order = Q4K_ORDER;
-        float[] unit = Q4K_UNIT;
-        for (int sb = 0; sb < k; sb += 256) {
-            for (int j = 0; j < 256; j++) {
-                xp[sb + j] = x[sb + order[j]] * unit[j];
-            }
-        }
-        return xp;
     }
 
     private static final VectorShuffle<Float> SC_LO0 = VectorShuffle.fromOp(F, i -> i < L / 2 ? 0 : 2);
@@ -518,39 +417,24 @@ public final class GgmlMatvec {
                 IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE);
                 IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE);
                 IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE);
-                FloatVector xv = FloatVector.fromArray(F, xp, xb);
-                FloatVector l0 = ((FloatVector) v0.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector l1 = ((FloatVector) v1.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector l2 = ((FloatVector) v2.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector l3 = ((FloatVector) v3.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                xv = FloatVector.fromArray(F, xp, xb + L);
-                FloatVector h0 = ((FloatVector) v0.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector h1 = ((FloatVector) v1.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector h2 = ((FloatVector) v2.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector h3 = ((FloatVector) v3.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                for (int b = 1; b < 4; b++) {
-                    int low = 0xF << 8 * b;
-                    xv = FloatVector.fromArray(F, xp, xb + 2 * b * L);
-                    l0 = ((FloatVector) v0.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l0);
-                    l1 = ((FloatVector) v1.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l1);
-                    l2 = ((FloatVector) v2.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l2);
-                    l3 = ((FloatVector) v3.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                IntVector s0 = v0.lanewise(VectorOperators.LSHR, 4), s1 = v1.lanewise(VectorOperators.LSHR, 4);
+                IntVector s2 = v2.lanewise(VectorOperators.LSHR, 4), s3 = v3.lanewise(VectorOperators.LSHR, 4);
+                FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+                // one loop body for all four bytes: C2 parses it once (unrolled by hand, the method outgrew C2's
+                // inlining budget and some vector calls fell back to the Vector API's Java code)
+                for (int b = 0; b < 4; b++) {
+                    int nibble = 0xF << 8 * b;
+                    FloatVector xl = FloatVector.fromArray(F, xp, xb + 2 * b * L);
+                    FloatVector xh = FloatVector.fromArray(F, xp, xb + (2 * b + 1) * L);
+                    l0 = ((FloatVector) v0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l0);
+                    l1 = ((FloatVector) v1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l1);
+                    l2 = ((FloatVector) v2.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l2);
+                    l3 = ((FloatVector) v3.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l3);
+                    h0 = ((FloatVector) s0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h0);
+                    h1 = ((FloatVector) s1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h1);
+                    h2 = ((FloatVector) s2.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h2);
+                    h3 = ((FloatVector) s3.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h3);
                 }
-                xv = FloatVector.fromArray(F, xp, xb + 3 * L);
-                h0 = ((FloatVector) v0.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
-                h1 = ((FloatVector) v1.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
-                h2 = ((FloatVector) v2.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
-                h3 = ((FloatVector) v3.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
-                xv = FloatVector.fromArray(F, xp, xb + 5 * L);
-                h0 = ((FloatVector) v0.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
-                h1 = ((FloatVector) v1.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
-                h2 = ((FloatVector) v2.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
-                h3 = ((FloatVector) v3.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
-                xv = FloatVector.fromArray(F, xp, xb + 7 * L);
-                h0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h0);
-                h1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h1);
-                h2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h2);
-                h3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h3);
                 VectorShuffle<Float> lo = h == 0 ? SC_LO0 : SC_LO1, hi = h == 0 ? SC_HI0 : SC_HI1;
                 FloatVector s;
                 s = FloatVector.fromArray(F, sc, 0);
@@ -580,5 +464,139 @@ public final class GgmlMatvec {
             System.arraycopy(sums, b, out, 2 * b + 8, 8);
         }
         return out;
+    }
+
+    /**
+     * Q6_K's counterpart of {@link #Q4K_ORDER}: a half superblock (128 weights) is read as 64 bytes of {@code ql}
+     * (int lanes 0-7 the bytes {@code l < 32}, lanes 8-15 the bytes {@code 32 + l}) and its 32 bytes of {@code qh} in both
+     * halves of a vector; nibble {@code p = 2b + t} of lane {@code m} is weight {@code 128n + 64t + (m < 8 ? 0 : 32) +
+     * 4(m % 8) + b}, masked in place as {@code q * 2^8b} (high nibbles after a shift by 4), which the slot's power
+     * of two undoes. 512-bit vectors only.
+     */
+    static final int[] Q6K_ORDER = new int[256];
+    static final float[] Q6K_UNIT = new float[256];
+
+    static {
+        for (int n = 0; n < 2; n++) {
+            for (int p = 0; p < 8; p++) {
+                for (int m = 0; m < 16; m++) {
+                    int b = p >> 1, t = p & 1;
+                    int slot = 128 * n + 16 * p + m;
+                    Q6K_ORDER[slot] = 128 * n + 64 * t + (m < 8 ? 0 : 32) + 4 * (m % 8) + b;
+                    Q6K_UNIT[slot] = Math.scalb(1f, -8 * b);
+                }
+            }
+        }
+    }
+
+    static float[] permute(Scratch s, float[] x, int k, int[] order, float[] unit) {
+        if (s.permuted.length < k) {
+            s.permuted = new float[k];
+        }
+        float[] xp = s.permuted;
+        for (int sb = 0; sb < k; sb += 256) {
+            for (int j = 0; j < 256; j++) {
+                xp[sb + j] = x[sb + order[j]] * unit[j];
+            }
+        }
+        return xp;
+    }
+
+    /** Both halves of a vector from the 8 ints of {@code qh} at lanes 0-7 ({@code n = 0}) or 8-15. */
+    private static final VectorShuffle<Integer> QH_LOW = VectorShuffle.fromOp(I, i -> i % 8);
+    private static final VectorShuffle<Integer> QH_HIGH = VectorShuffle.fromOp(I, i -> 8 + i % 8);
+    /** Lanes 8-15 (the bytes {@code 32 + l}) take the next two bits of each {@code qh} byte. */
+    private static final IntVector QH_SHIFT = IntVector.fromArray(I, new int[] {0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2}, 0);
+    /** Scales of the low nibbles of half {@code n} (sub-blocks {@code 8n .. 8n+3}, four lanes each) and of the high ones. */
+    private static final VectorShuffle<Float> Q6_LO0 = VectorShuffle.fromOp(F, i -> i / 4);
+    private static final VectorShuffle<Float> Q6_HI0 = VectorShuffle.fromOp(F, i -> 4 + i / 4);
+    private static final VectorShuffle<Float> Q6_LO1 = VectorShuffle.fromOp(F, i -> 8 + i / 4);
+    private static final VectorShuffle<Float> Q6_HI1 = VectorShuffle.fromOp(F, i -> 12 + i / 4);
+
+    /**
+     * The 16 scales of the Q6_K superblock at {@code o} times its {@code d}, into {@code sc[at, at + 16)}, and
+     * {@code macc[at + j] += d * scale_j * sums[16 * sb16 + j]} (the offset-32 terms, subtracted at the end of the row).
+     */
+    static void q6kHeader(MemorySegment w, long o, float[] sums, int sb16, float[] sc, float[] macc, int at) {
+        float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208));
+        FloatVector r = ((FloatVector) ByteVector.fromMemorySegment(B16, w, o + 192, LE)
+                .convertShape(VectorOperators.B2F, F, 0)).mul(d);
+        r.intoArray(sc, at);
+        r.fma(FloatVector.fromArray(F, sums, sb16), FloatVector.fromArray(F, macc, at)).intoArray(macc, at);
+    }
+
+    /**
+     * Four Q6_K rows with 512-bit vectors on the permuted activation ({@link #Q6K_ORDER}): per half superblock and row
+     * one 64-byte load of {@code ql} and one of {@code qh} (both halves' bits, rearranged into place); each weight is
+     * two masks and an or in its int lane, a conversion and an FMA. The offset 32 is taken out once per sub-block
+     * with the activation sums ({@link #q6kHeader}).
+     */
+    static void q6_Kx4p(MemorySegment w, long off, long rb, float[] xp, float[] sums, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        java.util.Arrays.fill(macc, 0, 64, 0f);
+        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        for (int i = 0; i < k; i += 256, o0 += 210, o1 += 210, o2 += 210, o3 += 210) {
+            q6kHeader(w, o0, sums, i / 16, sc, macc, 0);
+            q6kHeader(w, o1, sums, i / 16, sc, macc, 16);
+            q6kHeader(w, o2, sums, i / 16, sc, macc, 32);
+            q6kHeader(w, o3, sums, i / 16, sc, macc, 48);
+            for (int n = 0; n < 2; n++) {
+                VectorShuffle<Integer> pick = n == 0 ? QH_LOW : QH_HIGH;
+                long ql = 64L * n;
+                int xb = i + 128 * n;
+                // low nibbles: q & (0xF << 8b) | (qh bits << 4) & (0x30 << 8b) = value * 2^8b
+                IntVector q0 = IntVector.fromMemorySegment(I, w, o0 + ql, LE);
+                IntVector q1 = IntVector.fromMemorySegment(I, w, o1 + ql, LE);
+                IntVector q2 = IntVector.fromMemorySegment(I, w, o2 + ql, LE);
+                IntVector q3 = IntVector.fromMemorySegment(I, w, o3 + ql, LE);
+                IntVector u0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
+                IntVector u1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
+                IntVector u2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
+                IntVector u3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
+                FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0;
+                for (int b = 0; b < 4; b++) {
+                    int low = 0xF << 8 * b, top = 0x30 << 8 * b;
+                    FloatVector xv = FloatVector.fromArray(F, xp, xb + 2 * b * L);
+                    l0 = ((FloatVector) q0.and(low).or(u0.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l0);
+                    l1 = ((FloatVector) q1.and(low).or(u1.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l1);
+                    l2 = ((FloatVector) q2.and(low).or(u2.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l2);
+                    l3 = ((FloatVector) q3.and(low).or(u3.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                }
+                VectorShuffle<Float> lo = n == 0 ? Q6_LO0 : Q6_LO1, hi = n == 0 ? Q6_HI0 : Q6_HI1;
+                a0 = l0.fma(FloatVector.fromArray(F, sc, 0).rearrange(lo), a0);
+                a1 = l1.fma(FloatVector.fromArray(F, sc, 16).rearrange(lo), a1);
+                a2 = l2.fma(FloatVector.fromArray(F, sc, 32).rearrange(lo), a2);
+                a3 = l3.fma(FloatVector.fromArray(F, sc, 48).rearrange(lo), a3);
+                // high nibbles: (q >>> 4) & (0xF << 8b) | qh bits & (0x30 << 8b) = value * 2^8b (reloaded: fewer live registers)
+                q0 = IntVector.fromMemorySegment(I, w, o0 + ql, LE).lanewise(VectorOperators.LSHR, 4);
+                q1 = IntVector.fromMemorySegment(I, w, o1 + ql, LE).lanewise(VectorOperators.LSHR, 4);
+                q2 = IntVector.fromMemorySegment(I, w, o2 + ql, LE).lanewise(VectorOperators.LSHR, 4);
+                q3 = IntVector.fromMemorySegment(I, w, o3 + ql, LE).lanewise(VectorOperators.LSHR, 4);
+                u0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
+                u1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
+                u2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
+                u3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
+                l0 = FloatVector.zero(F);
+                l1 = l0;
+                l2 = l0;
+                l3 = l0;
+                for (int b = 0; b < 4; b++) {
+                    int low = 0xF << 8 * b, top = 0x30 << 8 * b;
+                    FloatVector xv = FloatVector.fromArray(F, xp, xb + (2 * b + 1) * L);
+                    l0 = ((FloatVector) q0.and(low).or(u0.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l0);
+                    l1 = ((FloatVector) q1.and(low).or(u1.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l1);
+                    l2 = ((FloatVector) q2.and(low).or(u2.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l2);
+                    l3 = ((FloatVector) q3.and(low).or(u3.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                }
+                a0 = l0.fma(FloatVector.fromArray(F, sc, 0).rearrange(hi), a0);
+                a1 = l1.fma(FloatVector.fromArray(F, sc, 16).rearrange(hi), a1);
+                a2 = l2.fma(FloatVector.fromArray(F, sc, 32).rearrange(hi), a2);
+                a3 = l3.fma(FloatVector.fromArray(F, sc, 48).rearrange(hi), a3);
+            }
+        }
+        y[yo] = a0.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 0).reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 16).reduceLanes(VectorOperators.ADD);
+        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 32).reduceLanes(VectorOperators.ADD);
+        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 48).reduceLanes(VectorOperators.ADD);
     }
 }
