@@ -20,15 +20,19 @@ import jdk.incubator.vector.VectorSpecies;
  * quarter is then read as one long sequential stream, which the hardware prefetchers follow. The other types run one
  * row at a time with their own vector kernels ({@link GgmlKernels}); no type dequantizes a row into memory first.
  *
- * <p>With 512-bit vectors the K-quant kernels read their packed bits as whole 64-byte int vectors and never widen
- * bytes with shuffles: every weight is cut out of its int lane by a mask in place ({@code v & (0xF << 8b)}), then
- * converted and multiplied. That puts the weights of a vector in an order of their own, so the activation is
- * permuted once per call into that order ({@link #Q4K_ORDER}, {@link #Q6K_ORDER}; 6144 floats, against megabytes of
- * weights), with a power of two per slot that undoes the mask's place. Against the widening kernels (1 thread, from
- * cache, same run, load ~4): Q4_K about 2.8x, Q6_K 1.45x. Two lessons from C2 (kernels.md §4.3): vector species narrower than
- * 128 bits (a 2-lane int vector, 8 bytes widened to floats) were not intrinsified and ran the Vector API's Java
- * fallback, which took most of the time of the Q4_K and Q6_K kernels; and a kernel unrolled by hand beyond C2's
- * inlining budget had some vector calls left out of line, with the same fallback: the byte loop stays a loop.
+ * <p>The Q4_K and Q6_K kernels read their packed bits as whole int vectors (64 bytes with 512-bit vectors, four rows
+ * per pass; 32 bytes with 256-bit vectors, two rows, as 16 registers hold no more) and never widen bytes with
+ * shuffles: every weight is cut out of its int lane by a mask in place ({@code v & (0xF << 8b)}), then converted and
+ * multiplied. That puts the weights of a vector in an order of their own, so the activation is permuted once per call
+ * into that order ({@link #Q4K_ORDER}, {@link #Q6K_ORDER}; 6144 floats, against megabytes of weights), with a power
+ * of two per slot that undoes the mask's place. Against the widening kernels, 1 thread from cache, same run (load
+ * ~3): Q4_K 1.4x with 512-bit vectors and 1.75x with 256-bit ones, Q6_K 1.3x and 2.2x (the 256-bit Q6_K had been one
+ * row at a time). Lessons from C2 (kernels.md §4.3): vector species narrower than 128 bits (a 2-lane int vector, 8
+ * bytes widened to floats) were not intrinsified and ran the Vector API's Java fallback, which took most of the time
+ * of the Q4_K and Q6_K kernels before; the 512-bit Q6_K kernel written out by hand over its four bytes outgrew C2's
+ * inlining budget (some vector calls were left out of line, with the same fallback) and runs 1.4x faster with the
+ * byte loop kept as a loop, while the Q4_K one is the other way round (1.3x faster written out): measured, not
+ * guessed.
  *
  * <p>Numerics (exact float32, like the official int8 path, {@link Int8GroupedMatrix}): weights are small integers
  * times block scales, both exact in float32. Per block (Q8_0) or sub-block (K types) the kernel sums {@code q * x}
@@ -106,32 +110,46 @@ public final class GgmlMatvec {
             }
             case Q4_K -> {
                 float[] sums = blockSums(s, x, k, 32);
-                int q = (n1 - n0) / ROWS;
-                if (L == 16 && q > 0) {
-                    float[] xp = permute(s, x, k, Q4K_ORDER, Q4K_UNIT);
-                    float[] sums16 = sums16(sums, k, s);
-                    for (int c = n0; c < n0 + q; c++) {
-                        q4_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums16, k, y, c, q, s.scales, s.mins);
+                if (L == 16) {
+                    int q = (n1 - n0) / ROWS;
+                    if (q > 0) {
+                        float[] xp = permute(s, x, k, Q4K_ORDER, Q4K_UNIT);
+                        float[] sums16 = sums16(sums, k, s);
+                        for (int c = n0; c < n0 + q; c++) {
+                            q4_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums16, k, y, c, q, s.scales, s.mins);
+                        }
                     }
-                } else {
-                    for (int c = n0; c < n0 + q; c++) {
-                        q4_Kx4(w, c * rowBytes, q * rowBytes, x, sums, k, y, c, q, s.scales);
+                    for (int c = n0 + ROWS * q; c < n1; c++) {
+                        y[c] = GgmlKernels.dotQ4_K(w, c * rowBytes, x, 0, k);
                     }
-                }
-                for (int c = n0 + ROWS * q; c < n1; c++) {
-                    y[c] = GgmlKernels.dotQ4_K(w, c * rowBytes, x, 0, k);
+                } else { // 256-bit vectors: 16 registers hold two rows
+                    int h = (n1 - n0) / 2;
+                    if (h > 0) {
+                        float[] xp = permute(s, x, k, Q4K_ORDER, Q4K_UNIT);
+                        for (int c = n0; c < n0 + h; c++) {
+                            q4_Kx2p(w, c * rowBytes, h * rowBytes, xp, sums, k, y, c, h, s.scales, s.mins);
+                        }
+                    }
+                    for (int c = n0 + 2 * h; c < n1; c++) {
+                        y[c] = GgmlKernels.dotQ4_K(w, c * rowBytes, x, 0, k);
+                    }
                 }
             }
             case Q6_K -> {
-                int q = FOUR_ROWS_Q8_Q6 ? (n1 - n0) / ROWS : 0;
-                if (q > 0) { // 512-bit vectors
+                int q = L == 16 ? (n1 - n0) / ROWS : (n1 - n0) / 2;
+                if (q > 0) {
                     float[] xp = permute(s, x, k, Q6K_ORDER, Q6K_UNIT);
                     float[] sums = blockSums(s, x, k, 16);
                     for (int c = n0; c < n0 + q; c++) {
-                        q6_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums, k, y, c, q, s.scales, s.mins);
+                        if (L == 16) {
+                            q6_Kx4p(w, c * rowBytes, q * rowBytes, xp, sums, k, y, c, q, s.scales, s.mins);
+                        } else { // 256-bit vectors: two rows
+                            q6_Kx2p(w, c * rowBytes, q * rowBytes, xp, sums, k, y, c, q, s.scales, s.mins);
+                        }
                     }
                 }
-                for (int c = n0 + ROWS * q; c < n1; c++) {
+                q = L == 16 ? ROWS * q : 2 * q;
+                for (int c = n0 + q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ6_K(w, c * rowBytes, x, 0, k);
                 }
             }
@@ -330,11 +348,12 @@ public final class GgmlMatvec {
     static final int[] Q4K_ORDER = q4kOrder(L);
 
     /**
-     * The power of two that undoes a nibble's place in its int lane: the kernel masks the nibbles of byte {@code b}
-     * in place ({@code v & (0xF << 8b)}, and the same of {@code v >>> 4} for the high ones: one operation per vector
-     * instead of a shift and a mask) and converts {@code q * 2^8b} to float, exactly; the activation slot carries
-     * {@code 2^-8b}, so each product equals {@code q * x} (both scalings are exact, short of activations below
-     * 2^-100).
+     * The power of two that undoes a nibble's place in its int lane: the kernel masks nibble {@code p} in place (one
+     * operation per vector instead of a shift and a mask) and converts {@code q * 2^place} to float, exactly; the
+     * activation slot carries {@code 2^-place}, so each product equals {@code q * x} (both scalings are exact, short of
+     * activations below 2^-100). The 512-bit kernel masks {@code v & (0xF << 4p)} (place {@code 4p}) and shifts the
+     * top nibble down (masked in place it would be negative); the 256-bit one masks the low nibble of byte {@code b}
+     * in {@code v} and the high one in {@code v >>> 4} (place {@code 8b} for both).
      */
     static final float[] Q4K_UNIT = q4kUnit(L);
 
@@ -342,7 +361,7 @@ public final class GgmlMatvec {
         float[] unit = new float[256];
         for (int j = 0; j < 256; j++) {
             int p = j % (8 * lanes) / lanes;
-            unit[j] = Math.scalb(1f, -8 * (p >> 1));
+            unit[j] = lanes == 16 ? (p == 7 ? 1f : Math.scalb(1f, -4 * p)) : Math.scalb(1f, -8 * (p >> 1));
         }
         return unit;
     }
@@ -417,24 +436,39 @@ public final class GgmlMatvec {
                 IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE);
                 IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE);
                 IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE);
-                IntVector s0 = v0.lanewise(VectorOperators.LSHR, 4), s1 = v1.lanewise(VectorOperators.LSHR, 4);
-                IntVector s2 = v2.lanewise(VectorOperators.LSHR, 4), s3 = v3.lanewise(VectorOperators.LSHR, 4);
-                FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
-                // one loop body for all four bytes: C2 parses it once (unrolled by hand, the method outgrew C2's
-                // inlining budget and some vector calls fell back to the Vector API's Java code)
-                for (int b = 0; b < 4; b++) {
-                    int nibble = 0xF << 8 * b;
-                    FloatVector xl = FloatVector.fromArray(F, xp, xb + 2 * b * L);
-                    FloatVector xh = FloatVector.fromArray(F, xp, xb + (2 * b + 1) * L);
-                    l0 = ((FloatVector) v0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l0);
-                    l1 = ((FloatVector) v1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l1);
-                    l2 = ((FloatVector) v2.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l2);
-                    l3 = ((FloatVector) v3.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l3);
-                    h0 = ((FloatVector) s0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h0);
-                    h1 = ((FloatVector) s1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h1);
-                    h2 = ((FloatVector) s2.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h2);
-                    h3 = ((FloatVector) s3.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h3);
+                FloatVector xv = FloatVector.fromArray(F, xp, xb);
+                FloatVector l0 = ((FloatVector) v0.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector l1 = ((FloatVector) v1.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector l2 = ((FloatVector) v2.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector l3 = ((FloatVector) v3.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
+                xv = FloatVector.fromArray(F, xp, xb + L);
+                FloatVector h0 = ((FloatVector) v0.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector h1 = ((FloatVector) v1.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector h2 = ((FloatVector) v2.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                FloatVector h3 = ((FloatVector) v3.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
+                for (int b = 1; b < 4; b++) {
+                    int low = 0xF << 8 * b;
+                    xv = FloatVector.fromArray(F, xp, xb + 2 * b * L);
+                    l0 = ((FloatVector) v0.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l0);
+                    l1 = ((FloatVector) v1.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l1);
+                    l2 = ((FloatVector) v2.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l2);
+                    l3 = ((FloatVector) v3.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l3);
                 }
+                xv = FloatVector.fromArray(F, xp, xb + 3 * L);
+                h0 = ((FloatVector) v0.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
+                h1 = ((FloatVector) v1.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
+                h2 = ((FloatVector) v2.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
+                h3 = ((FloatVector) v3.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
+                xv = FloatVector.fromArray(F, xp, xb + 5 * L);
+                h0 = ((FloatVector) v0.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
+                h1 = ((FloatVector) v1.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
+                h2 = ((FloatVector) v2.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
+                h3 = ((FloatVector) v3.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
+                xv = FloatVector.fromArray(F, xp, xb + 7 * L);
+                h0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h0);
+                h1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h1);
+                h2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h2);
+                h3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h3);
                 VectorShuffle<Float> lo = h == 0 ? SC_LO0 : SC_LO1, hi = h == 0 ? SC_HI0 : SC_HI1;
                 FloatVector s;
                 s = FloatVector.fromArray(F, sc, 0);
@@ -478,12 +512,15 @@ public final class GgmlMatvec {
 
     static {
         for (int n = 0; n < 2; n++) {
-            for (int p = 0; p < 8; p++) {
-                for (int m = 0; m < 16; m++) {
-                    int b = p >> 1, t = p & 1;
-                    int slot = 128 * n + 16 * p + m;
-                    Q6K_ORDER[slot] = 128 * n + 64 * t + (m < 8 ? 0 : 32) + 4 * (m % 8) + b;
-                    Q6K_UNIT[slot] = Math.scalb(1f, -8 * b);
+            for (int load = 0; load < 16 / L; load++) {
+                for (int p = 0; p < 8; p++) {
+                    for (int m = 0; m < L; m++) {
+                        int b = p >> 1, t = p & 1;
+                        int byteIndex = 4 * L * load + 4 * m + b; // within the half's 64 bytes of ql
+                        int slot = 128 * n + 8 * L * load + L * p + m;
+                        Q6K_ORDER[slot] = 128 * n + 32 * (byteIndex / 32) + 64 * t + byteIndex % 32;
+                        Q6K_UNIT[slot] = Math.scalb(1f, -8 * b);
+                    }
                 }
             }
         }
@@ -598,5 +635,119 @@ public final class GgmlMatvec {
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 16).reduceLanes(VectorOperators.ADD);
         y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 32).reduceLanes(VectorOperators.ADD);
         y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 48).reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---------------------------------------------------------------- 256-bit vectors (AVX2): two rows per pass
+
+    /** Swaps the halves of [sLo, sHi, mLo, mHi]: the mins' bytes first. */
+    private static final VectorShuffle<Integer> SWAP_HALVES = VectorShuffle.fromValues(I4, 2, 3, 0, 1);
+
+    /**
+     * {@link #q4kHeader} for 256-bit vectors: {@code sc[at, at + 8)} = {@code d * sc_j}, and
+     * {@code macc[at, at + 8) += dmin * m_j * sums[sb + j]}.
+     */
+    static void q4kHeader8(MemorySegment w, long o, float[] sums, int sb, float[] sc, float[] macc, int at) {
+        IntVector v = IntVector.fromMemorySegment(I4, w, o, LE);
+        IntVector six = v.rearrange(K_LOW).lanewise(VectorOperators.LSHR, K_SHIFT).and(K_MASK)
+                .or(v.rearrange(K_HIGH).lanewise(VectorOperators.LSHR, 2).and(K_TOP));
+        float d = Float.float16ToFloat(w.get(SHORT_LE, o));
+        float dmin = Float.float16ToFloat(w.get(SHORT_LE, o + 2));
+        ((FloatVector) six.reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(sc, at);
+        ((FloatVector) six.rearrange(SWAP_HALVES).reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0))
+                .mul(dmin).fma(FloatVector.fromArray(F, sums, sb), FloatVector.fromArray(F, macc, at)).intoArray(macc, at);
+    }
+
+    /**
+     * Two Q4_K rows with 256-bit vectors on the permuted activation ({@link #Q4K_ORDER} for 8 lanes): per superblock
+     * and row four 32-byte loads, one group of 64 weights each (so one scale per vector of low or high nibbles).
+     */
+    static void q4_Kx2p(MemorySegment w, long off, long rb, float[] xp, float[] sums, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        java.util.Arrays.fill(macc, 0, 16, 0f);
+        long o0 = off, o1 = off + rb;
+        for (int i = 0; i < k; i += 256, o0 += 144, o1 += 144) {
+            q4kHeader8(w, o0, sums, i / 32, sc, macc, 0);
+            q4kHeader8(w, o1, sums, i / 32, sc, macc, 8);
+            for (int g = 0; g < 4; g++) {
+                IntVector v0 = IntVector.fromMemorySegment(I, w, o0 + 16 + 32L * g, LE);
+                IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + 16 + 32L * g, LE);
+                IntVector s0 = v0.lanewise(VectorOperators.LSHR, 4), s1 = v1.lanewise(VectorOperators.LSHR, 4);
+                FloatVector l0 = FloatVector.zero(F), l1 = l0, h0 = l0, h1 = l0;
+                int xb = i + 64 * g;
+                for (int b = 0; b < 4; b++) {
+                    int nibble = 0xF << 8 * b;
+                    FloatVector xl = FloatVector.fromArray(F, xp, xb + 16 * b);
+                    FloatVector xh = FloatVector.fromArray(F, xp, xb + 16 * b + 8);
+                    l0 = ((FloatVector) v0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l0);
+                    l1 = ((FloatVector) v1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xl, l1);
+                    h0 = ((FloatVector) s0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h0);
+                    h1 = ((FloatVector) s1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xh, h1);
+                }
+                a0 = h0.fma(FloatVector.broadcast(F, sc[2 * g + 1]), l0.fma(FloatVector.broadcast(F, sc[2 * g]), a0));
+                a1 = h1.fma(FloatVector.broadcast(F, sc[8 + 2 * g + 1]), l1.fma(FloatVector.broadcast(F, sc[8 + 2 * g]), a1));
+            }
+        }
+        y[yo] = a0.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 0).reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 8).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Lanes 0-3 take scale 0 of an 8-float window, lanes 4-7 scale 1 (two 16-weight sub-blocks per vector). */
+    private static final VectorShuffle<Float> PAIR = VectorShuffle.fromOp(F, i -> i / 4);
+
+    /**
+     * {@link #q6kHeader} for 256-bit vectors: the 16 scales times {@code d} into {@code sc[at, at + 16)} and
+     * {@code macc[at, at + 16) += d * scale_j * sums[sb16 + j]}.
+     */
+    static void q6kHeader8(MemorySegment w, long o, float[] sums, int sb16, float[] sc, float[] macc, int at) {
+        float d = Float.float16ToFloat(w.get(SHORT_LE, o + 208));
+        IntVector v = IntVector.fromMemorySegment(I4, w, o + 192, LE);
+        FloatVector lo = ((FloatVector) v.reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0)).mul(d);
+        FloatVector hi = ((FloatVector) v.rearrange(SWAP_HALVES).reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0)).mul(d);
+        lo.intoArray(sc, at);
+        hi.intoArray(sc, at + 8);
+        lo.fma(FloatVector.fromArray(F, sums, sb16), FloatVector.fromArray(F, macc, at)).intoArray(macc, at);
+        hi.fma(FloatVector.fromArray(F, sums, sb16 + 8), FloatVector.fromArray(F, macc, at + 8)).intoArray(macc, at + 8);
+    }
+
+    /**
+     * Two Q6_K rows with 256-bit vectors on the permuted activation ({@link #Q6K_ORDER} for 8 lanes): per half
+     * superblock, the 32 bytes of {@code qh} once and {@code ql} in two 32-byte loads ({@code c = 0}: bytes
+     * {@code l}, whose high bits are {@code qh} bits 0-1 and 4-5; {@code c = 1}: bytes {@code 32 + l}, bits 2-3 and
+     * 6-7, the same after a shift by 2).
+     */
+    static void q6_Kx2p(MemorySegment w, long off, long rb, float[] xp, float[] sums, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        java.util.Arrays.fill(macc, 0, 32, 0f);
+        long o0 = off, o1 = off + rb;
+        for (int i = 0; i < k; i += 256, o0 += 210, o1 += 210) {
+            q6kHeader8(w, o0, sums, i / 16, sc, macc, 0);
+            q6kHeader8(w, o1, sums, i / 16, sc, macc, 16);
+            for (int n = 0; n < 2; n++) {
+                for (int c = 0; c < 2; c++) {
+                    IntVector q0 = IntVector.fromMemorySegment(I, w, o0 + 64L * n + 32 * c, LE);
+                    IntVector q1 = IntVector.fromMemorySegment(I, w, o1 + 64L * n + 32 * c, LE);
+                    IntVector h0 = IntVector.fromMemorySegment(I, w, o0 + 128 + 32L * n, LE).lanewise(VectorOperators.LSHR, 2 * c);
+                    IntVector h1 = IntVector.fromMemorySegment(I, w, o1 + 128 + 32L * n, LE).lanewise(VectorOperators.LSHR, 2 * c);
+                    IntVector u0 = h0.lanewise(VectorOperators.LSHL, 4), u1 = h1.lanewise(VectorOperators.LSHL, 4);
+                    IntVector s0 = q0.lanewise(VectorOperators.LSHR, 4), s1 = q1.lanewise(VectorOperators.LSHR, 4);
+                    FloatVector l0 = FloatVector.zero(F), l1 = l0, e0 = l0, e1 = l0;
+                    int xb = i + 128 * n + 64 * c;
+                    for (int b = 0; b < 4; b++) {
+                        int low = 0xF << 8 * b, top = 0x30 << 8 * b;
+                        FloatVector xl = FloatVector.fromArray(F, xp, xb + 16 * b);
+                        FloatVector xh = FloatVector.fromArray(F, xp, xb + 16 * b + 8);
+                        l0 = ((FloatVector) q0.and(low).or(u0.and(top)).convert(VectorOperators.I2F, 0)).fma(xl, l0);
+                        l1 = ((FloatVector) q1.and(low).or(u1.and(top)).convert(VectorOperators.I2F, 0)).fma(xl, l1);
+                        e0 = ((FloatVector) s0.and(low).or(h0.and(top)).convert(VectorOperators.I2F, 0)).fma(xh, e0);
+                        e1 = ((FloatVector) s1.and(low).or(h1.and(top)).convert(VectorOperators.I2F, 0)).fma(xh, e1);
+                    }
+                    int sl = 8 * n + 2 * c, sh = sl + 4; // first sub-block of the low and of the high nibbles
+                    a0 = e0.fma(FloatVector.fromArray(F, sc, sh).rearrange(PAIR), l0.fma(FloatVector.fromArray(F, sc, sl).rearrange(PAIR), a0));
+                    a1 = e1.fma(FloatVector.fromArray(F, sc, 16 + sh).rearrange(PAIR), l1.fma(FloatVector.fromArray(F, sc, 16 + sl).rearrange(PAIR), a1));
+                }
+            }
+        }
+        y[yo] = a0.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 0).add(FloatVector.fromArray(F, macc, 8)).reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 16).add(FloatVector.fromArray(F, macc, 24)).reduceLanes(VectorOperators.ADD);
     }
 }
