@@ -97,11 +97,17 @@ final class BenchCommand implements Callable<Integer> {
                     + "DIR/grok1-L<layers>-<type>.gguf, one per --type, for --model runs and --compare-llama.")
     Path writeGguf;
 
+    @Option(names = "--write-checkpoint", paramLabel = "DIR",
+            description = "Instead of benchmarking: write the synthetic Grok-1-shaped model (--layers) as an official-format "
+                    + "checkpoint (DIR/ckpt-0/, DIR/config.json, and DIR/tokenizer.model from --tokenizer) for grok1j convert.")
+    Path writeCheckpoint;
+
     @Option(names = "--type", paramLabel = "T", split = ",", defaultValue = "q8_0",
             description = "GGUF types for --write-gguf, comma-separated: q8_0, q4_k, q6_k, f16, ... (default: ${DEFAULT-VALUE}).")
     List<String> types;
 
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Grok-1's tokenizer.model, for --write-gguf.")
+    @Option(names = "--tokenizer", paramLabel = "PATH",
+            description = "Grok-1's tokenizer.model, for --write-gguf (required) and --write-checkpoint (copied beside ckpt-0/).")
     Path tokenizer;
 
     @Override
@@ -144,6 +150,10 @@ final class BenchCommand implements Callable<Integer> {
         if (writeGguf != null && "grok-2".equals(arch)) {
             throw new IllegalArgumentException("--write-gguf writes Grok-1-shaped files only; drop --arch grok-2");
         }
+        if (writeCheckpoint != null && ("grok-2".equals(arch) || writeGguf != null || model != null)) {
+            throw new IllegalArgumentException("--write-checkpoint writes the synthetic Grok-1-shaped model alone; drop "
+                    + ("grok-2".equals(arch) ? "--arch grok-2" : writeGguf != null ? "--write-gguf" : "--model"));
+        }
         GrokConfig synthetic = syntheticConfig(arch, layers);
         if (model == null && Cluster.communicator().size() == 1) {
             long need = SyntheticModel.bytesOf(synthetic);
@@ -163,6 +173,13 @@ final class BenchCommand implements Callable<Integer> {
                     out.println(p);
                 }
             }
+            return 0;
+        }
+        if (writeCheckpoint != null) {
+            try (ThreadPool pool = new ThreadPool(t)) {
+                SyntheticCheckpoint.write(syntheticConfig(null, layers), pool, writeCheckpoint, tokenizer, err);
+            }
+            out.println(writeCheckpoint);
             return 0;
         }
         if (compareLlama != null) {

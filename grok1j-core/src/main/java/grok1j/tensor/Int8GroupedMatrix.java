@@ -203,6 +203,18 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         return BFloat16.toFloat(scales.get(BF16, 2L * (g * stride + col)));
     }
 
+    /** Input row {@code r} of the stored int8 weights: {@code N} bytes, a view (e.g. to write the checkpoint out). */
+    public MemorySegment weightRow(int r) {
+        WeightMatrix.checkRange("row", r, r + 1, k);
+        return q.asSlice(r * stride, n);
+    }
+
+    /** The bf16 scales of group {@code g}: {@code N} little-endian values ({@code 2N} bytes), a view. */
+    public MemorySegment scaleRow(int g) {
+        WeightMatrix.checkRange("group", g, g + 1, groups);
+        return scales.asSlice(2L * g * stride, 2L * n);
+    }
+
     /** The dequantized weight {@code W[row][col]} (exact float32). */
     public float get(int row, int col) {
         return q.get(ValueLayout.JAVA_BYTE, row * stride + col) * scale(row / groupRows, col);
