@@ -2,6 +2,10 @@ package grok1j.tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Quantization of float32 rows to ggml blocks, for the GGUF writer: F32, F16, BF16, Q8_0, Q4_K and Q6_K, with the
@@ -94,8 +98,16 @@ public final class GgmlQuant {
 
     static void q8_0(float[] x, int xo, MemorySegment dst, long o) {
         float amax = 0;
-        for (int i = 0; i < 32; i++) {
-            amax = Math.max(amax, Math.abs(x[xo + i]));
+        if (VECTOR) { // max is exact in any order (and NaN wins either way)
+            FloatVector m = FloatVector.fromArray(F8, x, xo).abs();
+            for (int i = 8; i < 32; i += 8) {
+                m = m.max(FloatVector.fromArray(F8, x, xo + i).abs());
+            }
+            amax = Math.max(amax, m.reduceLanes(VectorOperators.MAX));
+        } else {
+            for (int i = 0; i < 32; i++) {
+                amax = Math.max(amax, Math.abs(x[xo + i]));
+            }
         }
         if (amax > 0 && q8_0Exact(x, xo, amax, dst, o)) {
             return;
@@ -120,23 +132,55 @@ public final class GgmlQuant {
     static boolean q8_0Exact(float[] x, int xo, float amax, MemorySegment dst, long o) {
         for (int k = 127; k >= 1; k--) {
             float d = amax / k;
-            if (fp16(d) != d) {
+            if (fp16(d) != d || !(VECTOR ? onGridVector(x, xo, d) : onGrid(x, xo, d))) {
                 continue;
             }
-            boolean exact = true;
-            for (int i = 0; i < 32 && exact; i++) {
-                float q = x[xo + i] / d;
-                exact = q == Math.rint(q) && q * d == x[xo + i];
-            }
-            if (exact) {
-                dst.set(GgmlDequant.SHORT_LE, o, Float.floatToFloat16(d));
+            dst.set(GgmlDequant.SHORT_LE, o, Float.floatToFloat16(d));
+            if (VECTOR) { // the quotients are integers in [-127, 127]: the cast is exact
+                for (int i = 0; i < 32; i += 8) {
+                    FloatVector.fromArray(F8, x, xo + i).div(d).convertShape(VectorOperators.F2B, B8, 0)
+                            .intoMemorySegment(dst, o + 2 + i, java.nio.ByteOrder.LITTLE_ENDIAN);
+                }
+            } else {
                 for (int i = 0; i < 32; i++) {
                     dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) Math.rint(x[xo + i] / d));
                 }
-                return true;
             }
+            return true;
         }
         return false;
+    }
+
+    /** Whether every {@code x[i] / d} is an integer {@code q} with {@code q * d == x[i]} (float32). */
+    private static boolean onGrid(float[] x, int xo, float d) {
+        for (int i = 0; i < 32; i++) {
+            float q = x[xo + i] / d;
+            if (q != Math.rint(q) || q * d != x[xo + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    /** Whether 8-lane float vectors are native here (else the Vector API would emulate them, far slower). */
+    private static final boolean VECTOR = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
+
+    /**
+     * {@link #onGrid} 8 lanes at a time. {@code |x[i] / d| <= 127} (d = amax / k, k <= 127), so a quotient is an
+     * integer exactly when converting it to int and back gives it again (infinite or NaN quotients fail both tests).
+     */
+    private static boolean onGridVector(float[] x, int xo, float d) {
+        for (int i = 0; i < 32; i += 8) {
+            FloatVector v = FloatVector.fromArray(F8, x, xo + i);
+            FloatVector q = v.div(d);
+            FloatVector r = (FloatVector) q.convert(VectorOperators.F2I, 0).convert(VectorOperators.I2F, 0);
+            if (!r.compare(VectorOperators.EQ, q).and(q.mul(d).compare(VectorOperators.EQ, v)).allTrue()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
