@@ -82,48 +82,65 @@ final class KQuantFit {
      * registers (a vector that is not is boxed on the heap).
      */
     static void affine8Vector(int nmax, float rmin, float rdelta, int steps, Scratch sc) {
-        float[] min = sc.min, max = sc.max, scale = sc.scale, bestErr = sc.bestErr, ts = sc.ts, tm = sc.tm;
-        double[] sw = sc.sw, sx = sc.sx, sl = sc.sl, sl2 = sc.sl2, sxl = sc.sxl;
-        boolean[] flat = sc.flat;
         affineStart(nmax, sc);
         for (int j = 0; j < 8; j++) {
-            flat[j] = max[j] == min[j];
+            sc.flat[j] = sc.max[j] == sc.min[j];
         }
         for (int s = 0; s <= steps; s++) {
             affineSums(rmin + rdelta * s + nmax, nmax, sc);
-            boolean any = false;
-            for (int j = 0; j < 8; j++) {
-                double det = sw[j] * sl2[j] - sl[j] * sl[j];
-                sc.solved[j] = det > 0;
-                ts[j] = 0;
-                tm[j] = 0;
-                if (sc.solved[j]) {
-                    any = true;
-                    ts[j] = (float) ((sw[j] * sxl[j] - sx[j] * sl[j]) / det);
-                    tm[j] = (float) ((sl2[j] * sx[j] - sl[j] * sxl[j]) / det);
-                    if (tm[j] > 0) {
-                        tm[j] = 0;
-                        ts[j] = (float) (sxl[j] / sl2[j]);
-                    }
-                }
+            if (solve(sc)) {
+                affineErrors(sc);
+                keepBetter(sc);
             }
-            if (!any) {
-                continue;
-            }
-            affineErrors(sc);
-            for (int j = 0; j < 8; j++) {
-                if (sc.solved[j] && sc.err[j] < bestErr[j]) {
-                    bestErr[j] = sc.err[j];
-                    scale[j] = ts[j];
-                    min[j] = tm[j];
+        }
+        finish(sc);
+    }
+
+    /**
+     * Each sub-block's least-squares (scale, min) of its candidate levels from the sums, into {@code sc.ts} and
+     * {@code sc.tm} ({@code sc.solved}: whether the system had a solution); a positive min is replaced by 0 and the
+     * scale refitted alone. Returns whether any sub-block solved.
+     */
+    private static boolean solve(Scratch sc) {
+        double[] sw = sc.sw, sx = sc.sx, sl = sc.sl, sl2 = sc.sl2, sxl = sc.sxl;
+        float[] ts = sc.ts, tm = sc.tm;
+        boolean any = false;
+        for (int j = 0; j < 8; j++) {
+            double det = sw[j] * sl2[j] - sl[j] * sl[j];
+            sc.solved[j] = det > 0;
+            ts[j] = 0;
+            tm[j] = 0;
+            if (sc.solved[j]) {
+                any = true;
+                ts[j] = (float) ((sw[j] * sxl[j] - sx[j] * sl[j]) / det);
+                tm[j] = (float) ((sl2[j] * sx[j] - sl[j] * sxl[j]) / det);
+                if (tm[j] > 0) {
+                    tm[j] = 0;
+                    ts[j] = (float) (sxl[j] / sl2[j]);
                 }
             }
         }
+        return any;
+    }
+
+    /** Keeps each solved candidate whose error ({@code sc.err}) is below the best so far. */
+    private static void keepBetter(Scratch sc) {
         for (int j = 0; j < 8; j++) {
-            if (flat[j]) {
-                scale[j] = 0;
+            if (sc.solved[j] && sc.err[j] < sc.bestErr[j]) {
+                sc.bestErr[j] = sc.err[j];
+                sc.scale[j] = sc.ts[j];
+                sc.min[j] = sc.tm[j];
             }
-            sc.mins[j] = -min[j];
+        }
+    }
+
+    /** The results: a flat sub-block (whose candidates never solve, so its min stays) has scale 0. */
+    private static void finish(Scratch sc) {
+        for (int j = 0; j < 8; j++) {
+            if (sc.flat[j]) {
+                sc.scale[j] = 0;
+            }
+            sc.mins[j] = -sc.min[j];
         }
     }
 
@@ -290,7 +307,7 @@ final class KQuantFit {
         float[] is = sc.is, ts = sc.ts, tm = sc.tm, err = sc.err;
         double[] sw = sc.sw, sx = sc.sx, sl = sc.sl, sl2 = sc.sl2, sxl = sc.sxl;
         int[] trial = sc.trial;
-        boolean[] solved = sc.solved, flat = sc.flat;
+        boolean[] flat = sc.flat;
         for (int j = 0; j < subs; j++) {
             min[j] = xt[j];
             max[j] = xt[j];
@@ -340,19 +357,8 @@ final class KQuantFit {
                     sxl[j] += wq * x;
                 }
             }
+            solve(sc);
             for (int j = 0; j < subs; j++) {
-                double det = sw[j] * sl2[j] - sl[j] * sl[j];
-                solved[j] = det > 0;
-                ts[j] = 0;
-                tm[j] = 0;
-                if (solved[j]) {
-                    ts[j] = (float) ((sw[j] * sxl[j] - sx[j] * sl[j]) / det);
-                    tm[j] = (float) ((sl2[j] * sx[j] - sl[j] * sxl[j]) / det);
-                    if (tm[j] > 0) {
-                        tm[j] = 0;
-                        ts[j] = (float) (sxl[j] / sl2[j]);
-                    }
-                }
                 err[j] = 0;
             }
             for (int i = 0; i < n; i++) {
@@ -361,20 +367,9 @@ final class KQuantFit {
                     err[j] += wt[i * subs + j] * diff * diff;
                 }
             }
-            for (int j = 0; j < subs; j++) {
-                if (solved[j] && err[j] < bestErr[j]) {
-                    bestErr[j] = err[j];
-                    scale[j] = ts[j];
-                    min[j] = tm[j];
-                }
-            }
+            keepBetter(sc);
         }
-        for (int j = 0; j < subs; j++) {
-            if (flat[j]) {
-                scale[j] = 0; // (its candidates never solve: the min stays)
-            }
-            sc.mins[j] = -min[j];
-        }
+        finish(sc);
     }
 
     /**
