@@ -97,11 +97,17 @@ final class BenchCommand implements Callable<Integer> {
                     + "DIR/grok1-L<layers>-<type>.gguf, one per --type, for --model runs and --compare-llama.")
     Path writeGguf;
 
+    @Option(names = "--write-checkpoint", paramLabel = "DIR",
+            description = "Instead of benchmarking: write the synthetic Grok-1-shaped model (--layers) as an official-format "
+                    + "checkpoint (DIR/ckpt-0/, DIR/config.json, and DIR/tokenizer.model from --tokenizer) for grok1j convert.")
+    Path writeCheckpoint;
+
     @Option(names = "--type", paramLabel = "T", split = ",", defaultValue = "q8_0",
             description = "GGUF types for --write-gguf, comma-separated: q8_0, q4_k, q6_k, f16, ... (default: ${DEFAULT-VALUE}).")
     List<String> types;
 
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "Grok-1's tokenizer.model, for --write-gguf.")
+    @Option(names = "--tokenizer", paramLabel = "PATH",
+            description = "Grok-1's tokenizer.model, for --write-gguf (required) and --write-checkpoint (copied beside ckpt-0/).")
     Path tokenizer;
 
     @Override
@@ -144,6 +150,10 @@ final class BenchCommand implements Callable<Integer> {
         if (writeGguf != null && "grok-2".equals(arch)) {
             throw new IllegalArgumentException("--write-gguf writes Grok-1-shaped files only; drop --arch grok-2");
         }
+        if (writeCheckpoint != null && ("grok-2".equals(arch) || writeGguf != null || model != null)) {
+            throw new IllegalArgumentException("--write-checkpoint writes the synthetic Grok-1-shaped model alone; drop "
+                    + ("grok-2".equals(arch) ? "--arch grok-2" : writeGguf != null ? "--write-gguf" : "--model"));
+        }
         GrokConfig synthetic = syntheticConfig(arch, layers);
         if (model == null && Cluster.communicator().size() == 1) {
             long need = SyntheticModel.bytesOf(synthetic);
@@ -163,6 +173,13 @@ final class BenchCommand implements Callable<Integer> {
                     out.println(p);
                 }
             }
+            return 0;
+        }
+        if (writeCheckpoint != null) {
+            try (ThreadPool pool = new ThreadPool(t)) {
+                SyntheticCheckpoint.write(syntheticConfig(null, layers), pool, writeCheckpoint, tokenizer, err);
+            }
+            out.println(writeCheckpoint);
             return 0;
         }
         if (compareLlama != null) {
@@ -373,26 +390,21 @@ final class BenchCommand implements Callable<Integer> {
             float[] logits = net.forward(prompt, 0, n, c, Transformer.Logits.LAST);
             argmax(logits); // the first token: greedy sampling over the logits
             double ms = (System.nanoTime() - p0) / 1e6;
-            // every layer but the last is a full layer; the last runs past K/V only for the position with logits
-            double fullLayers = 0;
-            int full = Math.max(1, nl - 1);
-            for (int l = 0; l < full; l++) {
-                fullLayers += tm.layerNanos[l] / 1e6;
-            }
-            double msTokenLayer = fullLayers / full / n;
+            PrefillFigures f = PrefillFigures.of(tm.layerNanos, n, ms, flopsPerTokenPerLayer(weights, n),
+                    r.has("fma_peak_gflops") ? r.get("fma_peak_gflops").asDouble() : Double.NaN);
             r.put("prefill" + n + "_ms", round(ms, 1));
-            r.put("prefill" + n + "_tokens_per_s", round(n / (ms / 1000), 2));
-            r.put("prefill" + n + "_ms_per_token_per_layer", round(msTokenLayer, 3));
-            r.put("prefill" + n + "_last_layer_ms", round(tm.layerNanos[nl - 1] / 1e6, 1));
-            double gflops = flopsPerTokenPerLayer(weights, n) / (msTokenLayer * 1e6);
-            r.put("prefill" + n + "_gflops", significant(gflops, 1));
-            if (r.has("fma_peak_gflops")) {
-                r.put("prefill" + n + "_fma_fraction", fraction(gflops / r.get("fma_peak_gflops").asDouble()));
+            r.put("prefill" + n + "_tokens_per_s", round(f.tokensPerS(), 2));
+            r.put("prefill" + n + "_last_layer_ms", round(f.lastLayerMs(), 1));
+            if (f.perLayer()) { // with one layer these keys are left out (PrefillFigures)
+                r.put("prefill" + n + "_ms_per_token_per_layer", round(f.msPerTokenLayer(), 3));
+                r.put("prefill" + n + "_gflops", significant(f.gflops(), 1));
+                if (!Double.isNaN(f.fmaFraction())) {
+                    r.put("prefill" + n + "_fma_fraction", fraction(f.fmaFraction()));
+                }
+                r.put("projected_64_layer_prefill" + n + "_tokens_per_s", round(f.projected64(), 3));
             }
             r.put("ttft" + n + "_ms", round(ms, 1));
             r.put("ttft_ms", round(ms, 1));
-            r.put("projected_64_layer_prefill" + n + "_tokens_per_s",
-                    round(n / ((64 * msTokenLayer * n + (ms - fullLayers * (nl - 1.0) / full)) / 1000), 3));
         }
         if (r.has("llama_prefill_tokens_per_s") && r.has("prefill" + llamaPrompt + "_tokens_per_s")) {
             r.put("prefill_vs_llama", fraction(r.get("prefill" + llamaPrompt + "_tokens_per_s").asDouble()
@@ -543,11 +555,20 @@ final class BenchCommand implements Callable<Integer> {
                     r.get("bandwidth_interleaved_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction_interleaved").asDouble());
         }
         for (int n : prefill) {
-            out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer (%.1f GFLOP/s = %.1f %% of the FMA peak), "
-                            + "time to first token %.0f ms%n", n,
-                    r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
-                    r.get("prefill" + n + "_gflops").asDouble(), 100 * r.get("prefill" + n + "_fma_fraction").asDouble(),
-                    r.get("ttft" + n + "_ms").asDouble());
+            if (r.has("prefill" + n + "_ms_per_token_per_layer")) {
+                out.printf("prefill %d tokens: %.1f tokens/s, %.2f ms per token per layer (%.1f GFLOP/s = %.1f %% of the "
+                                + "FMA peak), time to first token %.0f ms%n", n,
+                        r.get("prefill" + n + "_tokens_per_s").asDouble(),
+                        r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
+                        r.get("prefill" + n + "_gflops").asDouble(), 100 * r.get("prefill" + n + "_fma_fraction").asDouble(),
+                        r.get("ttft" + n + "_ms").asDouble());
+            } else {
+                out.printf("prefill %d tokens: %.1f tokens/s, time to first token %.0f ms%n", n,
+                        r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("ttft" + n + "_ms").asDouble());
+            }
+        }
+        if (r.get("layers").asInt() < 2) {
+            out.println(PrefillFigures.ONE_LAYER_NOTE);
         }
         if (r.has("decode_vs_llama")) {
             int p = r.get("llama_prefill_tokens").asInt();

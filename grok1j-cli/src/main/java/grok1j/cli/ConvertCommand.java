@@ -7,6 +7,7 @@ import grok1j.format.gguf.GgufProgress;
 import grok1j.format.gguf.GgufVocab;
 import grok1j.format.gguf.GgufWriter;
 import grok1j.tensor.GgmlType;
+import grok1j.tensor.ThreadPool;
 import grok1j.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -43,6 +44,13 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--name", paramLabel = "NAME", description = "general.name (default: grok-1 or grok-2, the model's architecture).")
     String name;
 
+    @Option(names = {"-t", "--threads"}, paramLabel = "T",
+            description = "Threads that read and quantize (default: all cores); the output does not depend on it.")
+    Integer threads;
+
+    @Option(names = "--oversubscribe-threads", description = "Allow --threads above the core count.")
+    boolean oversubscribe;
+
     @Parameters(index = "0", paramLabel = "INPUT", description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, a Grok-2 folder, or a .gguf file.")
     Path input;
 
@@ -52,6 +60,7 @@ final class ConvertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         GgmlType t = parseType(type);
+        int nThreads = ThreadCount.resolve(threads, oversubscribe);
         long maxShard = splitMaxSize == null ? 0 : parseSize(splitMaxSize);
         if (Files.isDirectory(output)) {
             throw new IllegalArgumentException(output + " is a directory; give the .gguf file to write");
@@ -61,7 +70,7 @@ final class ConvertCommand implements Callable<Integer> {
             throw new IllegalArgumentException("cannot write " + output + ": no such directory " + folder);
         }
         PrintStream err = CommandLineContext.err();
-        try (ModelFile in = ModelFiles.open(input)) {
+        try (ModelFile in = ModelFiles.open(input); ThreadPool pool = new ThreadPool(nThreads)) {
             Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
             GgufVocab vocab = GgufVocab.of(tok);
             String generalName = name != null ? name : in.weights().config().architecture().name();
@@ -82,7 +91,7 @@ final class ConvertCommand implements Callable<Integer> {
                     bar.stepTo(done);
                     bar.setExtraMessage(" " + tensor);
                 };
-                written = GgufConverter.convert(in.weights(), vocab, t, generalName, output, maxShard, progress);
+                written = GgufConverter.convert(in.weights(), vocab, t, generalName, output, maxShard, progress, pool);
                 bar.stepTo(total);
             }
             double secs = (System.nanoTime() - started) / 1e9;

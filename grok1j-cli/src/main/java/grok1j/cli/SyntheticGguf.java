@@ -41,7 +41,7 @@ final class SyntheticGguf {
                 err.println("bench: writing " + out);
                 long t0 = System.nanoTime();
                 GgufConverter.convert(sm.weights(), vocab, t, "grok-1 synthetic " + cfg.layers() + " layers", out, 0,
-                        (tensor, done, total) -> { });
+                        (tensor, done, total) -> { }, pool);
                 err.printf("bench: wrote %s (%,d bytes) in %.0f s%n", out, Files.size(out), (System.nanoTime() - t0) / 1e9);
                 written.add(out);
             }

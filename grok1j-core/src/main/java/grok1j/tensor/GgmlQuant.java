@@ -2,6 +2,10 @@ package grok1j.tensor;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Quantization of float32 rows to ggml blocks, for the GGUF writer: F32, F16, BF16, Q8_0, Q4_K and Q6_K, with the
@@ -14,7 +18,8 @@ import java.lang.foreign.ValueLayout;
  * quantized to 6 or 8 bits against one fp16 super-scale and the values re-quantized with the scales as stored.
  * The search is written from that description; results need not equal ggml's bytes, only its layout.
  *
- * <p>Thread-safe: every method is static and allocates its small scratch locally.
+ * <p>Thread-safe: every method is static; {@link #quantize} allocates its small scratch once per call and the
+ * blocks allocate nothing.
  */
 public final class GgmlQuant {
     private GgmlQuant() {}
@@ -62,13 +67,15 @@ public final class GgmlQuant {
                 }
             }
             case Q4_K -> {
+                KQuantFit.Scratch sc = new KQuantFit.Scratch();
                 for (int b = 0; b < n; b += 256, o += 144) {
-                    q4_k(x, xOff + b, dst, o);
+                    q4_k(x, xOff + b, dst, o, sc);
                 }
             }
             case Q6_K -> {
+                KQuantFit.Scratch sc = new KQuantFit.Scratch();
                 for (int b = 0; b < n; b += 256, o += 210) {
-                    q6_k(x, xOff + b, dst, o);
+                    q6_k(x, xOff + b, dst, o, sc);
                 }
             }
             default -> throw new AssertionError(type);
@@ -91,8 +98,16 @@ public final class GgmlQuant {
 
     static void q8_0(float[] x, int xo, MemorySegment dst, long o) {
         float amax = 0;
-        for (int i = 0; i < 32; i++) {
-            amax = Math.max(amax, Math.abs(x[xo + i]));
+        if (VECTOR) { // max is exact in any order (and NaN wins either way)
+            FloatVector m = FloatVector.fromArray(F8, x, xo).abs();
+            for (int i = 8; i < 32; i += 8) {
+                m = m.max(FloatVector.fromArray(F8, x, xo + i).abs());
+            }
+            amax = Math.max(amax, m.reduceLanes(VectorOperators.MAX));
+        } else {
+            for (int i = 0; i < 32; i++) {
+                amax = Math.max(amax, Math.abs(x[xo + i]));
+            }
         }
         if (amax > 0 && q8_0Exact(x, xo, amax, dst, o)) {
             return;
@@ -117,91 +132,55 @@ public final class GgmlQuant {
     static boolean q8_0Exact(float[] x, int xo, float amax, MemorySegment dst, long o) {
         for (int k = 127; k >= 1; k--) {
             float d = amax / k;
-            if (fp16(d) != d) {
+            if (fp16(d) != d || !(VECTOR ? onGridVector(x, xo, d) : onGrid(x, xo, d))) {
                 continue;
             }
-            boolean exact = true;
-            for (int i = 0; i < 32 && exact; i++) {
-                float q = x[xo + i] / d;
-                exact = q == Math.rint(q) && q * d == x[xo + i];
-            }
-            if (exact) {
-                dst.set(GgmlDequant.SHORT_LE, o, Float.floatToFloat16(d));
+            dst.set(GgmlDequant.SHORT_LE, o, Float.floatToFloat16(d));
+            if (VECTOR) { // the quotients are integers in [-127, 127]: the cast is exact
+                for (int i = 0; i < 32; i += 8) {
+                    FloatVector.fromArray(F8, x, xo + i).div(d).convertShape(VectorOperators.F2B, B8, 0)
+                            .intoMemorySegment(dst, o + 2 + i, java.nio.ByteOrder.LITTLE_ENDIAN);
+                }
+            } else {
                 for (int i = 0; i < 32; i++) {
                     dst.set(ValueLayout.JAVA_BYTE, o + 2 + i, (byte) Math.rint(x[xo + i] / d));
                 }
-                return true;
             }
+            return true;
         }
         return false;
     }
 
+    /** Whether every {@code x[i] / d} is an integer {@code q} with {@code q * d == x[i]} (float32). */
+    private static boolean onGrid(float[] x, int xo, float d) {
+        for (int i = 0; i < 32; i++) {
+            float q = x[xo + i] / d;
+            if (q != Math.rint(q) || q * d != x[xo + i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    /** Whether 8-lane float vectors are native here (else the Vector API would emulate them, far slower). */
+    private static final boolean VECTOR = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
+
     /**
-     * Fits {@code x ≈ scale * L + min} with {@code L in [0, nmax]} and {@code min <= 0}, minimizing the weighted
-     * squared error: start from the range, then try {@code steps + 1} candidate inverse scales around it and keep
-     * the least-squares (scale, min) of whichever rounding was best.
-     *
-     * @return {scale, -min} (both >= 0); {@code l} receives the levels
+     * {@link #onGrid} 8 lanes at a time. {@code |x[i] / d| <= 127} (d = amax / k, k <= 127), so a quotient is an
+     * integer exactly when converting it to int and back gives it again (infinite or NaN quotients fail both tests).
      */
-    static float[] affineFit(float[] x, int xo, float[] w, int n, int nmax, int[] l, float rmin, float rdelta, int steps) {
-        float min = x[xo], max = x[xo];
-        for (int i = 1; i < n; i++) {
-            min = Math.min(min, x[xo + i]);
-            max = Math.max(max, x[xo + i]);
-        }
-        if (min > 0) {
-            min = 0;
-        }
-        if (max == min) {
-            for (int i = 0; i < n; i++) {
-                l[i] = 0;
-            }
-            return new float[] {0, -min};
-        }
-        float iscale = nmax / (max - min);
-        float scale = 1 / iscale;
-        float bestErr = 0;
-        for (int i = 0; i < n; i++) {
-            l[i] = clamp(Math.round(iscale * (x[xo + i] - min)), 0, nmax);
-            float diff = scale * l[i] + min - x[xo + i];
-            bestErr += w[i] * diff * diff;
-        }
-        int[] trial = new int[n];
-        for (int s = 0; s <= steps; s++) {
-            float is = (rmin + rdelta * s + nmax) / (max - min);
-            double sw = 0, sl = 0, sl2 = 0, sxl = 0, sx = 0;
-            for (int i = 0; i < n; i++) {
-                int q = clamp(Math.round(is * (x[xo + i] - min)), 0, nmax);
-                trial[i] = q;
-                sw += w[i];
-                sl += w[i] * q;
-                sl2 += w[i] * q * q;
-                sxl += w[i] * q * x[xo + i];
-                sx += w[i] * x[xo + i];
-            }
-            double det = sw * sl2 - sl * sl;
-            if (det <= 0) {
-                continue;
-            }
-            float ts = (float) ((sw * sxl - sx * sl) / det);
-            float tm = (float) ((sl2 * sx - sl * sxl) / det);
-            if (tm > 0) {
-                tm = 0;
-                ts = (float) (sxl / sl2);
-            }
-            float err = 0;
-            for (int i = 0; i < n; i++) {
-                float diff = ts * trial[i] + tm - x[xo + i];
-                err += w[i] * diff * diff;
-            }
-            if (err < bestErr) {
-                bestErr = err;
-                System.arraycopy(trial, 0, l, 0, n);
-                scale = ts;
-                min = tm;
+    private static boolean onGridVector(float[] x, int xo, float d) {
+        for (int i = 0; i < 32; i += 8) {
+            FloatVector v = FloatVector.fromArray(F8, x, xo + i);
+            FloatVector q = v.div(d);
+            FloatVector r = (FloatVector) q.convert(VectorOperators.F2I, 0).convert(VectorOperators.I2F, 0);
+            if (!r.compare(VectorOperators.EQ, q).and(q.mul(d).compare(VectorOperators.EQ, v)).allTrue()) {
+                return false;
             }
         }
-        return new float[] {scale, -min};
+        return true;
     }
 
     /**
@@ -209,31 +188,32 @@ public final class GgmlQuant {
      * sub-block scales and mins are stored as 6-bit multiples of {@code d = max scale / 63} and
      * {@code dmin = max min / 63}, packed as kernels.md §3 (c) describes.
      */
-    static void q4_k(float[] x, int xo, MemorySegment dst, long o) {
-        float[] scales = new float[8];
-        float[] mins = new float[8];
-        int[] l = new int[256];
-        int[] lsub = new int[32];
-        float[] w = new float[32];
+    static void q4_k(float[] x, int xo, MemorySegment dst, long o, KQuantFit.Scratch sc) {
+        float[] scales = sc.scale;
+        float[] mins = sc.mins;
+        int[] l = sc.l;
         double ss = 0;
         for (int i = 0; i < 256; i++) {
             ss += (double) x[xo + i] * x[xo + i];
         }
         float av = (float) Math.sqrt(ss / 256);
-        float maxScale = 0, maxMin = 0;
         for (int j = 0; j < 8; j++) {
             for (int i = 0; i < 32; i++) {
-                w[i] = av + Math.abs(x[xo + 32 * j + i]);
+                float v = x[xo + 32 * j + i];
+                sc.xt[i * 8 + j] = v;
+                sc.wt[i * 8 + j] = av + Math.abs(v);
             }
-            float[] sm = affineFit(x, xo + 32 * j, w, 32, 15, lsub, -1f, 0.1f, 20);
-            scales[j] = sm[0];
-            mins[j] = sm[1];
+        }
+        KQuantFit.affine8(15, -1f, 0.1f, 20, sc);
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; j++) {
             maxScale = Math.max(maxScale, scales[j]);
             maxMin = Math.max(maxMin, mins[j]);
         }
         float invScale = maxScale > 0 ? 63 / maxScale : 0;
         float invMin = maxMin > 0 ? 63 / maxMin : 0;
-        byte[] packed = new byte[12];
+        byte[] packed = sc.packed;
+        java.util.Arrays.fill(packed, (byte) 0);
         for (int j = 0; j < 8; j++) {
             int ls = Math.min(63, Math.round(invScale * scales[j]));
             int lm = Math.min(63, Math.round(invMin * mins[j]));
@@ -254,10 +234,10 @@ public final class GgmlQuant {
         // Re-quantize against the scales as stored, so rounding of d, dmin and the 6-bit scales is absorbed.
         float d = Float.float16ToFloat(dBits);
         float dmin = Float.float16ToFloat(mBits);
-        MemorySegment sc = MemorySegment.ofArray(packed);
+        MemorySegment scs = sc.packedSegment;
         for (int j = 0; j < 8; j++) {
-            float dj = d * GgmlDequant.kScale(sc, 0, j);
-            float mj = dmin * GgmlDequant.kMin(sc, 0, j);
+            float dj = d * GgmlDequant.kScale(scs, 0, j);
+            float mj = dmin * GgmlDequant.kMin(scs, 0, j);
             for (int i = 0; i < 32; i++) {
                 l[32 * j + i] = dj == 0 ? 0 : clamp(Math.round((x[xo + 32 * j + i] + mj) / dj), 0, 15);
             }
@@ -270,65 +250,21 @@ public final class GgmlQuant {
     }
 
     /**
-     * Symmetric fit {@code x ≈ scale * L}, {@code L in [-nmax, nmax - 1]}, weights {@code x^2}: the value with the
-     * largest magnitude maps to {@code -nmax} (the longer side of the range), then 19 nearby inverse scales are tried
-     * and the least-squares scale of the best rounding is kept.
-     *
-     * @return the scale; {@code l} receives the signed levels
-     */
-    static float symmetricFit(float[] x, int xo, int n, int nmax, int[] l) {
-        float amax = 0, max = 0;
-        for (int i = 0; i < n; i++) {
-            float a = Math.abs(x[xo + i]);
-            if (a > amax) {
-                amax = a;
-                max = x[xo + i];
-            }
-        }
-        if (amax < 1e-30f) {
-            for (int i = 0; i < n; i++) {
-                l[i] = 0;
-            }
-            return 0;
-        }
-        float best = -1;
-        float scale = 0;
-        int[] trial = new int[n];
-        for (int s = -9; s <= 9; s++) {
-            float is = -(nmax + 0.1f * s) / max;
-            double sxl = 0, sl2 = 0;
-            for (int i = 0; i < n; i++) {
-                float v = x[xo + i];
-                int q = clamp(Math.round(is * v), -nmax, nmax - 1);
-                trial[i] = q;
-                double w = (double) v * v;
-                sxl += w * v * q;
-                sl2 += w * q * q;
-            }
-            if (sl2 > 0) {
-                double merit = sxl * sxl / sl2;
-                if (merit > best) {
-                    best = (float) merit;
-                    scale = (float) (sxl / sl2);
-                    System.arraycopy(trial, 0, l, 0, n);
-                }
-            }
-        }
-        return scale;
-    }
-
-    /**
      * Q6_K: sixteen 16-element sub-blocks with a symmetric 6-bit fit each; the sub-block scales are stored as int8
      * multiples of {@code d = -max scale / 128} (so the largest maps to -128), and the values re-quantized against
      * them, packed as kernels.md §3 (e) describes.
      */
-    static void q6_k(float[] x, int xo, MemorySegment dst, long o) {
-        float[] scales = new float[16];
-        int[] l = new int[256];
-        int[] lsub = new int[16];
+    static void q6_k(float[] x, int xo, MemorySegment dst, long o, KQuantFit.Scratch sc) {
+        float[] scales = sc.scale;
+        int[] l = sc.l;
+        for (int ib = 0; ib < 16; ib++) {
+            for (int i = 0; i < 16; i++) {
+                sc.xt[i * 16 + ib] = x[xo + 16 * ib + i];
+            }
+        }
+        KQuantFit.symmetric16(32, sc);
         float maxScale = 0, maxAbs = 0;
         for (int ib = 0; ib < 16; ib++) {
-            scales[ib] = symmetricFit(x, xo + 16 * ib, 16, 32, lsub);
             if (Math.abs(scales[ib]) > maxAbs) {
                 maxAbs = Math.abs(scales[ib]);
                 maxScale = scales[ib];

@@ -203,10 +203,63 @@ public final class Int8GroupedMatrix implements WeightMatrix {
         return BFloat16.toFloat(scales.get(BF16, 2L * (g * stride + col)));
     }
 
+    /** Input row {@code r} of the stored int8 weights: {@code N} bytes, a view (e.g. to write the checkpoint out). */
+    public MemorySegment weightRow(int r) {
+        WeightMatrix.checkRange("row", r, r + 1, k);
+        return q.asSlice(r * stride, n);
+    }
+
+    /** The bf16 scales of group {@code g}: {@code N} little-endian values ({@code 2N} bytes), a view. */
+    public MemorySegment scaleRow(int g) {
+        WeightMatrix.checkRange("group", g, g + 1, groups);
+        return scales.asSlice(2L * g * stride, 2L * n);
+    }
+
     /** The dequantized weight {@code W[row][col]} (exact float32). */
     public float get(int row, int col) {
         return q.get(ValueLayout.JAVA_BYTE, row * stride + col) * scale(row / groupRows, col);
     }
+
+    /**
+     * Output columns {@code [c0, c0 + count)} as rows of the transposed weight:
+     * {@code out[off + j * K + r] = W[r][c0 + j]} (exact float32, as {@link #get}), e.g. for GGUF's row-per-output
+     * layout. The int8 rows are read contiguously, {@value #TRANSPOSE_ROWS} at a time, and dequantized into a small
+     * block that is then written out a cache line (16 floats) per output row at a time. Thread-safe.
+     *
+     * @throws IndexOutOfBoundsException if the columns are not within {@code [0, N)}
+     */
+    public void columnsAsRows(int c0, int count, float[] out, int off) {
+        WeightMatrix.checkRange("columns", c0, c0 + count, n);
+        float[] block = new float[TRANSPOSE_ROWS * count];
+        byte[] qs = new byte[count];
+        float[] s = new float[count];
+        int group = -1;
+        for (int r0 = 0; r0 < k; r0 += TRANSPOSE_ROWS) {
+            int rows = Math.min(TRANSPOSE_ROWS, k - r0);
+            for (int i = 0; i < rows; i++) {
+                int r = r0 + i;
+                if (r / groupRows != group) {
+                    group = r / groupRows;
+                    for (int j = 0; j < count; j++) {
+                        s[j] = scale(group, c0 + j);
+                    }
+                }
+                MemorySegment.copy(q, ValueLayout.JAVA_BYTE, r * stride + c0, qs, 0, count);
+                for (int j = 0; j < count; j++) {
+                    block[i * count + j] = qs[j] * s[j];
+                }
+            }
+            for (int j = 0; j < count; j++) {
+                int o = off + j * k + r0;
+                for (int i = 0; i < rows; i++) {
+                    out[o + i] = block[i * count + j];
+                }
+            }
+        }
+    }
+
+    /** Input rows per block of {@link #columnsAsRows}: one cache line of floats per output row. */
+    private static final int TRANSPOSE_ROWS = 16;
 
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {

@@ -244,4 +244,24 @@ class Int8GroupedMatrixTest {
         assertNull(random(33, 8, 1, 1).inputHalves(), "odd input dimension");
         assertNull(random(30, 8, 3, 1).inputHalves(), "an odd number of groups cannot be cut in the middle");
     }
+
+    /** The transposed read of the GGUF writer equals get(), element for element, on views and odd group sizes. */
+    @Test
+    void columnsAsRowsEqualsGet() {
+        for (int[] shape : new int[][] {{40, 37, 8}, {96, 50, 2}, {17, 9, 1}}) {
+            int k = shape[0], n = shape[1], g = shape[2];
+            Int8GroupedMatrix full = random(k, n, g, k * 31L + n);
+            Int8GroupedMatrix view = (Int8GroupedMatrix) full.columns(5 % n, n); // rows wider than the view
+            for (Int8GroupedMatrix m : new Int8GroupedMatrix[] {full, view}) {
+                int c0 = 1, count = m.outputDim() - 2;
+                float[] out = new float[3 + count * k];
+                m.columnsAsRows(c0, count, out, 3);
+                for (int j = 0; j < count; j++) {
+                    for (int r = 0; r < k; r++) {
+                        assertEquals(m.get(r, c0 + j), out[3 + j * k + r], "k " + k + " column " + (c0 + j) + " row " + r);
+                    }
+                }
+            }
+        }
+    }
 }

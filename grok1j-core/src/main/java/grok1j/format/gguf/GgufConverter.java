@@ -10,6 +10,7 @@ import grok1j.tensor.GgmlQuant;
 import grok1j.tensor.GgmlType;
 import grok1j.tensor.GgufMatrix;
 import grok1j.tensor.Int8GroupedMatrix;
+import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -64,7 +65,16 @@ public final class GgufConverter {
      */
     public static List<Path> convert(GrokWeights weights, GgufVocab vocab, GgmlType type, String name, Path out,
                                      long maxShardBytes, GgufProgress progress) throws IOException {
-        return plan(weights, vocab, type, name).write(out, maxShardBytes, progress);
+        return convert(weights, vocab, type, name, out, maxShardBytes, progress, null);
+    }
+
+    /**
+     * As {@link #convert(GrokWeights, GgufVocab, GgmlType, String, Path, long, GgufProgress)}, reading and quantizing
+     * with every thread of {@code pool} (null: the calling thread alone); the bytes written do not depend on it.
+     */
+    public static List<Path> convert(GrokWeights weights, GgufVocab vocab, GgmlType type, String name, Path out,
+                                     long maxShardBytes, GgufProgress progress, ThreadPool pool) throws IOException {
+        return plan(weights, vocab, type, name).write(out, maxShardBytes, progress, pool);
     }
 
     /** A writer with all metadata and tensors declared (nothing read yet), for {@link #convert} or a dry run. */
@@ -259,17 +269,12 @@ public final class GgufConverter {
     /**
      * Writes output columns {@code [c0, c0 + count)} of {@code m} as rows of {@code m.inputDim()} floats into
      * {@code buf[off...]}. Input-major sources are read along their rows (contiguous) and scattered into the tile.
+     * Thread-safe: tiles are read by several threads at once (see {@link GgufWriter.RowSource}).
      */
     static void copyRows(WeightMatrix m, int c0, int count, float[] buf, int off) {
         int k = m.inputDim();
         switch (m) {
-            case Int8GroupedMatrix q -> {
-                for (int r = 0; r < k; r++) {
-                    for (int j = 0; j < count; j++) {
-                        buf[off + j * k + r] = q.get(r, c0 + j);
-                    }
-                }
-            }
+            case Int8GroupedMatrix q -> q.columnsAsRows(c0, count, buf, off);
             case F32Matrix f -> {
                 for (int r = 0; r < k; r++) {
                     for (int j = 0; j < count; j++) {

@@ -2,6 +2,7 @@ package grok1j.format.gguf;
 
 import grok1j.tensor.GgmlQuant;
 import grok1j.tensor.GgmlType;
+import grok1j.tensor.ThreadPool;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -22,6 +23,8 @@ import java.util.Map;
  * offset. Tensors are declared up front with their name, type and shape plus a {@link RowSource}; their data is
  * requested only while it is written, a tile of rows at a time (at most {@value #TILE_FLOATS} floats), so no more
  * than one tile of one tensor is ever in memory. Rows are quantized to the declared type with {@link GgmlQuant}.
+ * With a {@link ThreadPool} the rows of a tile are read and quantized by all its threads, each part of the tile by
+ * one thread; every row is quantized on its own, so the bytes do not depend on the thread count.
  *
  * <p>With a maximum shard size, tensors are packed greedily into shards named {@code <name>-00001-of-0000N.gguf}
  * (llama.cpp's {@code gguf-split} convention): the first shard carries all metadata, every shard carries
@@ -35,7 +38,8 @@ public final class GgufWriter {
 
     /**
      * Supplies tensor data as float32 rows of {@code ne[0]} elements. Row {@code r} of a tensor with
-     * {@code ne = {K, N, E}} is row {@code r % N} of matrix {@code r / N}.
+     * {@code ne = {K, N, E}} is row {@code r % N} of matrix {@code r / N}. When writing with a thread pool it is
+     * called from several threads at once, for disjoint rows and distinct {@code out} arrays.
      */
     @FunctionalInterface
     public interface RowSource {
@@ -189,6 +193,14 @@ public final class GgufWriter {
      * @throws IOException if writing fails (partial {@code .part} files are deleted)
      */
     public List<Path> write(Path out, long maxShardBytes, GgufProgress progress) throws IOException {
+        return write(out, maxShardBytes, progress, null);
+    }
+
+    /**
+     * As {@link #write(Path, long, GgufProgress)}, reading and quantizing each tile with all threads of
+     * {@code pool} (null: the calling thread alone). The file's bytes are the same whatever the pool.
+     */
+    public List<Path> write(Path out, long maxShardBytes, GgufProgress progress, ThreadPool pool) throws IOException {
         List<List<Tensor>> shards = new ArrayList<>();
         List<Tensor> cur = new ArrayList<>();
         long curBytes = 0;
@@ -223,7 +235,8 @@ public final class GgufWriter {
             for (int k = 0; k < count; k++) {
                 Path part = paths.get(k).resolveSibling(paths.get(k).getFileName() + ".part");
                 parts.add(part);
-                writeShard(part, shards.get(k), k, count, done, total, progress == null ? GgufProgress.NONE : progress);
+                writeShard(part, shards.get(k), k, count, done, total, progress == null ? GgufProgress.NONE : progress,
+                        pool);
             }
             for (int k = 0; k < count; k++) {
                 Files.move(parts.get(k), paths.get(k), StandardCopyOption.REPLACE_EXISTING);
@@ -237,8 +250,8 @@ public final class GgufWriter {
         return paths;
     }
 
-    private void writeShard(Path path, List<Tensor> list, int no, int count, long[] done, long total, GgufProgress progress)
-            throws IOException {
+    private void writeShard(Path path, List<Tensor> list, int no, int count, long[] done, long total, GgufProgress progress,
+                            ThreadPool pool) throws IOException {
         Map<String, Entry> kv = new LinkedHashMap<>();
         if (no == 0) {
             kv.putAll(metadata);
@@ -270,13 +283,14 @@ public final class GgufWriter {
             }
             o.pad(alignment);
             for (Tensor t : list) {
-                writeTensor(o, t, done, total, progress);
+                writeTensor(o, t, done, total, progress, pool);
                 o.pad(alignment);
             }
         }
     }
 
-    private void writeTensor(Out o, Tensor t, long[] done, long total, GgufProgress progress) throws IOException {
+    private void writeTensor(Out o, Tensor t, long[] done, long total, GgufProgress progress, ThreadPool pool)
+            throws IOException {
         int k = (int) t.ne[0];
         if (t.ne[0] > TILE_FLOATS) {
             throw new IllegalArgumentException("tensor " + t.name + ": rows of " + t.ne[0] + " elements are too long");
@@ -286,14 +300,27 @@ public final class GgufWriter {
             rows *= t.ne[i];
         }
         int tile = (int) Math.max(1, Math.min(rows, TILE_FLOATS / k));
-        float[] buf = new float[tile * k];
+        // the tile is cut into one part per thread, each read into its own buffer and quantized into its own bytes
+        int parts = pool == null ? 1 : Math.min(tile, pool.threads());
+        float[][] bufs = new float[parts][(tile + parts - 1) / parts * k];
         long rowBytes = t.type.bytesFor(k);
         byte[] bytes = new byte[(int) (rowBytes * tile)];
         MemorySegment seg = MemorySegment.ofArray(bytes);
         for (long r = 0; r < rows; r += tile) {
             int n = (int) Math.min(tile, rows - r);
-            t.source.rows(r, n, buf);
-            GgmlQuant.quantize(t.type, buf, 0, n * k, seg, 0);
+            long first = r;
+            ThreadPool.Job job = (part, all) -> {
+                int a = (int) ((long) n * part / all), b = (int) ((long) n * (part + 1) / all);
+                if (a < b) {
+                    t.source.rows(first + a, b - a, bufs[part]);
+                    GgmlQuant.quantize(t.type, bufs[part], 0, (b - a) * k, seg, a * rowBytes);
+                }
+            };
+            if (parts == 1) {
+                job.run(0, 1);
+            } else {
+                pool.run(job, parts);
+            }
             o.bytes(bytes, (int) (n * rowBytes));
             done[0] += n * rowBytes;
             progress.update(t.name, done[0], total);
