@@ -47,6 +47,9 @@ public final class GgmlMatvec {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT_LE = GgmlDequant.SHORT_LE;
     private static final ValueLayout.OfInt INT_LE = GgmlDequant.INT_LE;
+    /** Fixed-order lane sums of the F16/BF16 kernels ({@link LaneSum}). */
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
+    private static final float TWO_POW_112 = 0x1p112f;
 
     /** The float lanes of this JVM's kernels: 16 (512-bit vectors) or 8 (256-bit). */
     public static int lanes() {
@@ -68,6 +71,8 @@ public final class GgmlMatvec {
     /** Per-thread scratch: activation sums per 16 elements, and the unpacked scales of a pass's rows. */
     private static final class Scratch {
         float[] sums = new float[0];
+        /** The activation with each chunk of {@code 2L} elements split into even and odd elements ({@link #pairs}). */
+        float[] pairs = new float[0];
         final float[] scales = new float[ROWS * 16];
     }
 
@@ -158,13 +163,23 @@ public final class GgmlMatvec {
                 }
             }
             case F16 -> {
-                for (int c = n0; c < n1; c++) {
-                    y[c] = GgmlKernels.dotF16(w, c * rowBytes, x, 0, k);
+                float[] xp = pairs(s, x, k);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
+                }
+                for (int c = n0 + ROWS * q; c < n1; c++) {
+                    y[c] = f16x1(w, c * rowBytes, x, xp, k);
                 }
             }
             case BF16 -> {
-                for (int c = n0; c < n1; c++) {
-                    y[c] = GgmlKernels.dotBF16(w, c * rowBytes, x, 0, k);
+                float[] xp = pairs(s, x, k);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
+                }
+                for (int c = n0 + ROWS * q; c < n1; c++) {
+                    y[c] = bf16x1(w, c * rowBytes, x, xp, k);
                 }
             }
             default -> throw new IllegalArgumentException("tensor type " + type + " is not supported");
@@ -383,5 +398,170 @@ public final class GgmlMatvec {
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
         y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
         y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * The activation for the F16/BF16 kernels: each chunk of {@code 2L} elements stored as its {@code L} even elements
+     * then its {@code L} odd elements, so that one {@code L}-int load of weights (two 16-bit values per int lane) meets
+     * one vector of even and one of odd activations. Elements past the last whole chunk are not copied (the kernels
+     * read them from {@code x}).
+     */
+    static float[] pairs(Scratch s, float[] x, int k) {
+        int n = k - k % (2 * L);
+        if (s.pairs.length < n) {
+            s.pairs = new float[Math.max(n, 2 * s.pairs.length)];
+        }
+        float[] p = s.pairs;
+        for (int c = 0; c < n; c += 2 * L) {
+            for (int j = 0; j < L; j++) {
+                p[c + j] = x[c + 2 * j];
+                p[c + L + j] = x[c + 2 * j + 1];
+            }
+        }
+        return p;
+    }
+
+    /*
+     * F16 pairs to floats. One int lane v holds an even half (bits 0-15) and an odd one (16-31). Shifted
+     * arithmetically right by 3, a half's sign stays at bit 31 (and is copied into bits 28-30, which the mask 0x8FFFE000
+     * clears), its exponent lands on bits 23-27 and its mantissa on bits 13-22: the float 2^-112 times the half's value
+     * for normals, and a float subnormal that is the same for subnormals, so one multiply by 2^112 (exact) gives the
+     * value; the even half is first shifted up by 16. Infinities and NaNs (exponent 31) would come out finite: instead
+     * of patching every lane, (v & 0x7C007C00) + 0x04000400 sets bit 15 or 31 exactly when a half's exponent is 31;
+     * those bits are OR-ed over the row, and a row that has one is computed again by the exact one-row kernel
+     * (GgmlKernels.dotF16). Per 2L weights: 1 load, 5 integer ops, 2 multiplies, 2 FMAs and 3 ops for the flag,
+     * against 2 x 11 for the lane-by-lane widening of dotF16.
+     */
+
+    /**
+     * Four F16 rows at byte {@code off}, {@code rb} apart (outputs {@code y[yo + r * ys]}), against the even/odd
+     * activation {@code xp} ({@link #pairs}); {@code x} for the elements past the last chunk. Same sums as {@link #f16x1}.
+     */
+    static void f16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        IntVector flag = IntVector.zero(I);
+        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, i + L);
+            IntVector v;
+            v = IntVector.fromMemorySegment(I, w, o0 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a0 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a0);
+            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a0);
+            v = IntVector.fromMemorySegment(I, w, o1 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a1 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a1);
+            a1 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a1);
+            v = IntVector.fromMemorySegment(I, w, o2 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a2 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a2);
+            a2 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a2);
+            v = IntVector.fromMemorySegment(I, w, o3 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a3 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a3);
+            a3 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a3);
+        }
+        if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {
+            for (int r = 0; r < ROWS; r++) {
+                y[yo + r * ys] = GgmlKernels.dotF16(w, off + r * rb, x, 0, k);
+            }
+            return;
+        }
+        float t0 = LaneSum.sum(a0, FOLDS), t1 = LaneSum.sum(a1, FOLDS), t2 = LaneSum.sum(a2, FOLDS), t3 = LaneSum.sum(a3, FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += Float.float16ToFloat(w.get(SHORT_LE, o0 + 2L * i)) * x[i];
+            t1 += Float.float16ToFloat(w.get(SHORT_LE, o1 + 2L * i)) * x[i];
+            t2 += Float.float16ToFloat(w.get(SHORT_LE, o2 + 2L * i)) * x[i];
+            t3 += Float.float16ToFloat(w.get(SHORT_LE, o3 + 2L * i)) * x[i];
+        }
+        y[yo] = t0;
+        y[yo + ys] = t1;
+        y[yo + 2 * ys] = t2;
+        y[yo + 3 * ys] = t3;
+    }
+
+    /** One F16 row at byte {@code off}: the arithmetic of one row of {@link #f16x4}, so results do not depend on the split. */
+    static float f16x1(MemorySegment w, long off, float[] x, float[] xp, int k) {
+        FloatVector a0 = FloatVector.zero(F);
+        IntVector flag = IntVector.zero(I);
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            IntVector v = IntVector.fromMemorySegment(I, w, off + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a0 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(FloatVector.fromArray(F, xp, i), a0);
+            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112)
+                    .fma(FloatVector.fromArray(F, xp, i + L), a0);
+        }
+        if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {
+            return GgmlKernels.dotF16(w, off, x, 0, k);
+        }
+        float t0 = LaneSum.sum(a0, FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += Float.float16ToFloat(w.get(SHORT_LE, off + 2L * i)) * x[i];
+        }
+        return t0;
+    }
+
+    /**
+     * Four BF16 rows (as {@link #f16x4}): an int lane's low half shifted up by 16 is the even element's float, the
+     * lane with its low half cleared the odd one's. Even and odd products go to separate accumulators (eight FMA
+     * chains, to cover the FMA latency: the loop has little else to do).
+     */
+    static void bf16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
+        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, i + L);
+            IntVector v;
+            v = IntVector.fromMemorySegment(I, w, o0 + 2L * i, LE);
+            e0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e0);
+            d0 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d0);
+            v = IntVector.fromMemorySegment(I, w, o1 + 2L * i, LE);
+            e1 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e1);
+            d1 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d1);
+            v = IntVector.fromMemorySegment(I, w, o2 + 2L * i, LE);
+            e2 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e2);
+            d2 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d2);
+            v = IntVector.fromMemorySegment(I, w, o3 + 2L * i, LE);
+            e3 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
+            d3 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d3);
+        }
+        float t0 = LaneSum.sum(e0.add(d0), FOLDS), t1 = LaneSum.sum(e1.add(d1), FOLDS);
+        float t2 = LaneSum.sum(e2.add(d2), FOLDS), t3 = LaneSum.sum(e3.add(d3), FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += BFloat16.toFloat(w.get(SHORT_LE, o0 + 2L * i)) * x[i];
+            t1 += BFloat16.toFloat(w.get(SHORT_LE, o1 + 2L * i)) * x[i];
+            t2 += BFloat16.toFloat(w.get(SHORT_LE, o2 + 2L * i)) * x[i];
+            t3 += BFloat16.toFloat(w.get(SHORT_LE, o3 + 2L * i)) * x[i];
+        }
+        y[yo] = t0;
+        y[yo + ys] = t1;
+        y[yo + 2 * ys] = t2;
+        y[yo + 3 * ys] = t3;
+    }
+
+    /** One BF16 row: the arithmetic of one row of {@link #bf16x4}. */
+    static float bf16x1(MemorySegment w, long off, float[] x, float[] xp, int k) {
+        FloatVector e0 = FloatVector.zero(F), d0 = e0;
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            IntVector v = IntVector.fromMemorySegment(I, w, off + 2L * i, LE);
+            e0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i), e0);
+            d0 = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i + L), d0);
+        }
+        float t0 = LaneSum.sum(e0.add(d0), FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += BFloat16.toFloat(w.get(SHORT_LE, off + 2L * i)) * x[i];
+        }
+        return t0;
     }
 }
