@@ -18,8 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  * from each quarter of the range, as in {@link Int8GroupedMatrix#matvec}: each quarter is then read as one long
  * sequential stream, which the hardware prefetchers follow. Four adjacent rows per pass (four streams of one row
  * each, restarted every pass) were slower from DRAM than the one-row kernels (1 thread, CPU time: Q8_0 0.3 of the
- * read probe against 0.44), though faster in cache (0.82 against 0.70). The other types run one row at a time with their own vector kernels ({@link GgmlKernels}); no
- * type dequantizes a row into memory first.
+ * read probe against 0.44), though faster in cache (0.82 against 0.70). F16 and BF16 (the tied output projection of
+ * Grok-1 GGUFs is F16) take four rows per pass the same way, loading two 16-bit weights per int lane against an
+ * activation split once per call into even and odd elements ({@link #pairs}). With 256-bit vectors Q8_0 takes two
+ * rows ({@link #FOUR_ROWS_Q8_Q6}). The other types run one row at a time with their own vector kernels
+ * ({@link GgmlKernels}); no type dequantizes a row into memory first.
  *
  * <p>Numerics (exact float32, like the official int8 path, {@link Int8GroupedMatrix}): weights are small integers
  * times block scales, both exact in float32. Per block (Q8_0) or sub-block (K types) the kernel sums {@code q * x}
@@ -64,7 +67,8 @@ public final class GgmlMatvec {
      * few for four rows of these two (C2 spills): forced to 8 lanes on the development VM (1 thread, CPU time, 6144 x
      * 16384) the four-row kernels made Q8_0 7.9 GB/s against 9.3 for one row at a time, Q6_K 1.4 against 3.6, while
      * Q4_K four rows still won (4.6 against 4.0). With 512-bit vectors (32 registers) four rows win for all three:
-     * Q8_0 21 against 15 GB/s, Q4_K 6.7 against 4.8, Q6_K 9.3 against 7.4.
+     * Q8_0 21 against 15 GB/s, Q4_K 6.7 against 4.8, Q6_K 9.3 against 7.4. With 256-bit vectors Q8_0 takes two rows
+     * per pass instead ({@link #q8_0x2}).
      */
     static final boolean FOUR_ROWS_Q8_Q6 = L == 16;
 
