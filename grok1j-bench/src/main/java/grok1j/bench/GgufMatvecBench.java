@@ -28,7 +28,7 @@ import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * GGUF decode matvec ({@link GgufMatrix} with one token, the {@code GgmlMatvec} kernels) for each supported
- * quantized type, against the memory probe ({@link MemoryBandwidth}) reading a buffer of the same size in the same
+ * quantized type and F16/BF16 (the tied output projection of Grok-1 GGUFs is F16), against the memory probe ({@link MemoryBandwidth}) reading a buffer of the same size in the same
  * fork, and against the scalar path (dequantize a row with {@code GgmlDequant}, then a plain float loop). Shapes:
  * {@code cache} = 64 rows of 6144 (at most 432 KB: the compute ceiling) and {@code dram} = 32768 rows of 6144 (a
  * Grok-1 expert's gate or up projection, 108-214 MB). Read {@code vector} as a fraction of {@code bandwidth}
@@ -43,7 +43,7 @@ import org.openjdk.jmh.infra.Blackhole;
 @Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx2g"})
 @Threads(1)
 public class GgufMatvecBench {
-    @Param({"Q8_0", "Q4_K", "Q6_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K"})
+    @Param({"Q8_0", "Q4_K", "Q6_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K", "F16", "BF16"})
     String type;
 
     @Param({"cache", "dram"})
@@ -98,6 +98,14 @@ public class GgufMatvecBench {
             case Q6_K -> new int[] {208};
             default -> new int[0];
         };
+        if (t == GgmlType.F16 || t == GgmlType.BF16) {
+            // every 16-bit value a normal number of magnitude about 2^-7 with a random sign and mantissa
+            long keep = t == GgmlType.F16 ? 0x87FF87FF87FF87FFL : 0x80FF80FF80FF80FFL;
+            long set = t == GgmlType.F16 ? 0x2000200020002000L : 0x3C003C003C003C00L;
+            for (long o = 0; o + 8 <= bytes; o += 8) {
+                seg.set(ValueLayout.JAVA_LONG_UNALIGNED, o, (seg.get(ValueLayout.JAVA_LONG_UNALIGNED, o) & keep) | set);
+            }
+        }
         for (long o = 0; o < bytes; o += t.typeSize()) {
             for (int h : halves) {
                 seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, o + h, (short) (0x2000 + r.nextInt(0x400)));

@@ -19,6 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
  * row. The rows of a pass come one from each quarter of the range, as in {@link Int8GroupedMatrix#matvec}: each
  * quarter is then read as one long sequential stream, which the hardware prefetchers follow. The other types run one
  * row at a time with their own vector kernels ({@link GgmlKernels}); no type dequantizes a row into memory first.
+ * F16 and BF16 (the tied output projection of Grok-1 GGUFs is F16) take four rows per pass the same way, loading two
+ * 16-bit weights per int lane against an activation split once per call into even and odd elements
+ * ({@link #pairs}). With 256-bit vectors Q8_0 takes two rows ({@link #FOUR_ROWS_Q8_Q6}).
  *
  * <p>The Q4_K and Q6_K kernels read their packed bits as whole int vectors (64 bytes with 512-bit vectors, four rows
  * per pass; 32 bytes with 256-bit vectors, two rows, as 16 registers hold no more) and never widen bytes with
@@ -57,6 +60,9 @@ public final class GgmlMatvec {
     private static final ValueLayout.OfShort SHORT_LE = GgmlDequant.SHORT_LE;
     private static final ValueLayout.OfInt INT_LE = GgmlDequant.INT_LE;
     private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
+    /** Fixed-order lane sums of the F16/BF16 kernels ({@link LaneSum}). */
+    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
+    private static final float TWO_POW_112 = 0x1p112f;
 
     /** The float lanes of this JVM's kernels: 16 (512-bit vectors) or 8 (256-bit). */
     public static int lanes() {
@@ -71,7 +77,8 @@ public final class GgmlMatvec {
      * few for four rows of these two (C2 spills): forced to 8 lanes on the development VM (1 thread, CPU time, 6144 x
      * 16384) the four-row kernels made Q8_0 7.9 GB/s against 9.3 for one row at a time, Q6_K 1.4 against 3.6, while
      * Q4_K four rows still won (4.6 against 4.0). With 512-bit vectors (32 registers) four rows win for all three:
-     * Q8_0 21 against 15 GB/s, Q4_K 6.7 against 4.8, Q6_K 9.3 against 7.4.
+     * Q8_0 21 against 15 GB/s, Q4_K 6.7 against 4.8, Q6_K 9.3 against 7.4. With 256-bit vectors Q8_0 takes two rows
+     * per pass instead ({@link #q8_0x2}).
      */
     static final boolean FOUR_ROWS_Q8_Q6 = L == 16;
 
@@ -83,6 +90,8 @@ public final class GgmlMatvec {
         float[] sums16 = new float[0];
         /** Per row of a pass, 16 lanes of mins terms ({@link #q4kHeader}). */
         final float[] mins = new float[ROWS * 16];
+        /** The activation with each chunk of {@code 2L} elements split into even and odd elements ({@link #pairs}). */
+        float[] pairs = new float[0];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -100,11 +109,16 @@ public final class GgmlMatvec {
         Scratch s = SCRATCH.get();
         switch (type) {
             case Q8_0 -> {
-                int q = FOUR_ROWS_Q8_Q6 ? (n1 - n0) / ROWS : 0;
+                int rows = FOUR_ROWS_Q8_Q6 ? ROWS : 2;
+                int q = (n1 - n0) / rows;
                 for (int c = n0; c < n0 + q; c++) {
-                    q8_0x4(w, c * rowBytes, q * rowBytes, x, k, y, c, q);
+                    if (FOUR_ROWS_Q8_Q6) {
+                        q8_0x4(w, c * rowBytes, q * rowBytes, x, k, y, c, q);
+                    } else {
+                        q8_0x2(w, c * rowBytes, q * rowBytes, x, k, y, c, q);
+                    }
                 }
-                for (int c = n0 + ROWS * q; c < n1; c++) {
+                for (int c = n0 + rows * q; c < n1; c++) {
                     y[c] = GgmlKernels.dotQ8_0(w, c * rowBytes, x, 0, k);
                 }
             }
@@ -198,13 +212,23 @@ public final class GgmlMatvec {
                 }
             }
             case F16 -> {
-                for (int c = n0; c < n1; c++) {
-                    y[c] = GgmlKernels.dotF16(w, c * rowBytes, x, 0, k);
+                float[] xp = pairs(s, x, k);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
+                }
+                for (int c = n0 + ROWS * q; c < n1; c++) {
+                    y[c] = f16x1(w, c * rowBytes, x, xp, k);
                 }
             }
             case BF16 -> {
-                for (int c = n0; c < n1; c++) {
-                    y[c] = GgmlKernels.dotBF16(w, c * rowBytes, x, 0, k);
+                float[] xp = pairs(s, x, k);
+                int q = (n1 - n0) / ROWS;
+                for (int c = n0; c < n0 + q; c++) {
+                    bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
+                }
+                for (int c = n0 + ROWS * q; c < n1; c++) {
+                    y[c] = bf16x1(w, c * rowBytes, x, xp, k);
                 }
             }
             default -> throw new IllegalArgumentException("tensor type " + type + " is not supported");
@@ -258,6 +282,36 @@ public final class GgmlMatvec {
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
         y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
         y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Two Q8_0 rows (the 256-bit path, where four rows spill: see {@link #FOUR_ROWS_Q8_Q6}), one from each half of the
+     * range. Per block and row two partial sums (even and odd chunks of {@code L} bytes) instead of one chain of
+     * {@code 32 / L} dependent FMAs: the one-row kernel ({@link GgmlKernels#dotQ8_0}) ran at about the latency of that
+     * chain, ~20 cycles per 34-byte block (6 GB/s from cache, 1 thread).
+     */
+    static void q8_0x2(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        long o0 = off, o1 = off + rb;
+        for (int i = 0; i < k; i += 32, o0 += 34, o1 += 34) {
+            FloatVector p0 = FloatVector.zero(F), q0 = p0, p1 = p0, q1 = p0;
+            for (int j = 0; j < 32; j += 2 * L) {
+                FloatVector xe = FloatVector.fromArray(F, x, i + j);
+                FloatVector xo = FloatVector.fromArray(F, x, i + j + L);
+                p0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2 + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xe, p0);
+                q0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2 + j + L, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xo, q0);
+                p1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2 + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xe, p1);
+                q1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2 + j + L, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xo, q1);
+            }
+            a0 = p0.add(q0).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o0))), a0);
+            a1 = p1.add(q1).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o1))), a1);
+        }
+        y[yo] = a0.reduceLanes(VectorOperators.ADD);
+        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
     }
 
     /**
@@ -671,5 +725,170 @@ public final class GgmlMatvec {
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 0).add(FloatVector.fromArray(F, macc, 8)).reduceLanes(VectorOperators.ADD);
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 16).add(FloatVector.fromArray(F, macc, 24)).reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * The activation for the F16/BF16 kernels: each chunk of {@code 2L} elements stored as its {@code L} even elements
+     * then its {@code L} odd elements, so that one {@code L}-int load of weights (two 16-bit values per int lane) meets
+     * one vector of even and one of odd activations. Elements past the last whole chunk are not copied (the kernels
+     * read them from {@code x}).
+     */
+    static float[] pairs(Scratch s, float[] x, int k) {
+        int n = k - k % (2 * L);
+        if (s.pairs.length < n) {
+            s.pairs = new float[Math.max(n, 2 * s.pairs.length)];
+        }
+        float[] p = s.pairs;
+        for (int c = 0; c < n; c += 2 * L) {
+            for (int j = 0; j < L; j++) {
+                p[c + j] = x[c + 2 * j];
+                p[c + L + j] = x[c + 2 * j + 1];
+            }
+        }
+        return p;
+    }
+
+    /*
+     * F16 pairs to floats. One int lane v holds an even half (bits 0-15) and an odd one (16-31). Shifted
+     * arithmetically right by 3, a half's sign stays at bit 31 (and is copied into bits 28-30, which the mask 0x8FFFE000
+     * clears), its exponent lands on bits 23-27 and its mantissa on bits 13-22: the float 2^-112 times the half's value
+     * for normals, and a float subnormal that is the same for subnormals, so one multiply by 2^112 (exact) gives the
+     * value; the even half is first shifted up by 16. Infinities and NaNs (exponent 31) would come out finite: instead
+     * of patching every lane, (v & 0x7C007C00) + 0x04000400 sets bit 15 or 31 exactly when a half's exponent is 31;
+     * those bits are OR-ed over the row, and a row that has one is computed again by the exact one-row kernel
+     * (GgmlKernels.dotF16). Per 2L weights: 1 load, 5 integer ops, 2 multiplies, 2 FMAs and 3 ops for the flag,
+     * against 2 x 11 for the lane-by-lane widening of dotF16.
+     */
+
+    /**
+     * Four F16 rows at byte {@code off}, {@code rb} apart (outputs {@code y[yo + r * ys]}), against the even/odd
+     * activation {@code xp} ({@link #pairs}); {@code x} for the elements past the last chunk. Same sums as {@link #f16x1}.
+     */
+    static void f16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        IntVector flag = IntVector.zero(I);
+        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, i + L);
+            IntVector v;
+            v = IntVector.fromMemorySegment(I, w, o0 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a0 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a0);
+            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a0);
+            v = IntVector.fromMemorySegment(I, w, o1 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a1 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a1);
+            a1 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a1);
+            v = IntVector.fromMemorySegment(I, w, o2 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a2 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a2);
+            a2 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a2);
+            v = IntVector.fromMemorySegment(I, w, o3 + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a3 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a3);
+            a3 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a3);
+        }
+        if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {
+            for (int r = 0; r < ROWS; r++) {
+                y[yo + r * ys] = GgmlKernels.dotF16(w, off + r * rb, x, 0, k);
+            }
+            return;
+        }
+        float t0 = LaneSum.sum(a0, FOLDS), t1 = LaneSum.sum(a1, FOLDS), t2 = LaneSum.sum(a2, FOLDS), t3 = LaneSum.sum(a3, FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += Float.float16ToFloat(w.get(SHORT_LE, o0 + 2L * i)) * x[i];
+            t1 += Float.float16ToFloat(w.get(SHORT_LE, o1 + 2L * i)) * x[i];
+            t2 += Float.float16ToFloat(w.get(SHORT_LE, o2 + 2L * i)) * x[i];
+            t3 += Float.float16ToFloat(w.get(SHORT_LE, o3 + 2L * i)) * x[i];
+        }
+        y[yo] = t0;
+        y[yo + ys] = t1;
+        y[yo + 2 * ys] = t2;
+        y[yo + 3 * ys] = t3;
+    }
+
+    /** One F16 row at byte {@code off}: the arithmetic of one row of {@link #f16x4}, so results do not depend on the split. */
+    static float f16x1(MemorySegment w, long off, float[] x, float[] xp, int k) {
+        FloatVector a0 = FloatVector.zero(F);
+        IntVector flag = IntVector.zero(I);
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            IntVector v = IntVector.fromMemorySegment(I, w, off + 2L * i, LE);
+            flag = flag.or(v.and(0x7C007C00).add(0x04000400));
+            a0 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
+                    .reinterpretAsFloats().mul(TWO_POW_112).fma(FloatVector.fromArray(F, xp, i), a0);
+            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112)
+                    .fma(FloatVector.fromArray(F, xp, i + L), a0);
+        }
+        if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {
+            return GgmlKernels.dotF16(w, off, x, 0, k);
+        }
+        float t0 = LaneSum.sum(a0, FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += Float.float16ToFloat(w.get(SHORT_LE, off + 2L * i)) * x[i];
+        }
+        return t0;
+    }
+
+    /**
+     * Four BF16 rows (as {@link #f16x4}): an int lane's low half shifted up by 16 is the even element's float, the
+     * lane with its low half cleared the odd one's. Even and odd products go to separate accumulators (eight FMA
+     * chains, to cover the FMA latency: the loop has little else to do).
+     */
+    static void bf16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
+        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            FloatVector xe = FloatVector.fromArray(F, xp, i);
+            FloatVector xo = FloatVector.fromArray(F, xp, i + L);
+            IntVector v;
+            v = IntVector.fromMemorySegment(I, w, o0 + 2L * i, LE);
+            e0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e0);
+            d0 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d0);
+            v = IntVector.fromMemorySegment(I, w, o1 + 2L * i, LE);
+            e1 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e1);
+            d1 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d1);
+            v = IntVector.fromMemorySegment(I, w, o2 + 2L * i, LE);
+            e2 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e2);
+            d2 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d2);
+            v = IntVector.fromMemorySegment(I, w, o3 + 2L * i, LE);
+            e3 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
+            d3 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d3);
+        }
+        float t0 = LaneSum.sum(e0.add(d0), FOLDS), t1 = LaneSum.sum(e1.add(d1), FOLDS);
+        float t2 = LaneSum.sum(e2.add(d2), FOLDS), t3 = LaneSum.sum(e3.add(d3), FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += BFloat16.toFloat(w.get(SHORT_LE, o0 + 2L * i)) * x[i];
+            t1 += BFloat16.toFloat(w.get(SHORT_LE, o1 + 2L * i)) * x[i];
+            t2 += BFloat16.toFloat(w.get(SHORT_LE, o2 + 2L * i)) * x[i];
+            t3 += BFloat16.toFloat(w.get(SHORT_LE, o3 + 2L * i)) * x[i];
+        }
+        y[yo] = t0;
+        y[yo + ys] = t1;
+        y[yo + 2 * ys] = t2;
+        y[yo + 3 * ys] = t3;
+    }
+
+    /** One BF16 row: the arithmetic of one row of {@link #bf16x4}. */
+    static float bf16x1(MemorySegment w, long off, float[] x, float[] xp, int k) {
+        FloatVector e0 = FloatVector.zero(F), d0 = e0;
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i += 2 * L) {
+            IntVector v = IntVector.fromMemorySegment(I, w, off + 2L * i, LE);
+            e0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i), e0);
+            d0 = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i + L), d0);
+        }
+        float t0 = LaneSum.sum(e0.add(d0), FOLDS);
+        for (int i = n; i < k; i++) {
+            t0 += BFloat16.toFloat(w.get(SHORT_LE, off + 2L * i)) * x[i];
+        }
+        return t0;
     }
 }

@@ -62,7 +62,7 @@ class GgmlKernelsTest {
         Random r = new Random(3);
         for (GgmlType t : GgmlBlocksTest.SUPPORTED) {
             int bs = t.blockSize();
-            int[] ks = bs == 1 ? new int[] {1, 15, 16, 17, 33, 100} : new int[] {bs, 2 * bs, 3 * bs, 7 * bs};
+            int[] ks = bs == 1 ? new int[] {1, 15, 16, 17, 33, 64, 100} : new int[] {bs, 2 * bs, 3 * bs, 7 * bs};
             for (int k : ks) {
                 check(t, k, 1, 1, 0, 1, r);
                 check(t, k, 3, 2, 0, 3, r);
@@ -113,5 +113,46 @@ class GgmlKernelsTest {
         m.multiply(x, 1, y, 1, 3);
         assertEquals(Float.NEGATIVE_INFINITY, y[1]);
         assertEquals(Float.NaN, y[2]);
+    }
+
+    /**
+     * The F16 decode kernels (four rows per pass, one row for the leftovers) on rows long enough for their vector
+     * loop: every finite special value (subnormals, extremes, signed zero) at every position, exact; an infinity or a
+     * NaN, in a four-row pass or in a leftover row, gives what the exact widening gives.
+     */
+    @Test
+    void f16SpecialValuesInTheDecodeKernels() {
+        short[] bits = {0x0001, 0x03FF, (short) 0x8001, 0x0400, 0x7BFF, (short) 0xFBFF, (short) 0x8000, 0x3C00,
+                0x3555, (short) 0x83FF, 0x0200, 0x1234, 0x6789, (short) 0xABCD, 0x7000, 0x0010};
+        int k = 69, n = 6;
+        var le = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        MemorySegment seg = MemorySegment.ofArray(new byte[2 * k * n]);
+        short[][] w = new short[n][k];
+        for (int c = 0; c < n; c++) {
+            for (int i = 0; i < k; i++) {
+                w[c][i] = bits[(i + 5 * c) % bits.length];
+                seg.set(le, 2L * (c * k + i), w[c][i]);
+            }
+        }
+        GgufMatrix m = new GgufMatrix(GgmlType.F16, seg, k, n);
+        float[] y = new float[n];
+        for (int i = 0; i < k; i++) {
+            float[] x = new float[k];
+            x[i] = 1;
+            m.multiply(x, 1, y, 0, n);
+            for (int c = 0; c < n; c++) {
+                assertEquals(Float.float16ToFloat(w[c][i]), y[c], 0f, "row " + c + " element " + i);
+            }
+        }
+        // rows 1 (four-row pass) and 5 (leftover) get an infinity, row 4 (leftover) and row 2 a NaN, all in the vector loop
+        int[][] specials = {{1, 40, 0x7C00}, {5, 3, 0xFC00}, {4, 35, 0x7E01}, {2, 17, 0xFFFF}};
+        for (int[] sp : specials) {
+            seg.set(le, 2L * (sp[0] * k + sp[1]), (short) sp[2]);
+            float[] x = new float[k];
+            x[sp[1]] = 1;
+            m.multiply(x, 1, y, 0, n);
+            assertEquals(Float.float16ToFloat((short) sp[2]), y[sp[0]], 0f, "row " + sp[0] + " half bits " + Integer.toHexString(sp[2]));
+            seg.set(le, 2L * (sp[0] * k + sp[1]), w[sp[0]][sp[1]]);
+        }
     }
 }
