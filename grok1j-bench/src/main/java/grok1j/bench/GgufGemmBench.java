@@ -24,9 +24,10 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * GGUF prefill GEMM ({@code GgufPanelGemm} through {@link GgufMatrix#multiply}), one thread: 6144 inputs x 2048
- * outputs x {@code tokens} tokens, per type, against the FMA probe ({@link FmaPeak}) running the same number of
- * floating-point operations in the same fork. {@code fmaProbe} time / {@code gemm} time = fraction of the FMA peak.
+ * GGUF prefill GEMM ({@code GgufPanelGemm} through {@link GgufMatrix#multiplyBatch}, which takes it for every token
+ * count: 1 and 8 tokens are a prompt's last row and a short remainder after a prefix-cache hit), one thread: 6144
+ * inputs x 2048 outputs x {@code tokens} tokens, per type, against the FMA probe ({@link FmaPeak}) running the same
+ * number of floating-point operations in the same fork. {@code fmaProbe} time / {@code gemm} time = fraction of the FMA peak.
  * On a loaded machine read {@code interleaved} instead: it alternates probe and GEMM within each operation and reports
  * their summed times as the counters {@code probeMicros} and {@code gemmMicros} (fraction = probe / gemm).
  * The scalar reference (one dot per row and token, the path before the GEMM) runs with {@code tokens = 128} only.
@@ -49,7 +50,7 @@ public class GgufGemmBench {
     @Param({"Q8_0", "Q4_K", "Q6_K", "F16", "BF16", "F32", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K"})
     String type;
 
-    @Param({"128", "512"})
+    @Param({"1", "8", "128", "512"})
     int tokens;
 
     Arena arena;
@@ -67,7 +68,7 @@ public class GgufGemmBench {
         float[] xs = Weights.floats(512 * tokens, 6);
         float[] ys = new float[256 * tokens];
         for (int i = 0; i < 200; i++) {
-            small.multiply(xs, tokens, ys, 0, 256);
+            small.multiplyBatch(xs, tokens, ys, 0, 256);
         }
         w = Weights.gguf(arena, t, K, N, 3);
         x = Weights.floats(K * tokens, 4);
@@ -89,7 +90,7 @@ public class GgufGemmBench {
 
     @Benchmark
     public void gemm(Blackhole bh) {
-        w.multiply(x, tokens, y, 0, N);
+        w.multiplyBatch(x, tokens, y, 0, N);
         bh.consume(y);
     }
 
@@ -114,7 +115,7 @@ public class GgufGemmBench {
         long t0 = System.nanoTime();
         probe.run(0, 1);
         long t1 = System.nanoTime();
-        w.multiply(x, tokens, y, 0, N);
+        w.multiplyBatch(x, tokens, y, 0, N);
         long t2 = System.nanoTime();
         split.probeMicros += (t1 - t0) / 1000;
         split.gemmMicros += (t2 - t1) / 1000;

@@ -25,9 +25,11 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  * Each weight is read and dequantized once per token chunk; packing costs about {@code 1 / group} of the FMAs.
  *
- * <p>Layouts: strip {@code xs[(ts * KB + i) * NR + j] = x[t0 + ts * NR + j][kb + i]} (0 past the last token);
- * panel {@code panel[c * KB + i] = w[p0 + c][kb + i]} (0 past the last column); partial sums
- * {@code acc[((ts * colTiles + ct) * MR + r) * NR + j]} for column {@code ct * MR + r} of the group.
+ * <p>Layouts, for strips of {@code nr} tokens: strip {@code xs[(ts * KB + i) * nr + j] = x[t0 + ts * nr + j][kb + i]}
+ * (0 past the last token); panel {@code panel[c * KB + i] = w[p0 + c][kb + i]} (0 past the last column); partial
+ * sums {@code acc[((ts * colTiles + ct) * MR + r) * nr + j]} for column {@code ct * MR + r} of the group. A chunk of
+ * at most {@code L} tokens uses strips of {@code nr = L} (one vector, {@link #kernel8x1}); others {@code nr = NR}.
+ * The strip width changes only how many lanes run at once, never an output's FMA chain.
  *
  * <p>The tile is chosen per vector width ({@code grok1j.kernel.lanes}, as {@link GgmlKernels}): AVX-512 (32
  * registers) runs 8 columns x 2 vectors (16 accumulators, 2 loads and 8 broadcasts per 16 FMAs); AVX2 (16
@@ -42,7 +44,7 @@ final class GgufPanelGemm {
 
     /** Columns of the register tile. */
     static final int MR = WIDE ? 8 : 4;
-    /** Tokens of a strip: the register tile's two vectors. */
+    /** Tokens of a strip: the register tile's two vectors (one, {@link #kernel8x1}, when the tokens fit L). */
     static final int NR = 2 * L;
     /** Input rows of a block: a multiple of every block size (256); a strip is 16 KB (AVX2) or 32 KB (AVX-512). */
     static final int KB = 256;
@@ -88,50 +90,63 @@ final class GgufPanelGemm {
         Scratch s = SCRATCH.get();
         for (int t0 = 0; t0 < tokens; t0 += MAX_TOKENS) {
             int tc = Math.min(MAX_TOKENS, tokens - t0);
-            int strips = (tc + NR - 1) / NR;
-            int padded = strips * NR;
+            // a few tokens (a prompt's last row, a remainder after a prefix-cache hit) fit one vector: a narrow strip
+            // pads them to L instead of NR; every output is still the same FMA chain, so the result is the same
+            boolean narrow = tc <= L;
+            int nr = narrow ? L : NR;
+            int strips = (tc + nr - 1) / nr;
+            int padded = strips * nr;
             int group = Math.max(NB, accFloats / padded / NB * NB);
             int widest = Math.min(group, n1 - n0);
-            s.ensure(strips * KB * NR, padded * ((widest + MR - 1) / MR * MR));
+            s.ensure(strips * KB * nr, padded * ((widest + MR - 1) / MR * MR));
             for (int g0 = n0; g0 < n1; g0 += group) {
                 int gw = Math.min(group, n1 - g0);
                 int colTiles = (gw + MR - 1) / MR;
                 for (int kb = 0; kb < k; kb += KB) {
                     int kc = Math.min(KB, k - kb);
-                    packTokens(x, k, t0, tc, strips, kb, kc, s.xs);
+                    packTokens(x, k, t0, tc, strips, nr, kb, kc, s.xs);
                     for (int p0 = 0; p0 < gw; p0 += NB) {
                         int pw = Math.min(NB, gw - p0);
                         int tiles = (pw + MR - 1) / MR;
                         dequantPanel(type, data, rowBytes, g0 + p0, pw, tiles * MR, kb, kc, s.panel);
                         for (int ts = 0; ts < strips; ts++) {
-                            int a = (ts * colTiles + p0 / MR) * MR * NR;
-                            for (int ct = 0; ct < tiles; ct++, a += MR * NR) {
+                            int a = (ts * colTiles + p0 / MR) * MR * nr;
+                            for (int ct = 0; ct < tiles; ct++, a += MR * nr) {
                                 if (WIDE) {
-                                    kernel8(s.panel, ct * MR * KB, s.xs, ts * KB * NR, kc, s.acc, a, kb == 0);
+                                    if (narrow) {
+                                        kernel8x1(s.panel, ct * MR * KB, s.xs, ts * KB * nr, kc, s.acc, a, kb == 0);
+                                    } else {
+                                        kernel8(s.panel, ct * MR * KB, s.xs, ts * KB * nr, kc, s.acc, a, kb == 0);
+                                    }
+                                } else if (narrow) {
+                                    kernel4x1(s.panel, ct * MR * KB, s.xs, ts * KB * nr, kc, s.acc, a, kb == 0);
                                 } else {
-                                    kernel4(s.panel, ct * MR * KB, s.xs, ts * KB * NR, kc, s.acc, a, kb == 0);
+                                    kernel4(s.panel, ct * MR * KB, s.xs, ts * KB * nr, kc, s.acc, a, kb == 0);
                                 }
                             }
                         }
                     }
                 }
-                copyOut(s.acc, colTiles, t0, tc, gw, y, n, g0);
+                copyOut(s.acc, colTiles, nr, t0, tc, gw, y, n, g0);
             }
         }
     }
 
-    /** Strips of tokens {@code [t0, t0 + tc)}, input rows {@code [kb, kb + kc)}: one token row at a time, 0 past tc. */
-    private static void packTokens(float[] x, int k, int t0, int tc, int strips, int kb, int kc, float[] xs) {
-        for (int t = 0; t < strips * NR; t++) {
-            int base = t / NR * KB * NR + t % NR;
+    /**
+     * Strips of {@code nr} tokens {@code [t0, t0 + tc)}, input rows {@code [kb, kb + kc)}: one token row at a time,
+     * 0 past tc.
+     */
+    private static void packTokens(float[] x, int k, int t0, int tc, int strips, int nr, int kb, int kc, float[] xs) {
+        for (int t = 0; t < strips * nr; t++) {
+            int base = t / nr * KB * nr + t % nr;
             if (t < tc) {
                 int xo = (t0 + t) * k + kb;
                 for (int i = 0; i < kc; i++) {
-                    xs[base + i * NR] = x[xo + i];
+                    xs[base + i * nr] = x[xo + i];
                 }
             } else {
                 for (int i = 0; i < kc; i++) {
-                    xs[base + i * NR] = 0f;
+                    xs[base + i * nr] = 0f;
                 }
             }
         }
@@ -228,13 +243,68 @@ final class GgufPanelGemm {
         c30.intoArray(acc, a + 3 * NR); c31.intoArray(acc, a + 3 * NR + L);
     }
 
-    /** The group's column-major partial sums to rows {@code t0 ..} of {@code y}, columns {@code [g0, g0 + gw)}. */
-    private static void copyOut(float[] acc, int colTiles, int t0, int tc, int gw, float[] y, int n, int g0) {
+    /**
+     * The 8-column by 1-vector register tile (AVX-512) for at most L tokens: {@code acc[a + r * L + j] (+)= sum_{i < kc}
+     * panel[wo + r * KB + i] * xs[xo + i * L + j]} for {@code r < 8}, {@code j < L}; from zero when {@code first}.
+     * Per output the same FMA chain as {@link #kernel8}.
+     */
+    private static void kernel8x1(float[] panel, int wo, float[] xs, int xo, int kc, float[] acc, int a, boolean first) {
+        FloatVector c0, c1, c2, c3, c4, c5, c6, c7;
+        if (first) {
+            c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = FloatVector.zero(F);
+        } else {
+            c0 = FloatVector.fromArray(F, acc, a); c1 = FloatVector.fromArray(F, acc, a + L);
+            c2 = FloatVector.fromArray(F, acc, a + 2 * L); c3 = FloatVector.fromArray(F, acc, a + 3 * L);
+            c4 = FloatVector.fromArray(F, acc, a + 4 * L); c5 = FloatVector.fromArray(F, acc, a + 5 * L);
+            c6 = FloatVector.fromArray(F, acc, a + 6 * L); c7 = FloatVector.fromArray(F, acc, a + 7 * L);
+        }
+        for (int i = 0; i < kc; i++) {
+            final FloatVector b = FloatVector.fromArray(F, xs, xo + i * L);
+            c0 = b.fma(FloatVector.broadcast(F, panel[wo + i]), c0);
+            c1 = b.fma(FloatVector.broadcast(F, panel[wo + KB + i]), c1);
+            c2 = b.fma(FloatVector.broadcast(F, panel[wo + 2 * KB + i]), c2);
+            c3 = b.fma(FloatVector.broadcast(F, panel[wo + 3 * KB + i]), c3);
+            c4 = b.fma(FloatVector.broadcast(F, panel[wo + 4 * KB + i]), c4);
+            c5 = b.fma(FloatVector.broadcast(F, panel[wo + 5 * KB + i]), c5);
+            c6 = b.fma(FloatVector.broadcast(F, panel[wo + 6 * KB + i]), c6);
+            c7 = b.fma(FloatVector.broadcast(F, panel[wo + 7 * KB + i]), c7);
+        }
+        c0.intoArray(acc, a); c1.intoArray(acc, a + L);
+        c2.intoArray(acc, a + 2 * L); c3.intoArray(acc, a + 3 * L);
+        c4.intoArray(acc, a + 4 * L); c5.intoArray(acc, a + 5 * L);
+        c6.intoArray(acc, a + 6 * L); c7.intoArray(acc, a + 7 * L);
+    }
+
+    /** The 4-column by 1-vector register tile (AVX2); as {@link #kernel8x1} with {@code r < 4}. */
+    private static void kernel4x1(float[] panel, int wo, float[] xs, int xo, int kc, float[] acc, int a, boolean first) {
+        FloatVector c0, c1, c2, c3;
+        if (first) {
+            c0 = c1 = c2 = c3 = FloatVector.zero(F);
+        } else {
+            c0 = FloatVector.fromArray(F, acc, a); c1 = FloatVector.fromArray(F, acc, a + L);
+            c2 = FloatVector.fromArray(F, acc, a + 2 * L); c3 = FloatVector.fromArray(F, acc, a + 3 * L);
+        }
+        for (int i = 0; i < kc; i++) {
+            final FloatVector b = FloatVector.fromArray(F, xs, xo + i * L);
+            c0 = b.fma(FloatVector.broadcast(F, panel[wo + i]), c0);
+            c1 = b.fma(FloatVector.broadcast(F, panel[wo + KB + i]), c1);
+            c2 = b.fma(FloatVector.broadcast(F, panel[wo + 2 * KB + i]), c2);
+            c3 = b.fma(FloatVector.broadcast(F, panel[wo + 3 * KB + i]), c3);
+        }
+        c0.intoArray(acc, a); c1.intoArray(acc, a + L);
+        c2.intoArray(acc, a + 2 * L); c3.intoArray(acc, a + 3 * L);
+    }
+
+    /**
+     * The group's column-major partial sums (strips of {@code nr} tokens) to rows {@code t0 ..} of {@code y}, columns
+     * {@code [g0, g0 + gw)}.
+     */
+    private static void copyOut(float[] acc, int colTiles, int nr, int t0, int tc, int gw, float[] y, int n, int g0) {
         for (int t = 0; t < tc; t++) {
-            int ao = t / NR * colTiles * MR * NR + t % NR;
+            int ao = t / nr * colTiles * MR * nr + t % nr;
             int yo = (t0 + t) * n + g0;
             for (int c = 0; c < gw; c++) {
-                y[yo + c] = acc[ao + c * NR];
+                y[yo + c] = acc[ao + c * nr];
             }
         }
     }

@@ -124,6 +124,27 @@ class GgufPanelGemmTest {
         }
     }
 
+    /**
+     * Every token count that fits one vector (the one-vector strip), and the counts around the switch to two-vector
+     * strips, with several row blocks (the chain continues across KB) and several column groups.
+     */
+    @Test
+    void fewTokensAndTheStripWidthSwitch() {
+        Random r = new Random(14);
+        int l = GgufPanelGemm.L;
+        for (GgmlType t : new GgmlType[] {GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_K}) {
+            int k = 3 * GgufPanelGemm.KB;
+            for (int tokens = 1; tokens <= l + 2; tokens++) {
+                run(t, k, 19, tokens, 1, 18, GgufPanelGemm.ACC_FLOATS, r);
+            }
+            run(t, k, 19, GgufPanelGemm.NR, 0, 19, GgufPanelGemm.ACC_FLOATS, r);
+            run(t, k, 19, GgufPanelGemm.NR + 1, 0, 19, GgufPanelGemm.ACC_FLOATS, r);
+        }
+        // several panels and column groups with a narrow strip
+        run(GgmlType.Q6_K, 512, GgufPanelGemm.NB * 2 + 45, 3, 3, GgufPanelGemm.NB * 2 + 44, 4096, r);
+        run(GgmlType.BF16, 300, GgufPanelGemm.NB * 2 + 45, l, 0, GgufPanelGemm.NB * 2 + 45, 4096, r);
+    }
+
     /** More tokens than one pass takes: the second pass starts at token MAX_TOKENS. */
     @Test
     void tokensBeyondOnePass() {
