@@ -327,9 +327,8 @@ public final class GgmlMatvec {
      * The power of two that undoes a nibble's place in its int lane: the kernel masks nibble {@code p} in place (one
      * operation per vector instead of a shift and a mask) and converts {@code q * 2^place} to float, exactly; the
      * activation slot carries {@code 2^-place}, so each product equals {@code q * x} (both scalings are exact, short of
-     * activations below 2^-100). The 512-bit kernel masks {@code v & (0xF << 4p)} (place {@code 4p}) and shifts the
-     * top nibble down (masked in place it would be negative); the 256-bit one masks the low nibble of byte {@code b}
-     * in {@code v} and the high one in {@code v >>> 4} (place {@code 8b} for both).
+     * activations below 2^-100). The kernels mask the low nibble of byte {@code b} in {@code v} and the high one in
+     * {@code v >>> 4} (place {@code 8b} for both).
      */
     static final float[] Q4K_UNIT = q4kUnit(L);
 
@@ -337,7 +336,7 @@ public final class GgmlMatvec {
         float[] unit = new float[256];
         for (int j = 0; j < 256; j++) {
             int p = j % (8 * lanes) / lanes;
-            unit[j] = lanes == 16 ? (p == 7 ? 1f : Math.scalb(1f, -4 * p)) : Math.scalb(1f, -8 * (p >> 1));
+            unit[j] = Math.scalb(1f, -8 * (p >> 1));
         }
         return unit;
     }
@@ -408,53 +407,29 @@ public final class GgmlMatvec {
             for (int h = 0; h < 2; h++) {
                 long q = 16 + 64L * h;
                 int xb = i + 128 * h;
-                IntVector v0 = IntVector.fromMemorySegment(I, w, o0 + q, LE);
-                IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE);
-                IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE);
-                IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE);
-                FloatVector xv = FloatVector.fromArray(F, xp, xb);
-                FloatVector l0 = ((FloatVector) v0.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector l1 = ((FloatVector) v1.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector l2 = ((FloatVector) v2.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector l3 = ((FloatVector) v3.and(0xF).convert(VectorOperators.I2F, 0)).mul(xv);
-                xv = FloatVector.fromArray(F, xp, xb + L);
-                FloatVector h0 = ((FloatVector) v0.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector h1 = ((FloatVector) v1.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector h2 = ((FloatVector) v2.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                FloatVector h3 = ((FloatVector) v3.and(0xF0).convert(VectorOperators.I2F, 0)).mul(xv);
-                for (int b = 1; b < 4; b++) {
-                    int low = 0xF << 8 * b;
-                    xv = FloatVector.fromArray(F, xp, xb + 2 * b * L);
-                    l0 = ((FloatVector) v0.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l0);
-                    l1 = ((FloatVector) v1.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l1);
-                    l2 = ((FloatVector) v2.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l2);
-                    l3 = ((FloatVector) v3.and(low).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                // t = 0: low nibbles of byte b masked in place (q * 2^8b); t = 1: the same of v >>> 4. One loop body
+                // for both and all four bytes: written out, the kernel outgrew C2's inlining budget in the running
+                // model and its vector calls fell back to the Vector API's Java code.
+                for (int t = 0; t < 2; t++) {
+                    IntVector v0 = IntVector.fromMemorySegment(I, w, o0 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0;
+                    for (int b = 0; b < 4; b++) {
+                        int nibble = 0xF << 8 * b;
+                        FloatVector xv = FloatVector.fromArray(F, xp, xb + (2 * b + t) * L);
+                        l0 = ((FloatVector) v0.and(nibble).convert(VectorOperators.I2F, 0)).fma(xv, l0);
+                        l1 = ((FloatVector) v1.and(nibble).convert(VectorOperators.I2F, 0)).fma(xv, l1);
+                        l2 = ((FloatVector) v2.and(nibble).convert(VectorOperators.I2F, 0)).fma(xv, l2);
+                        l3 = ((FloatVector) v3.and(nibble).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                    }
+                    VectorShuffle<Float> scales = h == 0 ? (t == 0 ? SC_LO0 : SC_HI0) : (t == 0 ? SC_LO1 : SC_HI1);
+                    a0 = l0.fma(FloatVector.fromArray(F, sc, 0).rearrange(scales), a0);
+                    a1 = l1.fma(FloatVector.fromArray(F, sc, 16).rearrange(scales), a1);
+                    a2 = l2.fma(FloatVector.fromArray(F, sc, 32).rearrange(scales), a2);
+                    a3 = l3.fma(FloatVector.fromArray(F, sc, 48).rearrange(scales), a3);
                 }
-                xv = FloatVector.fromArray(F, xp, xb + 3 * L);
-                h0 = ((FloatVector) v0.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
-                h1 = ((FloatVector) v1.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
-                h2 = ((FloatVector) v2.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
-                h3 = ((FloatVector) v3.and(0xF000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
-                xv = FloatVector.fromArray(F, xp, xb + 5 * L);
-                h0 = ((FloatVector) v0.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h0);
-                h1 = ((FloatVector) v1.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h1);
-                h2 = ((FloatVector) v2.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h2);
-                h3 = ((FloatVector) v3.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(xv, h3);
-                xv = FloatVector.fromArray(F, xp, xb + 7 * L);
-                h0 = ((FloatVector) v0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h0);
-                h1 = ((FloatVector) v1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h1);
-                h2 = ((FloatVector) v2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h2);
-                h3 = ((FloatVector) v3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(xv, h3);
-                VectorShuffle<Float> lo = h == 0 ? SC_LO0 : SC_LO1, hi = h == 0 ? SC_HI0 : SC_HI1;
-                FloatVector s;
-                s = FloatVector.fromArray(F, sc, 0);
-                a0 = h0.fma(s.rearrange(hi), l0.fma(s.rearrange(lo), a0));
-                s = FloatVector.fromArray(F, sc, 16);
-                a1 = h1.fma(s.rearrange(hi), l1.fma(s.rearrange(lo), a1));
-                s = FloatVector.fromArray(F, sc, 32);
-                a2 = h2.fma(s.rearrange(hi), l2.fma(s.rearrange(lo), a2));
-                s = FloatVector.fromArray(F, sc, 48);
-                a3 = h3.fma(s.rearrange(hi), l3.fma(s.rearrange(lo), a3));
             }
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD) - FloatVector.fromArray(F, macc, 0).reduceLanes(VectorOperators.ADD);
@@ -557,54 +532,34 @@ public final class GgmlMatvec {
                 VectorShuffle<Integer> pick = n == 0 ? QH_LOW : QH_HIGH;
                 long ql = 64L * n;
                 int xb = i + 128 * n;
-                // low nibbles: q & (0xF << 8b) | (qh bits << 4) & (0x30 << 8b) = value * 2^8b
-                IntVector q0 = IntVector.fromMemorySegment(I, w, o0 + ql, LE);
-                IntVector q1 = IntVector.fromMemorySegment(I, w, o1 + ql, LE);
-                IntVector q2 = IntVector.fromMemorySegment(I, w, o2 + ql, LE);
-                IntVector q3 = IntVector.fromMemorySegment(I, w, o3 + ql, LE);
-                IntVector u0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
-                IntVector u1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
-                IntVector u2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
-                IntVector u3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4);
-                FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0;
-                for (int b = 0; b < 4; b++) {
-                    int low = 0xF << 8 * b, top = 0x30 << 8 * b;
-                    FloatVector xv = FloatVector.fromArray(F, xp, xb + 2 * b * L);
-                    l0 = ((FloatVector) q0.and(low).or(u0.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l0);
-                    l1 = ((FloatVector) q1.and(low).or(u1.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l1);
-                    l2 = ((FloatVector) q2.and(low).or(u2.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l2);
-                    l3 = ((FloatVector) q3.and(low).or(u3.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                // t = 0, low nibbles: q & (0xF << 8b) | (qh bits << 4) & (0x30 << 8b) = value * 2^8b;
+                // t = 1, high nibbles: the same of q >>> 4 and the qh bits in place. One loop body for both halves
+                // and all four bytes: written out, the kernel outgrew C2's inlining budget in the running model and
+                // its vector calls fell back to the Vector API's Java code.
+                for (int t = 0; t < 2; t++) {
+                    IntVector q0 = IntVector.fromMemorySegment(I, w, o0 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector q1 = IntVector.fromMemorySegment(I, w, o1 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector q2 = IntVector.fromMemorySegment(I, w, o2 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector q3 = IntVector.fromMemorySegment(I, w, o3 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector u0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    IntVector u1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    IntVector u2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    IntVector u3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0;
+                    for (int b = 0; b < 4; b++) {
+                        int low = 0xF << 8 * b, top = 0x30 << 8 * b;
+                        FloatVector xv = FloatVector.fromArray(F, xp, xb + (2 * b + t) * L);
+                        l0 = ((FloatVector) q0.and(low).or(u0.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l0);
+                        l1 = ((FloatVector) q1.and(low).or(u1.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l1);
+                        l2 = ((FloatVector) q2.and(low).or(u2.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l2);
+                        l3 = ((FloatVector) q3.and(low).or(u3.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l3);
+                    }
+                    VectorShuffle<Float> scales = n == 0 ? (t == 0 ? Q6_LO0 : Q6_HI0) : (t == 0 ? Q6_LO1 : Q6_HI1);
+                    a0 = l0.fma(FloatVector.fromArray(F, sc, 0).rearrange(scales), a0);
+                    a1 = l1.fma(FloatVector.fromArray(F, sc, 16).rearrange(scales), a1);
+                    a2 = l2.fma(FloatVector.fromArray(F, sc, 32).rearrange(scales), a2);
+                    a3 = l3.fma(FloatVector.fromArray(F, sc, 48).rearrange(scales), a3);
                 }
-                VectorShuffle<Float> lo = n == 0 ? Q6_LO0 : Q6_LO1, hi = n == 0 ? Q6_HI0 : Q6_HI1;
-                a0 = l0.fma(FloatVector.fromArray(F, sc, 0).rearrange(lo), a0);
-                a1 = l1.fma(FloatVector.fromArray(F, sc, 16).rearrange(lo), a1);
-                a2 = l2.fma(FloatVector.fromArray(F, sc, 32).rearrange(lo), a2);
-                a3 = l3.fma(FloatVector.fromArray(F, sc, 48).rearrange(lo), a3);
-                // high nibbles: (q >>> 4) & (0xF << 8b) | qh bits & (0x30 << 8b) = value * 2^8b (reloaded: fewer live registers)
-                q0 = IntVector.fromMemorySegment(I, w, o0 + ql, LE).lanewise(VectorOperators.LSHR, 4);
-                q1 = IntVector.fromMemorySegment(I, w, o1 + ql, LE).lanewise(VectorOperators.LSHR, 4);
-                q2 = IntVector.fromMemorySegment(I, w, o2 + ql, LE).lanewise(VectorOperators.LSHR, 4);
-                q3 = IntVector.fromMemorySegment(I, w, o3 + ql, LE).lanewise(VectorOperators.LSHR, 4);
-                u0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                u1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                u2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                u3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                l0 = FloatVector.zero(F);
-                l1 = l0;
-                l2 = l0;
-                l3 = l0;
-                for (int b = 0; b < 4; b++) {
-                    int low = 0xF << 8 * b, top = 0x30 << 8 * b;
-                    FloatVector xv = FloatVector.fromArray(F, xp, xb + (2 * b + 1) * L);
-                    l0 = ((FloatVector) q0.and(low).or(u0.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l0);
-                    l1 = ((FloatVector) q1.and(low).or(u1.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l1);
-                    l2 = ((FloatVector) q2.and(low).or(u2.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l2);
-                    l3 = ((FloatVector) q3.and(low).or(u3.and(top)).convert(VectorOperators.I2F, 0)).fma(xv, l3);
-                }
-                a0 = l0.fma(FloatVector.fromArray(F, sc, 0).rearrange(hi), a0);
-                a1 = l1.fma(FloatVector.fromArray(F, sc, 16).rearrange(hi), a1);
-                a2 = l2.fma(FloatVector.fromArray(F, sc, 32).rearrange(hi), a2);
-                a3 = l3.fma(FloatVector.fromArray(F, sc, 48).rearrange(hi), a3);
             }
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 0).reduceLanes(VectorOperators.ADD);
