@@ -301,6 +301,9 @@ final class BenchCommand implements Callable<Integer> {
                 net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Transformer.Logits.LAST);
             }
         }
+        // the scratch of the longest prefill, allocated before anything is timed (fresh memory's page faults are a
+        // first-call cost, which llama-bench's warm-up pass leaves out as well)
+        net.reserve(Math.min(cfg.contextLength(), Math.max(16, Arrays.stream(prefill).max().orElse(16))));
         // decode: a 16-token prompt, then timed steps
         KvCache cache = net.newCache();
         net.forward(randomTokens(rnd, cfg, 16), 0, 16, cache, Transformer.Logits.LAST);
@@ -386,10 +389,13 @@ final class BenchCommand implements Callable<Integer> {
             progress(err, "prefill: " + n + " tokens");
             KvCache c = net.newCache();
             int[] prompt = randomTokens(rnd, cfg, n);
+            // the FMA peak again just before and after: a shared machine's speed drifts by the minute
+            double fmaBefore = MemoryBandwidth.median(new FmaPeak(20_000_000, pool.threads()).measure(pool, 3));
             long p0 = System.nanoTime();
             float[] logits = net.forward(prompt, 0, n, c, Transformer.Logits.LAST);
             argmax(logits); // the first token: greedy sampling over the logits
             double ms = (System.nanoTime() - p0) / 1e6;
+            double fmaAround = (fmaBefore + MemoryBandwidth.median(new FmaPeak(20_000_000, pool.threads()).measure(pool, 3))) / 2;
             PrefillFigures f = PrefillFigures.of(tm.layerNanos, n, ms, flopsPerTokenPerLayer(weights, n),
                     r.has("fma_peak_gflops") ? r.get("fma_peak_gflops").asDouble() : Double.NaN);
             r.put("prefill" + n + "_ms", round(ms, 1));
@@ -401,6 +407,8 @@ final class BenchCommand implements Callable<Integer> {
                 if (!Double.isNaN(f.fmaFraction())) {
                     r.put("prefill" + n + "_fma_fraction", fraction(f.fmaFraction()));
                 }
+                r.put("prefill" + n + "_fma_peak_around_gflops", round(fmaAround, 1));
+                r.put("prefill" + n + "_fma_fraction_around", fraction(f.gflops() / fmaAround));
                 r.put("projected_64_layer_prefill" + n + "_tokens_per_s", round(f.projected64(), 3));
             }
             r.put("ttft" + n + "_ms", round(ms, 1));
@@ -562,6 +570,9 @@ final class BenchCommand implements Callable<Integer> {
                         r.get("prefill" + n + "_ms_per_token_per_layer").asDouble(),
                         r.get("prefill" + n + "_gflops").asDouble(), 100 * r.get("prefill" + n + "_fma_fraction").asDouble(),
                         r.get("ttft" + n + "_ms").asDouble());
+                out.printf("FMA peak re-measured around that prefill: %.1f GFLOP/s; prefill at %.1f %% of it%n",
+                        r.get("prefill" + n + "_fma_peak_around_gflops").asDouble(),
+                        100 * r.get("prefill" + n + "_fma_fraction_around").asDouble());
             } else {
                 out.printf("prefill %d tokens: %.1f tokens/s, time to first token %.0f ms%n", n,
                         r.get("prefill" + n + "_tokens_per_s").asDouble(), r.get("ttft" + n + "_ms").asDouble());

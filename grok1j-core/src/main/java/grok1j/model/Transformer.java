@@ -218,6 +218,21 @@ public final class Transformer {
     }
 
     /**
+     * Allocates, now, this process's scratch for forward calls of up to {@code rows} positions, the expert buffers of
+     * the prompt path included. Otherwise the first call that long allocates them, and fresh memory costs page
+     * faults: about 0.5-1 s in the first 512-token prefill of a Grok-1 layer on a 2-core VM. {@code grok1j bench}
+     * calls this before timing a prefill, as llama-bench runs an untimed warm-up pass.
+     *
+     * @param rows positions (prompt tokens and decode steps) of one forward call, at least 1
+     */
+    public synchronized void reserve(int rows) {
+        if (rows < 1) {
+            throw new IllegalArgumentException("rows must be at least 1, got " + rows);
+        }
+        scratch.ensure(rows).expertBuffers(0, rows, rows);
+    }
+
+    /**
      * Runs one forward pass over a batch of sequences, each with its own KV cache: their tokens share every weight
      * read (prefill of one prompt, a decode step of many sequences, or a mix). Results do not depend on what else is
      * in the batch.
@@ -569,15 +584,21 @@ public final class Transformer {
             return this;
         }
 
-        /** Expert buffers of slot {@code e} for {@code n} tokens. */
-        void expertBuffers(int e, int n) {
+        /**
+         * Expert buffers of slot {@code e} for {@code n} tokens; when they must grow, they take {@code capacity >= n}
+         * rows at once. The prompt path passes the chunk's token count: growing expert after expert to each new
+         * largest expert took 0.5-1 s of fresh-memory page faults and young collections in the first 512-token
+         * prefill of a Grok-1 layer (6 s).
+         */
+        void expertBuffers(int e, int n, int capacity) {
             int d = cfg.dModel();
             int ffn = Transformer.this.ffn;
             if (xe[e] == null || xe[e].length < n * d) {
-                xe[e] = new float[n * d];
-                ye[e] = new float[n * d];
-                gate[e] = new float[n * ffn];
-                up[e] = new float[n * ffn];
+                int rows = Math.max(n, capacity);
+                xe[e] = new float[rows * d];
+                ye[e] = new float[rows * d];
+                gate[e] = new float[rows * ffn];
+                up[e] = new float[rows * ffn];
             }
         }
 
@@ -936,7 +957,7 @@ public final class Transformer {
             for (int e = 0; e < experts; e++) {
                 int n = sc.memberCount[e];
                 if (n > 0) {
-                    sc.expertBuffers(e, n);
+                    sc.expertBuffers(e, n, n);
                     gather(sc, e, n);
                     int p = sc.promptMembers[e];
                     matmuls.add(lw.gate()[e], sc.xe[e], n, sc.gate[e], p).add(lw.up()[e], sc.xe[e], n, sc.up[e], p);
@@ -969,7 +990,7 @@ public final class Transformer {
                     continue;
                 }
                 // one set of buffers (slot 0), reused expert after expert
-                sc.expertBuffers(0, n);
+                sc.expertBuffers(0, n, count);
                 float[] xe = sc.xe[0];
                 for (int i = 0; i < n; i++) {
                     System.arraycopy(x, (sc.members[e][i] / topK) * d, xe, i * d, d);

@@ -36,10 +36,11 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Both segments are views of the memory-mapped shard: nothing is copied.
  */
 public final class Int8GroupedMatrix implements WeightMatrix {
-    // The machine's widest float vector (AVX2: 8 lanes, AVX-512: 16), and the int species of the same lane count.
-    // All static final so C2 intrinsifies them (kernels.md §4.3).
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int L = F.length();
+    // The machine's widest float vector (AVX2: 8 lanes, AVX-512: 16; tests force 8 with grok1j.kernel.lanes, as for
+    // the GGUF kernels), and the int species of the same lane count. All static final so C2 intrinsifies them
+    // (kernels.md §4.3).
+    private static final int L = GgmlKernels.L;
+    private static final VectorSpecies<Float> F = L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, VectorShape.forBitSize(L * 32));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;

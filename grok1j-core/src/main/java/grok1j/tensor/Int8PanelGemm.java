@@ -21,7 +21,7 @@ import jdk.incubator.vector.VectorSpecies;
  *   pack the block's activations of every token                       (tokens x KB floats)
  *   for each strip of NR = 16 columns
  *     dequantize the strip from the staged bytes                       (KB x NR floats = 16 KB, stays in L1)
- *     for each tile of MR = 4 tokens: 4 x 16 register tile += tile (4 x KB) * strip (KB x 16)
+ *     for each tile of MR tokens: MR x NR register tile += tile (MR x KB) * strip (KB x NR)
  *     stage 1/strips of the next block's rows
  * after the last row block of a panel: copy its tokens x NB partial sums to y
  * </pre>
@@ -50,12 +50,14 @@ import jdk.incubator.vector.VectorSpecies;
  * So the choice is flat around here; KB = 256 keeps the strip at half of L1, NB = 1024 keeps the two staging
  * buffers at 256 KB each.
  *
- * <p>The register tile is 4 tokens by 2 vectors (AVX2: 8 accumulators, 2 weight vectors, 4 broadcasts = 14 of 16 ymm
+ * <p>The register tile is 4 tokens by 2 vectors on AVX2 (8 accumulators, 2 weight vectors, 4 broadcasts = 14 of 16 ymm
  * registers). A 6 x 2 tile (12 accumulators) has 1.5x the FMAs per load, but C2 schedules all six broadcast loads of
  * a k-step ahead of the FMAs, runs out of registers and keeps one or two accumulators on the stack (read, FMA and
  * write back every k-step): 34-38 GFLOP/s against 65-82 for 4 x 2 in the same kernel-only benchmark (strip in L1).
  * The 4 x 2 loop is 18 instructions, 8 FMAs, no spills, no range checks. A last tile of 1 to 3 tokens runs the same
- * kernel on zero rows: with 8 accumulators and 4-cycle FMA latency a 2-token kernel would not be faster.
+ * kernel on zero rows: with 8 accumulators and 4-cycle FMA latency a 2-token kernel would not be faster. With 32
+ * registers (AVX-512) the tile is 8 tokens by 2 vectors ({@link #kernel8}): one thread, 6144 x 16384, 128 tokens (an
+ * expert's share of a 512-token prompt), against the FMA probe in the same JVM, 0.76 (4 x 2) -> 0.84 (Zen 5).
  *
  * <p>Kernels follow kernels.md §4.3: static final species, one flat method per kernel, vectors only in locals.
  * Scratch is per thread; after the first call at a given token count nothing is allocated.
@@ -63,14 +65,16 @@ import jdk.incubator.vector.VectorSpecies;
 final class Int8PanelGemm {
     private Int8PanelGemm() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int L = F.length();
+    /** Float lanes per vector, chosen as for the GGUF kernels ({@link GgmlKernels#L}, tests force 8). */
+    static final int L = GgmlKernels.L;
+    private static final boolean WIDE = L == 16;
+    private static final VectorSpecies<Float> F = WIDE ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     /** Byte species with as many lanes as {@link #F}: 8 int8 weights widen to one float vector. */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** Tokens of the register tile. */
-    static final int MR = 4;
+    /** Tokens of the register tile: 8 with 32 registers (AVX-512), 4 with 16 (AVX2, where 6 already spills). */
+    static final int MR = WIDE ? 8 : 4;
     /** Columns of a strip: the register tile's two vectors. */
     static final int NR = 2 * L;
     /**
@@ -140,7 +144,11 @@ final class Int8PanelGemm {
                 dequantStrip(staged, scales, stride, groupRows, kb, kc, c, st * NR, w, s);
                 int a = acc + st * tiles * MR * NR;
                 for (int tt = 0; tt < tiles; tt++, a += MR * NR) {
-                    kernel(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
+                    if (WIDE) {
+                        kernel8(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
+                    } else {
+                        kernel(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
+                    }
                 }
                 if (b + 1 < blocks) {
                     // a share of the next block's rows: their DRAM latency hides behind this strip's FMAs
@@ -267,6 +275,57 @@ final class Int8PanelGemm {
         c10.intoArray(acc, a1); c11.intoArray(acc, a1 + L);
         c20.intoArray(acc, a2); c21.intoArray(acc, a2 + L);
         c30.intoArray(acc, a3); c31.intoArray(acc, a3 + L);
+    }
+
+    /**
+     * The 8-token by 2-vector register tile of 512-bit machines ({@link #kernel} with eight tokens: 16 accumulators,
+     * 2 strip loads and 8 broadcasts per 16 FMAs, against 6 loads per 8 FMAs). Each output is the same FMA chain as
+     * in {@link #kernel}, so the result does not depend on the tile.
+     */
+    private static void kernel8(float[] block, int xo, float[] strip, int kc, float[] acc, int a, boolean first) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (first) {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);
+            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = c00;
+        } else {
+            c00 = FloatVector.fromArray(F, acc, a); c01 = FloatVector.fromArray(F, acc, a + L);
+            c10 = FloatVector.fromArray(F, acc, a + NR); c11 = FloatVector.fromArray(F, acc, a + NR + L);
+            c20 = FloatVector.fromArray(F, acc, a + 2 * NR); c21 = FloatVector.fromArray(F, acc, a + 2 * NR + L);
+            c30 = FloatVector.fromArray(F, acc, a + 3 * NR); c31 = FloatVector.fromArray(F, acc, a + 3 * NR + L);
+            c40 = FloatVector.fromArray(F, acc, a + 4 * NR); c41 = FloatVector.fromArray(F, acc, a + 4 * NR + L);
+            c50 = FloatVector.fromArray(F, acc, a + 5 * NR); c51 = FloatVector.fromArray(F, acc, a + 5 * NR + L);
+            c60 = FloatVector.fromArray(F, acc, a + 6 * NR); c61 = FloatVector.fromArray(F, acc, a + 6 * NR + L);
+            c70 = FloatVector.fromArray(F, acc, a + 7 * NR); c71 = FloatVector.fromArray(F, acc, a + 7 * NR + L);
+        }
+        // one int induction variable, every index affine in it: C2 hoists the range checks out of the loop
+        for (int i = 0; i < kc; i++) {
+            final FloatVector b0 = FloatVector.fromArray(F, strip, i * NR);
+            final FloatVector b1 = FloatVector.fromArray(F, strip, i * NR + L);
+            FloatVector v = FloatVector.broadcast(F, block[xo + i]);
+            c00 = b0.fma(v, c00); c01 = b1.fma(v, c01);
+            v = FloatVector.broadcast(F, block[xo + KB + i]);
+            c10 = b0.fma(v, c10); c11 = b1.fma(v, c11);
+            v = FloatVector.broadcast(F, block[xo + 2 * KB + i]);
+            c20 = b0.fma(v, c20); c21 = b1.fma(v, c21);
+            v = FloatVector.broadcast(F, block[xo + 3 * KB + i]);
+            c30 = b0.fma(v, c30); c31 = b1.fma(v, c31);
+            v = FloatVector.broadcast(F, block[xo + 4 * KB + i]);
+            c40 = b0.fma(v, c40); c41 = b1.fma(v, c41);
+            v = FloatVector.broadcast(F, block[xo + 5 * KB + i]);
+            c50 = b0.fma(v, c50); c51 = b1.fma(v, c51);
+            v = FloatVector.broadcast(F, block[xo + 6 * KB + i]);
+            c60 = b0.fma(v, c60); c61 = b1.fma(v, c61);
+            v = FloatVector.broadcast(F, block[xo + 7 * KB + i]);
+            c70 = b0.fma(v, c70); c71 = b1.fma(v, c71);
+        }
+        c00.intoArray(acc, a); c01.intoArray(acc, a + L);
+        c10.intoArray(acc, a + NR); c11.intoArray(acc, a + NR + L);
+        c20.intoArray(acc, a + 2 * NR); c21.intoArray(acc, a + 2 * NR + L);
+        c30.intoArray(acc, a + 3 * NR); c31.intoArray(acc, a + 3 * NR + L);
+        c40.intoArray(acc, a + 4 * NR); c41.intoArray(acc, a + 4 * NR + L);
+        c50.intoArray(acc, a + 5 * NR); c51.intoArray(acc, a + 5 * NR + L);
+        c60.intoArray(acc, a + 6 * NR); c61.intoArray(acc, a + 6 * NR + L);
+        c70.intoArray(acc, a + 7 * NR); c71.intoArray(acc, a + 7 * NR + L);
     }
 
     /**
