@@ -259,24 +259,29 @@ public final class GgmlMatvec {
      */
     static void q8_0x4(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
-        for (int i = 0; i < k; i += 32, o0 += 34, o1 += 34, o2 += 34, o3 += 34) {
+        final long o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
+        final int blocks = k / 32;
+        // every byte offset is (long) b * 34 plus a loop invariant, not four long counters: C2 keeps fewer values
+        // in registers and on the stack (one thread, from cache: 25 -> 29 GB/s on Zen 5)
+        for (int b = 0; b < blocks; b++) {
+            final long ob = (long) b * 34;
+            final int i = b * 32;
             FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
             for (int j = 0; j < 32; j += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, i + j);
-                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2 + j, LE)
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + ob + 2 + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s0);
-                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2 + j, LE)
+                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + ob + 2 + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s1);
-                s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + 2 + j, LE)
+                s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + ob + 2 + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s2);
-                s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + 2 + j, LE)
+                s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + ob + 2 + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s3);
             }
-            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o0))), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o1))), a1);
-            a2 = s2.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o2))), a2);
-            a3 = s3.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o3))), a3);
+            a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, off + ob))), a0);
+            a1 = s1.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o1 + ob))), a1);
+            a2 = s2.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o2 + ob))), a2);
+            a3 = s3.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o3 + ob))), a3);
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD);
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
@@ -292,23 +297,26 @@ public final class GgmlMatvec {
      */
     static void q8_0x2(MemorySegment w, long off, long rb, float[] x, int k, float[] y, int yo, int ys) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
-        long o0 = off, o1 = off + rb;
-        for (int i = 0; i < k; i += 32, o0 += 34, o1 += 34) {
+        final long o1 = off + rb;
+        final int blocks = k / 32;
+        for (int b = 0; b < blocks; b++) { // offsets affine in b: see q8_0x4
+            final long ob = (long) b * 34;
+            final int i = b * 32;
             FloatVector p0 = FloatVector.zero(F), q0 = p0, p1 = p0, q1 = p0;
             for (int j = 0; j < 32; j += 2 * L) {
                 FloatVector xe = FloatVector.fromArray(F, x, i + j);
                 FloatVector xo = FloatVector.fromArray(F, x, i + j + L);
-                p0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2 + j, LE)
+                p0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + ob + 2 + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xe, p0);
-                q0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o0 + 2 + j + L, LE)
+                q0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + ob + 2 + j + L, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xo, q0);
-                p1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2 + j, LE)
+                p1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + ob + 2 + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xe, p1);
-                q1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + 2 + j + L, LE)
+                q1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + ob + 2 + j + L, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xo, q1);
             }
-            a0 = p0.add(q0).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o0))), a0);
-            a1 = p1.add(q1).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o1))), a1);
+            a0 = p0.add(q0).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, off + ob))), a0);
+            a1 = p1.add(q1).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o1 + ob))), a1);
         }
         y[yo] = a0.reduceLanes(VectorOperators.ADD);
         y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
