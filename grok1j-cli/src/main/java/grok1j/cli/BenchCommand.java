@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import grok1j.format.ModelFile;
 import grok1j.format.ModelFiles;
+import grok1j.format.Prefetch;
 import grok1j.model.Architecture;
 import grok1j.model.Transformer;
 import grok1j.model.GrokConfig;
@@ -219,6 +220,13 @@ final class BenchCommand implements Callable<Integer> {
                 owner = f;
                 weights = f.weights();
                 r.put("model", model.toString());
+                // the mapped file into this process's page tables first, as llama.cpp's mmap does: otherwise the first
+                // decode steps fault each expert's pages in and are timed doing so
+                progress(err, "reading the mapped weights into memory");
+                long f0 = System.nanoTime();
+                long mapped = Prefetch.populate(f.mappings(), pool);
+                r.put("prefetch_s", round((System.nanoTime() - f0) / 1e9, 1));
+                r.put("prefetch_bytes", mapped);
             } else {
                 GrokConfig cfg = synthetic;
                 String name = cfg.architecture().name().equals("grok-2") ? "Grok-2" : "Grok-1";

@@ -26,6 +26,11 @@ public interface ModelFile extends AutoCloseable {
     /** A {@code tokenizer.model} found next to the weights (official layout), or null if none was found. */
     Path tokenizerPath();
 
+    /** The memory-mapped files that hold the weights, whole, for {@link Prefetch}; empty if nothing is mapped. */
+    default List<java.lang.foreign.MemorySegment> mappings() {
+        return List.of();
+    }
+
     @Override
     void close();
 }

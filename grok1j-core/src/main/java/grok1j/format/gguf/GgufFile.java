@@ -135,6 +135,11 @@ public final class GgufFile implements AutoCloseable {
     }
 
     /** Every file of the model in shard order (one element if not split). */
+    /** Every shard's file as mapped, in shard order. */
+    public List<java.lang.foreign.MemorySegment> mappings() {
+        return shards.stream().map(s -> s.mapping).toList();
+    }
+
     public List<Path> files() {
         return shards.stream().map(s -> s.path).toList();
     }

@@ -371,6 +371,11 @@ public final class GgufModel implements ModelFile {
     }
 
     @Override
+    public List<java.lang.foreign.MemorySegment> mappings() {
+        return file.mappings();
+    }
+
+    @Override
     public void close() {
         file.close();
     }

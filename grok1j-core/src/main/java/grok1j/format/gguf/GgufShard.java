@@ -38,10 +38,13 @@ final class GgufShard {
     final Map<String, GgufValueType> types;
     final List<GgufTensor> tensors;
     final long dataStart;
+    /** The whole file as mapped. */
+    final MemorySegment mapping;
 
     private GgufShard(Path path, int version, int alignment, Map<String, Object> metadata, Map<String, GgufValueType> types,
-                      List<GgufTensor> tensors, long dataStart) {
+                      List<GgufTensor> tensors, long dataStart, MemorySegment mapping) {
         this.path = path;
+        this.mapping = mapping;
         this.version = version;
         this.alignment = alignment;
         this.metadata = metadata;
@@ -189,7 +192,7 @@ final class GgufShard {
         }
         refuseOverlaps(path, tensors);
         return new GgufShard(path, version, alignment, Collections.unmodifiableMap(metadata),
-                Collections.unmodifiableMap(types), List.copyOf(tensors), dataStart);
+                Collections.unmodifiableMap(types), List.copyOf(tensors), dataStart, seg);
     }
 
     /**

@@ -51,6 +51,8 @@ public final class OfficialCheckpoint implements ModelFile {
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Path location;
+    /** Every shard file as mapped, in file order. */
+    private final MemorySegment[] maps;
     private final Path ckptDir;
     private final Path configFile;
     private final Path tokenizer;
@@ -71,6 +73,7 @@ public final class OfficialCheckpoint implements ModelFile {
         this.layout = layout;
         this.shards = shards;
         this.arena = arena;
+        this.maps = maps;
         this.weights = new WeightBuilder(maps).build();
     }
 
@@ -443,6 +446,11 @@ public final class OfficialCheckpoint implements ModelFile {
     @Override
     public Path tokenizerPath() {
         return tokenizer;
+    }
+
+    @Override
+    public List<MemorySegment> mappings() {
+        return List.of(maps);
     }
 
     /** Unmaps every shard; the weights must not be used afterwards. Idempotent. */
