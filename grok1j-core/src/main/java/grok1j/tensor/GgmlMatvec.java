@@ -405,8 +405,9 @@ public final class GgmlMatvec {
     static void q4_Kx4p(MemorySegment w, long off, long rb, float[] xp, float[] sums16, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         java.util.Arrays.fill(macc, 0, 64, 0f);
-        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
-        for (int i = 0; i < k; i += 256, o0 += 144, o1 += 144, o2 += 144, o3 += 144) {
+        for (int i = 0; i < k; i += 256) { // offsets affine in the superblock index (see q8_0x4)
+            final long os = (long) (i >> 8) * 144;
+            final long o0 = off + os, o1 = o0 + rb, o2 = o0 + 2 * rb, o3 = o0 + 3 * rb;
             int sb = i / 32;
             q4kHeader(w, o0, sums16, sb, sc, macc, 0);
             q4kHeader(w, o1, sums16, sb, sc, macc, 16);
@@ -530,8 +531,9 @@ public final class GgmlMatvec {
     static void q6_Kx4p(MemorySegment w, long off, long rb, float[] xp, float[] sums, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         java.util.Arrays.fill(macc, 0, 64, 0f);
-        long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
-        for (int i = 0; i < k; i += 256, o0 += 210, o1 += 210, o2 += 210, o3 += 210) {
+        for (int i = 0; i < k; i += 256) { // offsets affine in the superblock index (see q8_0x4)
+            final long os = (long) (i >> 8) * 210;
+            final long o0 = off + os, o1 = o0 + rb, o2 = o0 + 2 * rb, o3 = o0 + 3 * rb;
             q6kHeader(w, o0, sums, i / 16, sc, macc, 0);
             q6kHeader(w, o1, sums, i / 16, sc, macc, 16);
             q6kHeader(w, o2, sums, i / 16, sc, macc, 32);
@@ -603,8 +605,9 @@ public final class GgmlMatvec {
     static void q4_Kx2p(MemorySegment w, long off, long rb, float[] xp, float[] sums, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
         java.util.Arrays.fill(macc, 0, 16, 0f);
-        long o0 = off, o1 = off + rb;
-        for (int i = 0; i < k; i += 256, o0 += 144, o1 += 144) {
+        for (int i = 0; i < k; i += 256) { // offsets affine in the superblock index (see q8_0x4)
+            final long os = (long) (i >> 8) * 144;
+            final long o0 = off + os, o1 = o0 + rb;
             q4kHeader8(w, o0, sums, i / 32, sc, macc, 0);
             q4kHeader8(w, o1, sums, i / 32, sc, macc, 8);
             for (int g = 0; g < 4; g++) {
@@ -657,8 +660,9 @@ public final class GgmlMatvec {
     static void q6_Kx2p(MemorySegment w, long off, long rb, float[] xp, float[] sums, int k, float[] y, int yo, int ys, float[] sc, float[] macc) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
         java.util.Arrays.fill(macc, 0, 32, 0f);
-        long o0 = off, o1 = off + rb;
-        for (int i = 0; i < k; i += 256, o0 += 210, o1 += 210) {
+        for (int i = 0; i < k; i += 256) { // offsets affine in the superblock index (see q8_0x4)
+            final long os = (long) (i >> 8) * 210;
+            final long o0 = off + os, o1 = o0 + rb;
             q6kHeader8(w, o0, sums, i / 16, sc, macc, 0);
             q6kHeader8(w, o1, sums, i / 16, sc, macc, 16);
             for (int n = 0; n < 2; n++) {
