@@ -84,6 +84,16 @@ class PromptNumericsTest {
         }
     }
 
+    /** Scratch allocated ahead ({@link Transformer#reserve}, as the bench does) changes nothing; 0 rows is refused. */
+    @Test
+    void reservedScratch() {
+        model.network().reserve(512);
+        KvCache warm = model.network().newCache();
+        float[] logits = run(warm, List.of(0, 1, 200, ids.length), null);
+        assertSame(warm, logits, 0);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> model.network().reserve(0));
+    }
+
     @Test
     void chunksOfAnySizeBesideDecodeSteps() {
         KvCache other = model.network().newCache();
