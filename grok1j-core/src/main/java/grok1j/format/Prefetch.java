@@ -63,6 +63,32 @@ public final class Prefetch {
         return total;
     }
 
+    /**
+     * {@link #populate} when the mappings fit in the memory the kernel reports available ({@code MemAvailable} of
+     * {@code /proc/meminfo}, page cache included), else nothing: a model larger than RAM is read as it is used.
+     *
+     * @return the bytes populated, 0 if skipped (too large, or no {@code /proc/meminfo})
+     */
+    public static long populateIfItFits(List<MemorySegment> segments, ThreadPool pool) {
+        long total = segments.stream().filter(MemorySegment::isNative).mapToLong(MemorySegment::byteSize).sum();
+        long available = memAvailable();
+        return total > 0 && total <= available ? populate(segments, pool) : 0;
+    }
+
+    /** MemAvailable in bytes, or 0 where {@code /proc/meminfo} is missing or unreadable. */
+    static long memAvailable() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or an unexpected format: treat as unknown
+        }
+        return 0;
+    }
+
     /** Bytes {@code [from, to)} of {@code seg}. */
     private static void populate(MemorySegment seg, long from, long to) {
         long address = seg.address() + from;

@@ -42,6 +42,10 @@ public final class Model implements AutoCloseable {
     }
 
     /**
+     * Opens a model. In one process, weights that fit in the memory the kernel reports available are read into the
+     * mapping before this returns ({@link grok1j.format.Prefetch}, as llama.cpp maps with {@code MAP_POPULATE}); a
+     * larger model is read as it is used.
+     *
      * @param path      checkpoint folder, {@code ckpt-0/}, or {@code .gguf} file
      * @param tokenizer explicit {@code tokenizer.model}, or null to find one beside the weights (or in the GGUF)
      * @param pool      compute threads
@@ -78,6 +82,12 @@ public final class Model implements AutoCloseable {
                 fingerprint = ModelFingerprint.of(file.weights());
             }
             model = new Model(file, tok, new Transformer(file.weights(), pool, comm));
+            if (comm.size() == 1) {
+                // the mapped weights into memory now, if they fit, rather than page by page in the first requests
+                // (each expert's first token would fault its pages in); a rank of a tensor-parallel job reads only
+                // its slices, so it leaves the file to be read as used
+                grok1j.format.Prefetch.populateIfItFits(file.mappings(), pool);
+            }
         } catch (IOException | RuntimeException e) {
             if (file != null) {
                 file.close();

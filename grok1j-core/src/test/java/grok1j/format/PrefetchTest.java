@@ -42,6 +42,10 @@ class PrefetchTest {
             // an unaligned view of a mapping (a tensor inside a file) works too
             MemorySegment view = mb.asSlice(4097, 70_000);
             assertEquals(70_000, Prefetch.populate(List.of(view), pool));
+            // what Model.open does in one process: these few MB fit in any machine's MemAvailable
+            if (Files.isReadable(Path.of("/proc/meminfo"))) {
+                assertEquals(small.length, Prefetch.populateIfItFits(List.of(ma), pool));
+            }
         }
     }
 }
