@@ -220,11 +220,11 @@ final class BenchCommand implements Callable<Integer> {
                 owner = f;
                 weights = f.weights();
                 r.put("model", model.toString());
-                // the mapped file into this process's page tables first, as llama.cpp's mmap does: otherwise the first
-                // decode steps fault each expert's pages in and are timed doing so
+                // the mapped file into this process's page tables first if it fits, as llama.cpp's mmap does:
+                // otherwise the first decode steps fault each expert's pages in and are timed doing so
                 progress(err, "reading the mapped weights into memory");
                 long f0 = System.nanoTime();
-                long mapped = Prefetch.populate(f.mappings(), pool);
+                long mapped = Prefetch.populateIfItFits(f.mappings(), pool);
                 r.put("prefetch_s", round((System.nanoTime() - f0) / 1e9, 1));
                 r.put("prefetch_bytes", mapped);
             } else {
