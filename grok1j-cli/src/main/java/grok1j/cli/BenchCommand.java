@@ -227,6 +227,13 @@ final class BenchCommand implements Callable<Integer> {
                 long mapped = Prefetch.populateIfItFits(f.mappings(), pool);
                 r.put("prefetch_s", round((System.nanoTime() - f0) / 1e9, 1));
                 r.put("prefetch_bytes", mapped);
+                if (mapped > 0) {
+                    // the file's largest mapping, now resident, is the buffer the bandwidth is re-measured on between
+                    // decode steps (as the synthetic model's embedding table): reading it is reading memory
+                    MemorySegment largest = f.mappings().stream().filter(MemorySegment::isNative)
+                            .max(java.util.Comparator.comparingLong(MemorySegment::byteSize)).orElseThrow();
+                    probeBuffer = largest.asSlice(0, Math.min(largest.byteSize(), (long) bandwidthMib << 20));
+                }
             } else {
                 GrokConfig cfg = synthetic;
                 String name = cfg.architecture().name().equals("grok-2") ? "Grok-2" : "Grok-1";
