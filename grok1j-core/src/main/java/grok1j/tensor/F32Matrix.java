@@ -13,10 +13,16 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code [N, K]}, one contiguous row per output, e.g. the tied embedding used as the unembedding, or GGUF F32).
  */
 public final class F32Matrix implements WeightMatrix {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** The kernels' width ({@link GgmlKernels#L}: the machine's, or 8 lanes when tests force it). */
+    private static final VectorSpecies<Float> F = GgmlKernels.L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
     private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /**
+     * Rows per pass of {@link Layout#OUT_IN} products: four with 32 vector registers (16 accumulators and 4 activation
+     * vectors), two with 16 (AVX2).
+     */
+    static final int ROWS = F.length() >= 16 ? 4 : 2;
 
     /** Storage order of the elements. */
     public enum Layout { IN_OUT, OUT_IN }
@@ -64,8 +70,22 @@ public final class F32Matrix implements WeightMatrix {
     @Override
     public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
         if (layout == Layout.OUT_IN) {
-            // row outer, tokens inner: each stored row is read from memory once per call, whatever the token count
-            for (int c = n0; c < n1; c++) {
+            // rows outer, tokens inner: each stored row is read from memory once per call, whatever the token count.
+            // A pass takes ROWS rows, one from each part of the range, so that each part is one long sequential
+            // stream (the unembedding's 131,072 rows of 24 KB), and loads each activation vector once for all of them
+            int q = (n1 - n0) / ROWS;
+            long part = (long) q * k * 4;
+            for (int c = n0; c < n0 + q; c++) {
+                long off = (long) c * k * 4;
+                for (int t = 0; t < tokens; t++) {
+                    if (ROWS == 4) {
+                        dotRows4(off, part, x, t * k, y, t * n + c, q);
+                    } else {
+                        dotRows2(off, part, x, t * k, y, t * n + c, q);
+                    }
+                }
+            }
+            for (int c = n0 + ROWS * q; c < n1; c++) {
                 long off = (long) c * k * 4;
                 for (int t = 0; t < tokens; t++) {
                     y[t * n + c] = dotRow(off, x, t * k);
@@ -96,6 +116,91 @@ public final class F32Matrix implements WeightMatrix {
                 y[t * n + c] = (float) acc;
             }
         }
+    }
+
+    /**
+     * {@link #dotRow} of the four rows at {@code off}, {@code off + part}, ... written to {@code y[yo + r * ys]}:
+     * each row's sums are those of {@code dotRow} (same accumulators, lane sum and tail), only the loads are shared.
+     */
+    private void dotRows4(long off, long part, float[] x, int xOff, float[] y, int yo, int ys) {
+        final int l = F.length();
+        final long o1 = off + part, o2 = o1 + part, o3 = o2 + part;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        FloatVector d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+        int i = 0;
+        for (; i + 4 * l <= k; i += 4 * l) {
+            final long o = 4L * i;
+            FloatVector x0 = FloatVector.fromArray(F, x, xOff + i), x1 = FloatVector.fromArray(F, x, xOff + i + l);
+            FloatVector x2 = FloatVector.fromArray(F, x, xOff + i + 2 * l), x3 = FloatVector.fromArray(F, x, xOff + i + 3 * l);
+            a0 = FloatVector.fromMemorySegment(F, data, off + o, ByteOrder.LITTLE_ENDIAN).fma(x0, a0);
+            a1 = FloatVector.fromMemorySegment(F, data, off + o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(x1, a1);
+            a2 = FloatVector.fromMemorySegment(F, data, off + o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(x2, a2);
+            a3 = FloatVector.fromMemorySegment(F, data, off + o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(x3, a3);
+            b0 = FloatVector.fromMemorySegment(F, data, o1 + o, ByteOrder.LITTLE_ENDIAN).fma(x0, b0);
+            b1 = FloatVector.fromMemorySegment(F, data, o1 + o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(x1, b1);
+            b2 = FloatVector.fromMemorySegment(F, data, o1 + o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(x2, b2);
+            b3 = FloatVector.fromMemorySegment(F, data, o1 + o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(x3, b3);
+            c0 = FloatVector.fromMemorySegment(F, data, o2 + o, ByteOrder.LITTLE_ENDIAN).fma(x0, c0);
+            c1 = FloatVector.fromMemorySegment(F, data, o2 + o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(x1, c1);
+            c2 = FloatVector.fromMemorySegment(F, data, o2 + o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(x2, c2);
+            c3 = FloatVector.fromMemorySegment(F, data, o2 + o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(x3, c3);
+            d0 = FloatVector.fromMemorySegment(F, data, o3 + o, ByteOrder.LITTLE_ENDIAN).fma(x0, d0);
+            d1 = FloatVector.fromMemorySegment(F, data, o3 + o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(x1, d1);
+            d2 = FloatVector.fromMemorySegment(F, data, o3 + o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(x2, d2);
+            d3 = FloatVector.fromMemorySegment(F, data, o3 + o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(x3, d3);
+        }
+        for (; i + l <= k; i += l) {
+            final long o = 4L * i;
+            FloatVector xv = FloatVector.fromArray(F, x, xOff + i);
+            a0 = FloatVector.fromMemorySegment(F, data, off + o, ByteOrder.LITTLE_ENDIAN).fma(xv, a0);
+            b0 = FloatVector.fromMemorySegment(F, data, o1 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, b0);
+            c0 = FloatVector.fromMemorySegment(F, data, o2 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, c0);
+            d0 = FloatVector.fromMemorySegment(F, data, o3 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, d0);
+        }
+        y[yo] = tail(LaneSum.sum(a0.add(a1).add(a2.add(a3)), FOLDS), off, i, x, xOff);
+        y[yo + ys] = tail(LaneSum.sum(b0.add(b1).add(b2.add(b3)), FOLDS), o1, i, x, xOff);
+        y[yo + 2 * ys] = tail(LaneSum.sum(c0.add(c1).add(c2.add(c3)), FOLDS), o2, i, x, xOff);
+        y[yo + 3 * ys] = tail(LaneSum.sum(d0.add(d1).add(d2.add(d3)), FOLDS), o3, i, x, xOff);
+    }
+
+    /** {@link #dotRows4} over two rows (AVX2: 8 accumulators and 4 activation vectors fit 16 registers). */
+    private void dotRows2(long off, long part, float[] x, int xOff, float[] y, int yo, int ys) {
+        final int l = F.length();
+        final long o1 = off + part;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int i = 0;
+        for (; i + 4 * l <= k; i += 4 * l) {
+            final long o = 4L * i;
+            FloatVector x0 = FloatVector.fromArray(F, x, xOff + i), x1 = FloatVector.fromArray(F, x, xOff + i + l);
+            FloatVector x2 = FloatVector.fromArray(F, x, xOff + i + 2 * l), x3 = FloatVector.fromArray(F, x, xOff + i + 3 * l);
+            a0 = FloatVector.fromMemorySegment(F, data, off + o, ByteOrder.LITTLE_ENDIAN).fma(x0, a0);
+            a1 = FloatVector.fromMemorySegment(F, data, off + o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(x1, a1);
+            a2 = FloatVector.fromMemorySegment(F, data, off + o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(x2, a2);
+            a3 = FloatVector.fromMemorySegment(F, data, off + o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(x3, a3);
+            b0 = FloatVector.fromMemorySegment(F, data, o1 + o, ByteOrder.LITTLE_ENDIAN).fma(x0, b0);
+            b1 = FloatVector.fromMemorySegment(F, data, o1 + o + 4L * l, ByteOrder.LITTLE_ENDIAN).fma(x1, b1);
+            b2 = FloatVector.fromMemorySegment(F, data, o1 + o + 8L * l, ByteOrder.LITTLE_ENDIAN).fma(x2, b2);
+            b3 = FloatVector.fromMemorySegment(F, data, o1 + o + 12L * l, ByteOrder.LITTLE_ENDIAN).fma(x3, b3);
+        }
+        for (; i + l <= k; i += l) {
+            final long o = 4L * i;
+            FloatVector xv = FloatVector.fromArray(F, x, xOff + i);
+            a0 = FloatVector.fromMemorySegment(F, data, off + o, ByteOrder.LITTLE_ENDIAN).fma(xv, a0);
+            b0 = FloatVector.fromMemorySegment(F, data, o1 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, b0);
+        }
+        y[yo] = tail(LaneSum.sum(a0.add(a1).add(a2.add(a3)), FOLDS), off, i, x, xOff);
+        y[yo + ys] = tail(LaneSum.sum(b0.add(b1).add(b2.add(b3)), FOLDS), o1, i, x, xOff);
+    }
+
+    /** {@code sum} plus the scalar products of the row at {@code byteOff} from element {@code i} on, as in dotRow. */
+    private float tail(float sum, long byteOff, int i, float[] x, int xOff) {
+        for (; i < k; i++) {
+            sum += data.get(LE, byteOff + 4L * i) * x[xOff + i];
+        }
+        return sum;
     }
 
     /** Dot product of stored row at {@code byteOff} with {@code x[xOff, xOff + k)}: four independent accumulators. */

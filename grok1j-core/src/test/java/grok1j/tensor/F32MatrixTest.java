@@ -47,6 +47,34 @@ class F32MatrixTest {
         }
     }
 
+    /** Rows taken several per pass give each row the bits it has alone (one row per call: the one-row kernel). */
+    @Test
+    void rowsPerPassDoNotChangeBits() {
+        for (int[] s : new int[][] {{6144 / 16 + 5, 37}, {64, 9}, {200, 8}}) {
+            int k = s[0], n = s[1];
+            Random rnd = new Random(k + n);
+            try (Arena arena = Arena.ofShared()) {
+                MemorySegment m = arena.allocate(4L * k * n);
+                for (long i = 0; i < (long) k * n; i++) {
+                    m.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i, (float) rnd.nextGaussian());
+                }
+                F32Matrix w = new F32Matrix(m, k, n, F32Matrix.Layout.OUT_IN);
+                float[] x = new float[2 * k];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) rnd.nextGaussian();
+                }
+                float[] all = new float[2 * n], alone = new float[2 * n];
+                w.multiply(x, 2, all, 0, n);
+                for (int c = 0; c < n; c++) {
+                    w.multiply(x, 2, alone, c, c + 1);
+                }
+                for (int i = 0; i < all.length; i++) {
+                    assertEquals(Float.floatToRawIntBits(alone[i]), Float.floatToRawIntBits(all[i]), k + "x" + n + " at " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void inOutOddSizes() {
         for (int tokens : new int[] {1, 2}) {
