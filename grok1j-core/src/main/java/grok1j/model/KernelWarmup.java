@@ -1,5 +1,6 @@
 package grok1j.model;
 
+import grok1j.tensor.AttentionKernels;
 import grok1j.tensor.ThreadPool;
 import java.time.Duration;
 import java.util.List;
@@ -73,6 +74,7 @@ public final class KernelWarmup {
             firstLayer.forward(batch);
             rounds++;
         } while (rounds < MAX_ROUNDS && System.nanoTime() < end);
+        AttentionKernels.warmUp(); // called too rarely above for C2 to compile them
         return rounds;
     }
 
