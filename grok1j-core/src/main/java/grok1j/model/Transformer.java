@@ -4,6 +4,7 @@ import grok1j.parallel.Communicator;
 import grok1j.tensor.AttentionKernels;
 import grok1j.tensor.Kernels;
 import grok1j.tensor.MatmulList;
+import grok1j.tensor.TanhGelu;
 import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.util.Arrays;
@@ -1147,9 +1148,7 @@ public final class Transformer {
                     g[i] = ErfGelu.gelu(g[i]) * u[i];
                 }
             } else {
-                for (int i = from; i < to; i++) {
-                    g[i] = Kernels.gelu(g[i]) * u[i];
-                }
+                TanhGelu.geluTimes(g, u, from, to);
             }
         }
     }
