@@ -14,8 +14,10 @@ import grok1j.model.LayerWeights;
 import grok1j.model.Partition;
 import grok1j.parallel.Communicator;
 import grok1j.parallel.TimedCommunicator;
+import grok1j.tensor.AttentionKernels;
 import grok1j.tensor.FmaPeak;
 import grok1j.tensor.MemoryBandwidth;
+import grok1j.tensor.TanhGelu;
 import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.io.IOException;
@@ -309,6 +311,8 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
         }
+        AttentionKernels.warmUp(); // the small model's groups of 2 query heads never call the 3-head kernels
+        TanhGelu.warmUp();
         for (int round = 0; round < 2; round++) {
             KvCache warm = net.newCache();
             net.forward(randomTokens(rnd, cfg, 13), 0, 13, warm, Transformer.Logits.LAST);

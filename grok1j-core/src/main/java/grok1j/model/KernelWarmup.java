@@ -1,5 +1,7 @@
 package grok1j.model;
 
+import grok1j.tensor.AttentionKernels;
+import grok1j.tensor.TanhGelu;
 import grok1j.tensor.ThreadPool;
 import java.time.Duration;
 import java.util.List;
@@ -73,6 +75,8 @@ public final class KernelWarmup {
             firstLayer.forward(batch);
             rounds++;
         } while (rounds < MAX_ROUNDS && System.nanoTime() < end);
+        AttentionKernels.warmUp(); // called too rarely above for C2 to compile them
+        TanhGelu.warmUp();
         return rounds;
     }
 

@@ -1,8 +1,10 @@
 package grok1j.model;
 
 import grok1j.parallel.Communicator;
+import grok1j.tensor.AttentionKernels;
 import grok1j.tensor.Kernels;
 import grok1j.tensor.MatmulList;
+import grok1j.tensor.TanhGelu;
 import grok1j.tensor.ThreadPool;
 import grok1j.tensor.WeightMatrix;
 import java.util.Arrays;
@@ -767,7 +769,11 @@ public final class Transformer {
         }
     }
 
-    /** Attention for every (row, query head) of the scratch, split across threads by interleaved jobs. */
+    /**
+     * Attention for every (row, KV head) of the scratch, each with the query heads of its group. Part {@code p}
+     * takes every {@code parts}-th (row, KV head) pair, so each part gets early (short) and late (long) causal rows
+     * alike and the parts cost about the same.
+     */
     private final class AttentionJob implements ThreadPool.Job {
         int layer;
         int rows;
@@ -775,74 +781,105 @@ public final class Transformer {
         @Override
         public void run(int part, int parts) {
             Scratch sc = scratch;
-            int heads = queryHeads;
-            int hd = cfg.headDim();
-            int qWidth = heads * hd;
-            int jobs = rows * heads;
-            // contiguous ranges of (row, head): neighbouring heads share a KV head, so its keys stay in cache
-            int from = (int) ((long) jobs * part / parts);
-            int to = (int) ((long) jobs * (part + 1) / parts);
-            for (int job = from; job < to; job++) {
-                int t = job / heads;
-                int head = job % heads;
+            int group = cfg.groupSize();
+            int groups = queryHeads / group;
+            int units = rows * groups;
+            for (int unit = part; unit < units; unit += parts) {
+                int t = unit / groups;
+                int kvHead = unit % groups;
                 int pos = sc.position[t];
-                float[] scores = sc.scores(part, pos + 1);
-                int off = t * qWidth + head * hd;
-                KvCache cache = sc.cache[t];
-                attendOneHead(sc.q, off, cache, layer, head / cfg.groupSize(), pos, scores, sc.o, off);
+                float[] scores = sc.scores(part, group * (pos + 1));
+                attendGroup(layer, t, kvHead, pos, scores);
             }
         }
     }
 
     /**
-     * One query head at absolute position {@code pos} over cached keys {@code [0, pos]}: float32 logits scaled by
-     * the attention multiplier, soft-capped {@code c*tanh(x/c)} (no cap when c is 0), times the temperature factor
-     * of the row (Grok-2), keys holding the padding id masked out (Grok-1), softmax, weighted sum of values (spec
-     * §3.6 steps 5-8, grok-2 spec §2.2: scale, cap, temperature, mask, softmax, in this order). The dot products
-     * and the weighted sum are vectorized over the head dimension ({@link Kernels#dot}, {@link Kernels#axpy}).
+     * The query heads of KV head {@code kvHead} for scratch row {@code t} at absolute position {@code pos} over
+     * cached keys {@code [0, pos]}: float32 logits scaled by the attention multiplier, soft-capped
+     * {@code c*tanh(x/c)} (no cap when c is 0), times the temperature factor of the row (Grok-2), keys holding the
+     * padding id masked out (Grok-1), softmax, weighted sum of values (spec §3.6 steps 5-8, grok-2 spec §2.2: scale,
+     * cap, temperature, mask, softmax, in this order). The dot products and weighted sums run for three heads at a
+     * time ({@link AttentionKernels}) with the arithmetic of {@link Kernels#dot} and {@link Kernels#axpy} per head,
+     * so every element has the same bits however the heads and rows are grouped.
+     *
+     * @param scores at least {@code groupSize * (pos + 1)} floats of scratch
      */
-    private void attendOneHead(float[] q, int qOff, KvCache cache, int layer, int kvHead, int pos, float[] scores,
-                              float[] out, int outOff) {
+    private void attendGroup(int layer, int t, int kvHead, int pos, float[] scores) {
+        Scratch sc = scratch;
+        KvCache cache = sc.cache[t];
         final int hd = cfg.headDim();
+        final int group = cfg.groupSize();
         final int width = cache.rowWidth();
         final float[] keys = cache.keys(layer);
         final float[] values = cache.values(layer);
         final int kvOff = kvHead * hd;
+        final int count = pos + 1;
+        final int qOff = t * queryHeads * hd + kvHead * group * hd; // first query head of the group
+        float[] q = sc.q;
+        int h = 0;
+        for (; h + 3 <= group; h += 3) {
+            int o = qOff + h * hd;
+            AttentionKernels.dots3(q, o, o + hd, o + 2 * hd, keys, kvOff, width, count, hd,
+                    scores, h * count, (h + 1) * count, (h + 2) * count);
+        }
+        for (; h < group; h++) {
+            for (int s = 0; s < count; s++) {
+                scores[h * count + s] = AttentionKernels.dot(q, qOff + h * hd, keys, s * width + kvOff, hd);
+            }
+        }
         final boolean maskPadding = arch.padKeyMask();
         final float temperature = temperature(pos);
+        for (h = 0; h < group; h++) {
+            softmaxScores(scores, h * count, count, cache, maskPadding, temperature);
+        }
+        float[] out = sc.o;
+        h = 0;
+        for (; h + 3 <= group; h += 3) {
+            int o = qOff + h * hd;
+            AttentionKernels.axpy3(values, kvOff, width, count, hd, scores, h * count, (h + 1) * count,
+                    (h + 2) * count, out, o, o + hd, o + 2 * hd);
+        }
+        for (; h < group; h++) {
+            AttentionKernels.axpy1(values, kvOff, width, count, hd, scores, h * count, out, qOff + h * hd);
+        }
+    }
+
+    /**
+     * Turns one head's raw dot products {@code p[off, off+count)} into attention weights: scale, soft-cap,
+     * temperature, padding mask, softmax (max-subtracted float exp, double sum, times the float reciprocal). When
+     * every key is padding the weights are all 0 (the reference would attend uniformly to garbage; we output zeros).
+     */
+    private void softmaxScores(float[] p, int off, int count, KvCache cache, boolean maskPadding, float temperature) {
         float max = Float.NEGATIVE_INFINITY;
-        for (int s = 0; s <= pos; s++) {
+        for (int s = 0; s < count; s++) {
             if (maskPadding && cache.token(s) == cfg.padId()) {
-                scores[s] = Float.NEGATIVE_INFINITY;
+                p[off + s] = Float.NEGATIVE_INFINITY;
                 continue;
             }
-            float l = Kernels.dot(q, qOff, keys, s * width + kvOff, hd) * attnScale;
+            float l = p[off + s] * attnScale;
             if (softcap > 0) { // 0 = no cap
                 l = softcap * (float) Math.tanh(l / softcap);
             }
             if (temperature != 1f) {
                 l *= temperature;
             }
-            scores[s] = l;
+            p[off + s] = l;
             max = Math.max(max, l);
         }
-        Arrays.fill(out, outOff, outOff + hd, 0f);
         if (max == Float.NEGATIVE_INFINITY) {
-            return; // every key is padding: the reference would attend uniformly to garbage; we output zeros
+            Arrays.fill(p, off, off + count, 0f);
+            return;
         }
         double sum = 0;
-        for (int s = 0; s <= pos; s++) {
-            float e = scores[s] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[s] - max);
-            scores[s] = e;
+        for (int s = 0; s < count; s++) {
+            float e = p[off + s] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(p[off + s] - max);
+            p[off + s] = e;
             sum += e;
         }
         final float inv = (float) (1.0 / sum);
-        for (int s = 0; s <= pos; s++) {
-            float p = scores[s] * inv;
-            if (p == 0f) {
-                continue;
-            }
-            Kernels.axpy(p, values, s * width + kvOff, out, outOff, hd);
+        for (int s = 0; s < count; s++) {
+            p[off + s] *= inv;
         }
     }
 
@@ -1111,9 +1148,7 @@ public final class Transformer {
                     g[i] = ErfGelu.gelu(g[i]) * u[i];
                 }
             } else {
-                for (int i = from; i < to; i++) {
-                    g[i] = Kernels.gelu(g[i]) * u[i];
-                }
+                TanhGelu.geluTimes(g, u, from, to);
             }
         }
     }
