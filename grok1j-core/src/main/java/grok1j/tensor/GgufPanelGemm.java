@@ -168,7 +168,7 @@ final class GgufPanelGemm {
      * The 8-column by 2-vector register tile (AVX-512): {@code acc[a + r * NR + j] (+)= sum_{i < kc}
      * panel[wo + r * KB + i] * xs[xo + i * NR + j]} for {@code r < 8}, {@code j < NR}; from zero when {@code first}.
      */
-    private static void kernel8(float[] panel, int wo, float[] xs, int xo, int kc, float[] acc, int a, boolean first) {
+    static void kernel8(float[] panel, int wo, float[] xs, int xo, int kc, float[] acc, int a, boolean first) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         if (first) {
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);
@@ -215,7 +215,7 @@ final class GgufPanelGemm {
     }
 
     /** The 4-column by 2-vector register tile (AVX2); as {@link #kernel8} with {@code r < 4}. */
-    private static void kernel4(float[] panel, int wo, float[] xs, int xo, int kc, float[] acc, int a, boolean first) {
+    static void kernel4(float[] panel, int wo, float[] xs, int xo, int kc, float[] acc, int a, boolean first) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
         if (first) {
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);

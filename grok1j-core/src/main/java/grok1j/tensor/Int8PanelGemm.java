@@ -56,10 +56,13 @@ import jdk.incubator.vector.VectorSpecies;
  * write back every k-step): 34-38 GFLOP/s against 65-82 for 4 x 2 in the same kernel-only benchmark (strip in L1).
  * The 4 x 2 loop is 18 instructions, 8 FMAs, no spills, no range checks. A last tile of 1 to 3 tokens runs the same
  * kernel on zero rows: with 8 accumulators and 4-cycle FMA latency a 2-token kernel would not be faster. With 32
- * registers (AVX-512) the tile is 8 tokens by 2 vectors ({@link #kernel8}): one thread, 6144 x 16384, 128 tokens (an
+ * registers (AVX-512) the tile is 8 tokens by 2 vectors: one thread, 6144 x 16384, 128 tokens (an
  * expert's share of a 512-token prompt), against the FMA probe in the same JVM, 0.76 (4 x 2) -> 0.84 (Zen 5).
  *
- * <p>Kernels follow kernels.md §4.3: static final species, one flat method per kernel, vectors only in locals.
+ * <p>The register tiles are {@link GgufPanelGemm}'s ({@code kernel8}, {@code kernel4}) with the roles of the operands
+ * swapped: there the weights are broadcast and the tokens loaded, here the tokens' activations are broadcast and the
+ * strip's columns loaded; both read one broadcast stream KB apart per tile row and one NR-wide row per k-step.
+ * Kernels follow kernels.md §4.3: static final species, one flat method per kernel, vectors only in locals.
  * Scratch is per thread; after the first call at a given token count nothing is allocated.
  */
 final class Int8PanelGemm {
@@ -75,14 +78,14 @@ final class Int8PanelGemm {
 
     /** Tokens of the register tile: 8 with 32 registers (AVX-512), 4 with 16 (AVX2, where 6 already spills). */
     static final int MR = WIDE ? 8 : 4;
-    /** Columns of a strip: the register tile's two vectors. */
-    static final int NR = 2 * L;
+    /** Columns of a strip: the register tile's two vectors (the GGUF GEMM's NR, whose tiles this GEMM runs). */
+    static final int NR = GgufPanelGemm.NR;
     /**
      * Input rows of a block: the length of the micro-kernel's loop. A strip is KB x NR floats = 16 KB, half of L1,
      * next to the four activation streams. Longer blocks amortize the partial sums' load and store (16 per kernel
      * call of KB x 8 FMAs).
      */
-    static final int KB = 256;
+    static final int KB = GgufPanelGemm.KB;
     /**
      * Columns of a block: the staged rows are NB bytes long (two staging buffers of KB x NB = 256 KB), the partial
      * sums of a panel {@code tokens x NB} floats.
@@ -144,10 +147,12 @@ final class Int8PanelGemm {
                 dequantStrip(staged, scales, stride, groupRows, kb, kc, c, st * NR, w, s);
                 int a = acc + st * tiles * MR * NR;
                 for (int tt = 0; tt < tiles; tt++, a += MR * NR) {
+                    // the GGUF GEMM's register tiles with the roles swapped: the broadcast stream is the tokens'
+                    // activations, the loaded vectors the strip's columns (same KB and NR, same FMA chains)
                     if (WIDE) {
-                        kernel8(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
+                        GgufPanelGemm.kernel8(s.block, tt * MR * KB, s.strip, 0, kc, s.acc, a, kb == 0);
                     } else {
-                        kernel(s.block, tt * MR * KB, s.strip, kc, s.acc, a, kb == 0);
+                        GgufPanelGemm.kernel4(s.block, tt * MR * KB, s.strip, 0, kc, s.acc, a, kb == 0);
                     }
                 }
                 if (b + 1 < blocks) {
@@ -241,91 +246,6 @@ final class Int8PanelGemm {
             }
             r = end;
         }
-    }
-
-    /**
-     * The 4-token by 2-vector register tile over one strip: {@code acc[a + r * NR + j] (+)= sum_{i < kc}
-     * block[xo + r * KB + i] * strip[i * NR + j]} for {@code r < 4}, {@code j < NR}; from zero when {@code first}.
-     */
-    private static void kernel(float[] block, int xo, float[] strip, int kc, float[] acc, int a, boolean first) {
-        final int a0 = a, a1 = a0 + NR, a2 = a1 + NR, a3 = a2 + NR;
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31;
-        if (first) {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);
-        } else {
-            c00 = FloatVector.fromArray(F, acc, a0); c01 = FloatVector.fromArray(F, acc, a0 + L);
-            c10 = FloatVector.fromArray(F, acc, a1); c11 = FloatVector.fromArray(F, acc, a1 + L);
-            c20 = FloatVector.fromArray(F, acc, a2); c21 = FloatVector.fromArray(F, acc, a2 + L);
-            c30 = FloatVector.fromArray(F, acc, a3); c31 = FloatVector.fromArray(F, acc, a3 + L);
-        }
-        // one int induction variable, every index affine in it: C2 hoists the range checks out of the loop
-        for (int i = 0; i < kc; i++) {
-            final FloatVector b0 = FloatVector.fromArray(F, strip, i * NR);
-            final FloatVector b1 = FloatVector.fromArray(F, strip, i * NR + L);
-            FloatVector v = FloatVector.broadcast(F, block[xo + i]);
-            c00 = b0.fma(v, c00); c01 = b1.fma(v, c01);
-            v = FloatVector.broadcast(F, block[xo + KB + i]);
-            c10 = b0.fma(v, c10); c11 = b1.fma(v, c11);
-            v = FloatVector.broadcast(F, block[xo + 2 * KB + i]);
-            c20 = b0.fma(v, c20); c21 = b1.fma(v, c21);
-            v = FloatVector.broadcast(F, block[xo + 3 * KB + i]);
-            c30 = b0.fma(v, c30); c31 = b1.fma(v, c31);
-        }
-        c00.intoArray(acc, a0); c01.intoArray(acc, a0 + L);
-        c10.intoArray(acc, a1); c11.intoArray(acc, a1 + L);
-        c20.intoArray(acc, a2); c21.intoArray(acc, a2 + L);
-        c30.intoArray(acc, a3); c31.intoArray(acc, a3 + L);
-    }
-
-    /**
-     * The 8-token by 2-vector register tile of 512-bit machines ({@link #kernel} with eight tokens: 16 accumulators,
-     * 2 strip loads and 8 broadcasts per 16 FMAs, against 6 loads per 8 FMAs). Each output is the same FMA chain as
-     * in {@link #kernel}, so the result does not depend on the tile.
-     */
-    private static void kernel8(float[] block, int xo, float[] strip, int kc, float[] acc, int a, boolean first) {
-        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
-        if (first) {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = FloatVector.zero(F);
-            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = c00;
-        } else {
-            c00 = FloatVector.fromArray(F, acc, a); c01 = FloatVector.fromArray(F, acc, a + L);
-            c10 = FloatVector.fromArray(F, acc, a + NR); c11 = FloatVector.fromArray(F, acc, a + NR + L);
-            c20 = FloatVector.fromArray(F, acc, a + 2 * NR); c21 = FloatVector.fromArray(F, acc, a + 2 * NR + L);
-            c30 = FloatVector.fromArray(F, acc, a + 3 * NR); c31 = FloatVector.fromArray(F, acc, a + 3 * NR + L);
-            c40 = FloatVector.fromArray(F, acc, a + 4 * NR); c41 = FloatVector.fromArray(F, acc, a + 4 * NR + L);
-            c50 = FloatVector.fromArray(F, acc, a + 5 * NR); c51 = FloatVector.fromArray(F, acc, a + 5 * NR + L);
-            c60 = FloatVector.fromArray(F, acc, a + 6 * NR); c61 = FloatVector.fromArray(F, acc, a + 6 * NR + L);
-            c70 = FloatVector.fromArray(F, acc, a + 7 * NR); c71 = FloatVector.fromArray(F, acc, a + 7 * NR + L);
-        }
-        // one int induction variable, every index affine in it: C2 hoists the range checks out of the loop
-        for (int i = 0; i < kc; i++) {
-            final FloatVector b0 = FloatVector.fromArray(F, strip, i * NR);
-            final FloatVector b1 = FloatVector.fromArray(F, strip, i * NR + L);
-            FloatVector v = FloatVector.broadcast(F, block[xo + i]);
-            c00 = b0.fma(v, c00); c01 = b1.fma(v, c01);
-            v = FloatVector.broadcast(F, block[xo + KB + i]);
-            c10 = b0.fma(v, c10); c11 = b1.fma(v, c11);
-            v = FloatVector.broadcast(F, block[xo + 2 * KB + i]);
-            c20 = b0.fma(v, c20); c21 = b1.fma(v, c21);
-            v = FloatVector.broadcast(F, block[xo + 3 * KB + i]);
-            c30 = b0.fma(v, c30); c31 = b1.fma(v, c31);
-            v = FloatVector.broadcast(F, block[xo + 4 * KB + i]);
-            c40 = b0.fma(v, c40); c41 = b1.fma(v, c41);
-            v = FloatVector.broadcast(F, block[xo + 5 * KB + i]);
-            c50 = b0.fma(v, c50); c51 = b1.fma(v, c51);
-            v = FloatVector.broadcast(F, block[xo + 6 * KB + i]);
-            c60 = b0.fma(v, c60); c61 = b1.fma(v, c61);
-            v = FloatVector.broadcast(F, block[xo + 7 * KB + i]);
-            c70 = b0.fma(v, c70); c71 = b1.fma(v, c71);
-        }
-        c00.intoArray(acc, a); c01.intoArray(acc, a + L);
-        c10.intoArray(acc, a + NR); c11.intoArray(acc, a + NR + L);
-        c20.intoArray(acc, a + 2 * NR); c21.intoArray(acc, a + 2 * NR + L);
-        c30.intoArray(acc, a + 3 * NR); c31.intoArray(acc, a + 3 * NR + L);
-        c40.intoArray(acc, a + 4 * NR); c41.intoArray(acc, a + 4 * NR + L);
-        c50.intoArray(acc, a + 5 * NR); c51.intoArray(acc, a + 5 * NR + L);
-        c60.intoArray(acc, a + 6 * NR); c61.intoArray(acc, a + 6 * NR + L);
-        c70.intoArray(acc, a + 7 * NR); c71.intoArray(acc, a + 7 * NR + L);
     }
 
     /**
