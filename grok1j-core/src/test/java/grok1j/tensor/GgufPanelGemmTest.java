@@ -145,6 +145,22 @@ class GgufPanelGemmTest {
         run(GgmlType.BF16, 300, GgufPanelGemm.NB * 2 + 45, l, 0, GgufPanelGemm.NB * 2 + 45, 4096, r);
     }
 
+    /**
+     * A narrow last strip after full ones (an expert's remainder of at most L tokens): token counts on both sides of
+     * each strip boundary, with several row blocks, panels and column groups.
+     */
+    @Test
+    void narrowLastStripAfterFullOnes() {
+        Random r = new Random(15);
+        int l = GgufPanelGemm.L, nr = GgufPanelGemm.NR;
+        for (GgmlType t : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.F32}) {
+            for (int tokens : new int[] {nr + 1, nr + l - 1, nr + l, nr + l + 1, 2 * nr, 3 * nr + 5}) {
+                run(t, 3 * GgufPanelGemm.KB, 23, tokens, 2, 21, GgufPanelGemm.ACC_FLOATS, r);
+            }
+        }
+        run(GgmlType.Q6_K, 512, GgufPanelGemm.NB * 2 + 45, 2 * nr + 3, 3, GgufPanelGemm.NB * 2 + 44, 8192, r);
+    }
+
     /** More tokens than one pass takes: the second pass starts at token MAX_TOKENS. */
     @Test
     void tokensBeyondOnePass() {
