@@ -212,7 +212,13 @@ public final class GgmlMatvec {
                 }
             }
             case F16 -> {
-                float[] xp = pairs(s, x, k);
+                float[] xp = scaledPairs(s, x, k);
+                if (xp == null) { // an activation of 2^15 or more (or NaN): the exact one-row kernel, unscaled
+                    for (int c = n0; c < n1; c++) {
+                        y[c] = GgmlKernels.dotF16(w, c * rowBytes, x, 0, k);
+                    }
+                    return;
+                }
                 int q = (n1 - n0) / ROWS;
                 for (int c = n0; c < n0 + q; c++) {
                     f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
@@ -715,21 +721,41 @@ public final class GgmlMatvec {
         return p;
     }
 
+    /**
+     * {@link #pairs} times 2^112, the factor the F16 kernels' bit trick leaves out of the weights (below): each
+     * product {@code (w * 2^-112) * (x * 2^112)} is then {@code w * x} exactly, as both scalings are exact, and the
+     * FMAs round the same sums, so the kernels save two multiplies per {@code 2L} weights. Null if some activation is
+     * 2^15 or more in magnitude (or NaN), where the scaled value could overflow.
+     */
+    static float[] scaledPairs(Scratch s, float[] x, int k) {
+        for (int i = 0; i < k; i++) {
+            if (!(Math.abs(x[i]) < 0x1p15f)) {
+                return null;
+            }
+        }
+        float[] p = pairs(s, x, k);
+        int n = k - k % (2 * L);
+        for (int i = 0; i < n; i++) {
+            p[i] *= TWO_POW_112;
+        }
+        return p;
+    }
+
     /*
      * F16 pairs to floats. One int lane v holds an even half (bits 0-15) and an odd one (16-31). Shifted
      * arithmetically right by 3, a half's sign stays at bit 31 (and is copied into bits 28-30, which the mask 0x8FFFE000
      * clears), its exponent lands on bits 23-27 and its mantissa on bits 13-22: the float 2^-112 times the half's value
-     * for normals, and a float subnormal that is the same for subnormals, so one multiply by 2^112 (exact) gives the
-     * value; the even half is first shifted up by 16. Infinities and NaNs (exponent 31) would come out finite: instead
-     * of patching every lane, (v & 0x7C007C00) + 0x04000400 sets bit 15 or 31 exactly when a half's exponent is 31;
+     * for normals, and a float subnormal that is the same for subnormals (exact either way), which meets the activation
+     * times 2^112 ({@link #scaledPairs}); the even half is first shifted up by 16. Infinities and NaNs (exponent 31)
+     * would come out finite: instead of patching every lane, (v & 0x7C007C00) + 0x04000400 sets bit 15 or 31 exactly when a half's exponent is 31;
      * those bits are OR-ed over the row, and a row that has one is computed again by the exact one-row kernel
-     * (GgmlKernels.dotF16). Per 2L weights: 1 load, 5 integer ops, 2 multiplies, 2 FMAs and 3 ops for the flag,
+     * (GgmlKernels.dotF16). Per 2L weights: 1 load, 5 integer ops, 2 FMAs and 3 ops for the flag,
      * against 2 x 11 for the lane-by-lane widening of dotF16.
      */
 
     /**
      * Four F16 rows at byte {@code off}, {@code rb} apart (outputs {@code y[yo + r * ys]}), against the even/odd
-     * activation {@code xp} ({@link #pairs}); {@code x} for the elements past the last chunk. Same sums as {@link #f16x1}.
+     * activation {@code xp} times 2^112 ({@link #scaledPairs}); {@code x} for the elements past the last chunk. Same sums as {@link #f16x1}.
      */
     static void f16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
@@ -743,23 +769,23 @@ public final class GgmlMatvec {
             v = IntVector.fromMemorySegment(I, w, o0 + 2L * i, LE);
             flag = flag.or(v.and(0x7C007C00).add(0x04000400));
             a0 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a0);
-            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a0);
+                    .reinterpretAsFloats().fma(xe, a0);
+            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().fma(xo, a0);
             v = IntVector.fromMemorySegment(I, w, o1 + 2L * i, LE);
             flag = flag.or(v.and(0x7C007C00).add(0x04000400));
             a1 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a1);
-            a1 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a1);
+                    .reinterpretAsFloats().fma(xe, a1);
+            a1 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().fma(xo, a1);
             v = IntVector.fromMemorySegment(I, w, o2 + 2L * i, LE);
             flag = flag.or(v.and(0x7C007C00).add(0x04000400));
             a2 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a2);
-            a2 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a2);
+                    .reinterpretAsFloats().fma(xe, a2);
+            a2 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().fma(xo, a2);
             v = IntVector.fromMemorySegment(I, w, o3 + 2L * i, LE);
             flag = flag.or(v.and(0x7C007C00).add(0x04000400));
             a3 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(TWO_POW_112).fma(xe, a3);
-            a3 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112).fma(xo, a3);
+                    .reinterpretAsFloats().fma(xe, a3);
+            a3 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().fma(xo, a3);
         }
         if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {
             for (int r = 0; r < ROWS; r++) {
@@ -789,8 +815,8 @@ public final class GgmlMatvec {
             IntVector v = IntVector.fromMemorySegment(I, w, off + 2L * i, LE);
             flag = flag.or(v.and(0x7C007C00).add(0x04000400));
             a0 = v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000)
-                    .reinterpretAsFloats().mul(TWO_POW_112).fma(FloatVector.fromArray(F, xp, i), a0);
-            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i), a0);
+            a0 = v.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats()
                     .fma(FloatVector.fromArray(F, xp, i + L), a0);
         }
         if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {

@@ -155,4 +155,37 @@ class GgmlKernelsTest {
             seg.set(le, 2L * (sp[0] * k + sp[1]), w[sp[0]][sp[1]]);
         }
     }
+
+    /**
+     * The F16 decode kernels meet the activation times 2^112 (the factor their widening leaves out): products stay
+     * exact for tiny and large activations, and from 2^15 on (where the scaled value could overflow) the exact
+     * unscaled kernel takes over, with the same results.
+     */
+    @Test
+    void f16DecodeKernelsAcrossActivationMagnitudes() {
+        short[] bits = {0x0001, 0x03FF, (short) 0x8001, 0x0400, 0x7BFF, (short) 0xFBFF, (short) 0x8000, 0x3C00,
+                0x3555, (short) 0x83FF, 0x0200, 0x1234, 0x6789, (short) 0xABCD, 0x7000, 0x0010};
+        float[] magnitudes = {1e-40f, 1e-30f, 3e-8f, 1f, 30000f, Math.nextDown(0x1p15f), 0x1p15f, 65000f, 1e30f, -7e37f};
+        int k = 69, n = 6;
+        var le = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        MemorySegment seg = MemorySegment.ofArray(new byte[2 * k * n]);
+        for (int c = 0; c < n; c++) {
+            for (int i = 0; i < k; i++) {
+                seg.set(le, 2L * (c * k + i), bits[(i + 3 * c) % bits.length]);
+            }
+        }
+        GgufMatrix m = new GgufMatrix(GgmlType.F16, seg, k, n);
+        float[] y = new float[n];
+        for (float a : magnitudes) {
+            for (int i = 0; i < k; i += 5) {
+                float[] x = new float[k];
+                x[i] = a;
+                m.multiply(x, 1, y, 0, n);
+                for (int c = 0; c < n; c++) {
+                    float expected = Float.float16ToFloat(bits[(i + 3 * c) % bits.length]) * a;
+                    assertEquals(expected, y[c], 0f, "row " + c + " element " + i + " activation " + a);
+                }
+            }
+        }
+    }
 }
