@@ -16,6 +16,7 @@ import grok1j.parallel.Communicator;
 import grok1j.parallel.TimedCommunicator;
 import grok1j.tensor.AttentionKernels;
 import grok1j.tensor.FmaPeak;
+import grok1j.tensor.Kernels;
 import grok1j.tensor.MemoryBandwidth;
 import grok1j.tensor.TanhGelu;
 import grok1j.tensor.ThreadPool;
@@ -322,6 +323,18 @@ final class BenchCommand implements Callable<Integer> {
             for (int i = 0; i < 3; i++) {
                 net.forward(randomTokens(rnd, cfg, 1), 0, 1, warm, Transformer.Logits.LAST);
             }
+        }
+        // the unembedding runs once per decode step, so the rounds above call its kernel a few times only and C2 was
+        // still compiling it when the timed steps began (a 2-layer file with an F16 output: unembeddings of 300-400 ms
+        // in some runs, against 60-90 ms once compiled): two dozen more products, about a second
+        float[] xw = new float[cfg.dModel()];
+        for (int i = 0; i < xw.length; i++) {
+            xw[i] = (float) rnd.nextGaussian();
+        }
+        WeightMatrix unembedding = net.weights().unembedding();
+        float[] logitsWarm = new float[unembedding.outputDim()];
+        for (int i = 0; i < 24; i++) {
+            Kernels.matmul(pool, unembedding, xw, 1, logitsWarm);
         }
         // the scratch of the longest prefill, allocated before anything is timed (fresh memory's page faults are a
         // first-call cost, which llama-bench's warm-up pass leaves out as well)
