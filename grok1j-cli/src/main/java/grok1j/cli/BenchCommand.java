@@ -15,6 +15,7 @@ import grok1j.model.Partition;
 import grok1j.parallel.Communicator;
 import grok1j.parallel.TimedCommunicator;
 import grok1j.tensor.AttentionKernels;
+import grok1j.tensor.ErfGelu;
 import grok1j.tensor.FmaPeak;
 import grok1j.tensor.Kernels;
 import grok1j.tensor.MemoryBandwidth;
@@ -314,6 +315,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         AttentionKernels.warmUp(); // the small model's groups of 2 query heads never call the 3-head kernels
         TanhGelu.warmUp();
+        ErfGelu.warmUp(); // Grok-2's GELU
         for (int round = 0; round < 2; round++) {
             KvCache warm = net.newCache();
             // 48 tokens, as the server's KernelWarmup: the attention projections take the GEMM's two-vector strips

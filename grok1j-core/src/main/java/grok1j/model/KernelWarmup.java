@@ -1,6 +1,7 @@
 package grok1j.model;
 
 import grok1j.tensor.AttentionKernels;
+import grok1j.tensor.ErfGelu;
 import grok1j.tensor.TanhGelu;
 import grok1j.tensor.ThreadPool;
 import java.time.Duration;
@@ -77,6 +78,7 @@ public final class KernelWarmup {
         } while (rounds < MAX_ROUNDS && System.nanoTime() < end);
         AttentionKernels.warmUp(); // called too rarely above for C2 to compile them
         TanhGelu.warmUp();
+        ErfGelu.warmUp(); // Grok-2's GELU
         return rounds;
     }
 

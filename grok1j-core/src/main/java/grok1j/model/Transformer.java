@@ -2,6 +2,7 @@ package grok1j.model;
 
 import grok1j.parallel.Communicator;
 import grok1j.tensor.AttentionKernels;
+import grok1j.tensor.ErfGelu;
 import grok1j.tensor.Kernels;
 import grok1j.tensor.MatmulList;
 import grok1j.tensor.TanhGelu;
@@ -1144,9 +1145,7 @@ public final class Transformer {
             int to = (int) ((long) n * (part + 1) / parts);
             float[] g = gate, u = up;
             if (erf) {
-                for (int i = from; i < to; i++) {
-                    g[i] = ErfGelu.gelu(g[i]) * u[i];
-                }
+                ErfGelu.geluTimes(g, u, from, to);
             } else {
                 TanhGelu.geluTimes(g, u, from, to);
             }

@@ -32,13 +32,13 @@ public final class TanhGelu {
     }
 
     private static final double C = Math.sqrt(2.0 / Math.PI);
-    private static final double INV_LN2 = 1.4426950408889634;
+    static final double INV_LN2 = 1.4426950408889634;
     /** ln 2 split so that {@code k * LN2_HI} is exact for the k that occur. */
-    private static final double LN2_HI = 0.6931471803691238;
-    private static final double LN2_LO = 1.9082149292705877e-10;
+    static final double LN2_HI = 0.6931471803691238;
+    static final double LN2_LO = 1.9082149292705877e-10;
     /** Adding it rounds a double of magnitude below 2^51 to an integer, kept in the low mantissa bits. */
-    private static final double SHIFT = 0x1.8p52;
-    private static final long SHIFT_BITS = Double.doubleToRawLongBits(SHIFT);
+    static final double SHIFT = 0x1.8p52;
+    static final long SHIFT_BITS = Double.doubleToRawLongBits(SHIFT);
     /** Below it exp would leave the normal range; exp(-708) is far below what tanh can resolve. */
     private static final double Z_MIN = -708;
     /** 1/n! for n = 2..13, Taylor coefficients of exp. */
@@ -52,9 +52,9 @@ public final class TanhGelu {
         }
     }
 
-    private static final double E2 = INV_FACT[2], E3 = INV_FACT[3], E4 = INV_FACT[4], E5 = INV_FACT[5];
-    private static final double E6 = INV_FACT[6], E7 = INV_FACT[7], E8 = INV_FACT[8], E9 = INV_FACT[9];
-    private static final double E10 = INV_FACT[10], E11 = INV_FACT[11], E12 = INV_FACT[12], E13 = INV_FACT[13];
+    static final double E2 = INV_FACT[2], E3 = INV_FACT[3], E4 = INV_FACT[4], E5 = INV_FACT[5];
+    static final double E6 = INV_FACT[6], E7 = INV_FACT[7], E8 = INV_FACT[8], E9 = INV_FACT[9];
+    static final double E10 = INV_FACT[10], E11 = INV_FACT[11], E12 = INV_FACT[12], E13 = INV_FACT[13];
 
     /** {@code g[i] = gelu(g[i]) * u[i]} (float product) for {@code from <= i < to}. */
     public static void geluTimes(float[] g, float[] u, int from, int to) {
