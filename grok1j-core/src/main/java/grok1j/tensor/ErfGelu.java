@@ -115,25 +115,7 @@ public final class ErfGelu {
         c = t * c + P2;
         c = t * c + P1;
         double w = Math.max(-(z * z) + P0 + t * c, Z_MIN);
-        double s = Math.fma(w, INV_LN2, SHIFT);
-        double k = s - SHIFT;
-        double r = Math.fma(k, -LN2_HI, w);
-        r = Math.fma(k, -LN2_LO, r);
-        double p = Math.fma(E13, r, E12);
-        p = Math.fma(p, r, E11);
-        p = Math.fma(p, r, E10);
-        p = Math.fma(p, r, E9);
-        p = Math.fma(p, r, E8);
-        p = Math.fma(p, r, E7);
-        p = Math.fma(p, r, E6);
-        p = Math.fma(p, r, E5);
-        p = Math.fma(p, r, E4);
-        p = Math.fma(p, r, E3);
-        p = Math.fma(p, r, E2);
-        p = Math.fma(p, r, 1.0);
-        p = Math.fma(p, r, 1.0);
-        double scale = Double.longBitsToDouble((Double.doubleToRawLongBits(s) - SHIFT_BITS + 1023) << 52);
-        double erfc = t * (p * scale);
+        double erfc = t * TanhGelu.exp(w);
         return a < 0 ? erfc - 1.0 : 1.0 - erfc;
     }
 
@@ -142,14 +124,6 @@ public final class ErfGelu {
      * (see {@link TanhGelu#warmUp}).
      */
     public static void warmUp() {
-        float[] g = new float[1027];
-        float[] u = new float[g.length];
-        for (int round = 0; round < 300; round++) {
-            for (int i = 0; i < g.length; i++) {
-                g[i] = (i - 500) * 0.01f;
-                u[i] = 1f;
-            }
-            geluTimes(g, u, round % 3, g.length);
-        }
+        TanhGelu.warmUp(ErfGelu::geluTimes);
     }
 }
