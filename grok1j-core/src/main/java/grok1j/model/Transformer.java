@@ -826,7 +826,7 @@ public final class Transformer {
         }
         for (; h < group; h++) {
             for (int s = 0; s < count; s++) {
-                scores[h * count + s] = AttentionKernels.dot(q, qOff + h * hd, keys, s * width + kvOff, hd);
+                scores[h * count + s] = Kernels.dot(q, qOff + h * hd, keys, s * width + kvOff, hd);
             }
         }
         final boolean maskPadding = arch.padKeyMask();

@@ -10,23 +10,15 @@ import jdk.incubator.vector.VectorSpecies;
  * so each key and value vector is loaded once for three heads. Every score and output element is computed with the
  * same arithmetic as {@link Kernels#dot} and {@link Kernels#axpy} one head and one position at a time (same FMA
  * chains, same fixed-order lane sum, same scalar tail), only the loops are reordered; results are therefore the same
- * bits whichever way a prompt is split into calls. The lane count is the preferred one, as in {@link Kernels};
- * {@code -Dgrok1j.kernel.lanes=8|16} forces 256- or 512-bit vectors (tests run both on one machine).
+ * bits whichever way a prompt is split into calls. The species is {@link Kernels}' (the preferred one, or the one
+ * {@code -Dgrok1j.kernel.lanes=8|16} forces; tests run both on one machine).
  */
 public final class AttentionKernels {
     private AttentionKernels() {}
 
-    private static final VectorSpecies<Float> F = species();
+    private static final VectorSpecies<Float> F = Kernels.F;
     private static final VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final int L = F.length();
-
-    private static VectorSpecies<Float> species() {
-        Integer lanes = Integer.getInteger("grok1j.kernel.lanes");
-        if (lanes == null) {
-            return FloatVector.SPECIES_PREFERRED;
-        }
-        return lanes >= 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
-    }
 
     /** Float lanes per vector of these kernels. */
     public static int lanes() {
@@ -89,9 +81,9 @@ public final class AttentionKernels {
         }
         if (s < count) {
             int ka = k0 + s * stride;
-            out[o0 + s] = dot(q, q0, keys, ka, n);
-            out[o1 + s] = dot(q, q1, keys, ka, n);
-            out[o2 + s] = dot(q, q2, keys, ka, n);
+            out[o0 + s] = Kernels.dot(q, q0, keys, ka, n);
+            out[o1 + s] = Kernels.dot(q, q1, keys, ka, n);
+            out[o2 + s] = Kernels.dot(q, q2, keys, ka, n);
         }
     }
 
@@ -101,20 +93,6 @@ public final class AttentionKernels {
             sum += a[aOff + i] * b[bOff + i];
         }
         return sum;
-    }
-
-    /** {@link Kernels#dot} at this class's lane count. */
-    public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        int i = 0;
-        for (; i + 2 * L <= n; i += 2 * L) {
-            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
-            acc1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), acc1);
-        }
-        for (; i + L <= n; i += L) {
-            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
-        }
-        return finish(LaneSum.sum(acc0.add(acc1), FOLDS), a, aOff, b, bOff, i, n);
     }
 
     /**

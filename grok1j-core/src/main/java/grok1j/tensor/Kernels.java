@@ -11,10 +11,22 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Kernels {
     private Kernels() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /**
+     * The float species of the small kernels and the attention kernels ({@link AttentionKernels}): the preferred one,
+     * unless {@code -Dgrok1j.kernel.lanes=8|16} forces 256- or 512-bit vectors (tests run both on one machine).
+     */
+    static final VectorSpecies<Float> F = species();
     /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
     private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final int L = F.length();
+
+    private static VectorSpecies<Float> species() {
+        Integer lanes = Integer.getInteger("grok1j.kernel.lanes");
+        if (lanes == null) {
+            return FloatVector.SPECIES_PREFERRED;
+        }
+        return lanes >= 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    }
 
     /**
      * {@code sum_i a[aOff + i] * b[bOff + i]} for {@code i < n}, float32 with two vector accumulators (attention

@@ -4,51 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.Arrays;
 import java.util.Random;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShuffle;
-import jdk.incubator.vector.VectorSpecies;
 import org.junit.jupiter.api.Test;
 
 /**
  * The grouped attention kernels against the per-head, per-position arithmetic they replace ({@link Kernels#dot}
- * and zero fill + {@link Kernels#axpy}, written out here at the kernels' lane count), bit for bit, on odd head
- * dimensions and position counts. Runs at 512 and 256 bits (the {@code kernels-256-bit} execution).
+ * and zero fill + {@link Kernels#axpy}, which take the same species), bit for bit, on odd head dimensions and
+ * position counts. Runs at 512 and 256 bits (the {@code kernels-256-bit} execution).
  */
 class AttentionKernelsTest {
-    private static final VectorSpecies<Float> F = AttentionKernels.lanes() == 16 ? FloatVector.SPECIES_512
-            : AttentionKernels.lanes() == 8 ? FloatVector.SPECIES_256 : FloatVector.SPECIES_PREFERRED;
-    private static final VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
-    private static final int L = F.length();
-
-    /** Kernels.dot as it stood before the grouped kernels, at lane count L. */
-    static float referenceDot(float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        int i = 0;
-        for (; i + 2 * L <= n; i += 2 * L) {
-            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
-            acc1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), acc1);
-        }
-        for (; i + L <= n; i += L) {
-            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
-        }
-        float sum = LaneSum.sum(acc0.add(acc1), FOLDS);
-        for (; i < n; i++) {
-            sum += a[aOff + i] * b[bOff + i];
-        }
-        return sum;
-    }
-
-    /** Kernels.axpy at lane count L. */
-    static void referenceAxpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector av = FloatVector.broadcast(F, alpha);
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) {
-            y[yOff + i] += alpha * x[xOff + i];
-        }
-    }
+    private static final int L = AttentionKernels.lanes();
 
     /** One head's weighted sum as attention computed it: zero fill, then an axpy per non-zero weight. */
     static void referenceSum(float[] values, int v0, int stride, int count, int n, float[] p, int pOff,
@@ -57,7 +21,7 @@ class AttentionKernelsTest {
         for (int s = 0; s < count; s++) {
             float w = p[pOff + s];
             if (w != 0f) {
-                referenceAxpy(w, values, v0 + s * stride, out, o, n);
+                Kernels.axpy(w, values, v0 + s * stride, out, o, n);
             }
         }
     }
@@ -80,9 +44,8 @@ class AttentionKernelsTest {
                 int[] qs = {q0, q1, q2};
                 for (int h = 0; h < 3; h++) {
                     for (int s = 0; s < count; s++) {
-                        float want = referenceDot(q, qs[h], keys, v0 + s * stride, n);
+                        float want = Kernels.dot(q, qs[h], keys, v0 + s * stride, n);
                         assertBits(want, got[2 + h * count + s], "dots3 n=" + n + " count=" + count + " h=" + h + " s=" + s);
-                        assertBits(want, AttentionKernels.dot(q, qs[h], keys, v0 + s * stride, n), "dot n=" + n);
                     }
                 }
                 // weights as softmax leaves them: non-negative, some exactly 0 (masked or underflowed) to skip
