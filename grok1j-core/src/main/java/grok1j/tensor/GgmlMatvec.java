@@ -228,7 +228,7 @@ public final class GgmlMatvec {
                 }
             }
             case BF16 -> {
-                float[] xp = pairs(s, x, k);
+                float[] xp = pairs(s, x, k, 1f);
                 int q = (n1 - n0) / ROWS;
                 for (int c = n0; c < n0 + q; c++) {
                     bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
@@ -703,10 +703,10 @@ public final class GgmlMatvec {
     /**
      * The activation for the F16/BF16 kernels: each chunk of {@code 2L} elements stored as its {@code L} even elements
      * then its {@code L} odd elements, so that one {@code L}-int load of weights (two 16-bit values per int lane) meets
-     * one vector of even and one of odd activations. Elements past the last whole chunk are not copied (the kernels
-     * read them from {@code x}).
+     * one vector of even and one of odd activations, each times {@code scale} (a power of two, or 1). Elements past the
+     * last whole chunk are not copied (the kernels read them from {@code x}).
      */
-    static float[] pairs(Scratch s, float[] x, int k) {
+    static float[] pairs(Scratch s, float[] x, int k, float scale) {
         int n = k - k % (2 * L);
         if (s.pairs.length < n) {
             s.pairs = new float[Math.max(n, 2 * s.pairs.length)];
@@ -714,8 +714,8 @@ public final class GgmlMatvec {
         float[] p = s.pairs;
         for (int c = 0; c < n; c += 2 * L) {
             for (int j = 0; j < L; j++) {
-                p[c + j] = x[c + 2 * j];
-                p[c + L + j] = x[c + 2 * j + 1];
+                p[c + j] = x[c + 2 * j] * scale;
+                p[c + L + j] = x[c + 2 * j + 1] * scale;
             }
         }
         return p;
@@ -733,12 +733,7 @@ public final class GgmlMatvec {
                 return null;
             }
         }
-        float[] p = pairs(s, x, k);
-        int n = k - k % (2 * L);
-        for (int i = 0; i < n; i++) {
-            p[i] *= TWO_POW_112;
-        }
-        return p;
+        return pairs(s, x, k, TWO_POW_112);
     }
 
     /*
