@@ -197,6 +197,8 @@ final class BenchCommand implements Callable<Integer> {
         r.put("threads", t);
         r.put("loadavg_start", loadavg());
         r.put("vector_bits", jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        // a file that cannot be read fails now, not after the half minute of probes (mapping it takes no memory)
+        ModelFile opened = model != null ? ModelFiles.open(model) : null;
         try (ThreadPool pool = new ThreadPool(t)) {
             // 1. bandwidth, with its buffer freed before the model is built
             progress(err, "measuring memory bandwidth (" + bandwidthMib + " MiB, " + passes + " passes, " + t + " threads)");
@@ -218,8 +220,8 @@ final class BenchCommand implements Callable<Integer> {
             GrokWeights weights;
             AutoCloseable owner;
             MemorySegment probeBuffer = null;
-            if (model != null) {
-                ModelFile f = ModelFiles.open(model);
+            if (opened != null) {
+                ModelFile f = opened;
                 GenerateCommand.warnIfShort(DoctorCommand.warning(f, Cluster.communicator().size(), 1), err);
                 owner = f;
                 weights = f.weights();
