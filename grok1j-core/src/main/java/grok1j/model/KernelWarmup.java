@@ -49,8 +49,20 @@ public final class KernelWarmup {
      * tensor-parallel job every rank warms its own slices up, without collectives.
      */
     public static int run(Transformer model, Duration budget) {
+        return run(model, budget, MAX_ROUNDS);
+    }
+
+    /**
+     * As {@link #run(Transformer, Duration)}, for at most {@code maxRounds} rounds ({@code grok1j bench --model}).
+     *
+     * @throws IllegalArgumentException if {@code budget} is negative or {@code maxRounds} is below 1
+     */
+    public static int run(Transformer model, Duration budget, int maxRounds) {
         if (budget.isNegative()) {
             throw new IllegalArgumentException("warm-up budget must not be negative, got " + budget);
+        }
+        if (maxRounds < 1) {
+            throw new IllegalArgumentException("warm-up rounds must be at least 1, got " + maxRounds);
         }
         Transformer firstLayer = model.localLayers(1);
         GrokConfig cfg = firstLayer.config();
@@ -75,7 +87,7 @@ public final class KernelWarmup {
             }
             firstLayer.forward(batch);
             rounds++;
-        } while (rounds < MAX_ROUNDS && System.nanoTime() < end);
+        } while (rounds < maxRounds && System.nanoTime() < end);
         AttentionKernels.warmUp(); // called too rarely above for C2 to compile them
         TanhGelu.warmUp();
         ErfGelu.warmUp(); // Grok-2's GELU

@@ -20,6 +20,7 @@ class KernelWarmupTest {
             assertEquals(1, KernelWarmup.run(net.weights(), pool, Duration.ZERO), "a zero budget still runs one round");
             assertEquals(KernelWarmup.MAX_ROUNDS, KernelWarmup.run(net.weights(), pool, Duration.ofMinutes(5)),
                     "the tiny model ends at the round limit long before the budget");
+            assertEquals(3, KernelWarmup.run(net, Duration.ofMinutes(5), 3), "a round limit of its own (bench --model)");
 
             // nothing of the model is changed: the same logits, up to the last bits, which move because the first
             // call ran partly in the interpreter and the last in C2 code, whose reduceLanes(ADD) adds the lanes in
@@ -30,6 +31,7 @@ class KernelWarmupTest {
                 assertEquals(before[i], after[i], 1e-5 * Math.max(1, Math.abs(before[i])), "logit " + i);
             }
             assertThrows(IllegalArgumentException.class, () -> KernelWarmup.run(net.weights(), pool, Duration.ofSeconds(-1)));
+            assertThrows(IllegalArgumentException.class, () -> KernelWarmup.run(net, Duration.ofMinutes(5), 0));
         }
     }
 }
