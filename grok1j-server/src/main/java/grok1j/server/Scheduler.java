@@ -292,6 +292,7 @@ final class Scheduler {
                             j.seq.cancel();
                         }
                         active.remove(i);
+                        metrics.running.set(active.size());
                         leave(j);
                         metrics.cancelled.increment();
                     }
@@ -304,12 +305,12 @@ final class Scheduler {
                 // never let the loop die: handlers wait on it. Fail what was running (e.g. out of memory growing a cache).
                 LOG.log(System.Logger.Level.ERROR, "scheduler step failed", e);
                 ApiException err = new ApiException(500, "server_error", null, null, "generation failed: " + e);
+                metrics.running.set(0);
                 for (Job j : active) {
                     leave(j);
                     fail(j, err);
                 }
                 active.clear();
-                metrics.running.set(0);
             }
             updateCacheMetrics(active);
             lock.lock();
@@ -423,6 +424,7 @@ final class Scheduler {
             ApiException err = new ApiException(500, "server_error", null, null, "the forward pass failed: " + e);
             for (Job j : stepped) {
                 active.remove(j);
+                metrics.running.set(active.size());
                 leave(j);
                 fail(j, err);
             }
@@ -469,6 +471,9 @@ final class Scheduler {
             }
             if (j.seq.finished()) {
                 active.remove(j);
+                // the gauge before the slot is freed and the answer completes: a client (or awaitIdle) that sees
+                // either must not still read this sequence as running
+                metrics.running.set(active.size());
                 leave(j);
                 done(j);
             }
