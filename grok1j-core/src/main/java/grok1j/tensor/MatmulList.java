@@ -91,9 +91,14 @@ public final class MatmulList implements ThreadPool.Job {
         if (pool.threads() == 1 || macs < PARALLEL_THRESHOLD) {
             run(0, 1);
         } else {
-            // one contiguous part per thread: wide parts read the [in, out] weights in long sequential runs, which
-            // matters more for DRAM bandwidth than finer load balancing (Int8GroupedMatrix.TILE)
-            pool.run(this, pool.threads());
+            // one contiguous part per thread unless every matrix takes more (GGUF rows in decode): wide parts read the
+            // [in, out] int8 weights in long sequential runs, which matters more there than finer load balancing
+            // (Int8GroupedMatrix.TILE)
+            int perThread = Integer.MAX_VALUE;
+            for (int i = 0; i < size; i++) {
+                perThread = Math.min(perThread, Math.max(1, w[i].partsPerThread(tokens[i])));
+            }
+            pool.run(this, pool.threads() * perThread);
         }
         clear();
     }

@@ -42,6 +42,19 @@ public interface WeightMatrix {
         multiply(x, tokens, y, n0, n1);
     }
 
+    /**
+     * Parts per thread for a product of {@code tokens} rows over this matrix ({@link MatmulList}): with more than one,
+     * the parts are claimed as threads get to them, so a thread that is held up (another process, the host running
+     * something else on its core, a late wake-up) costs only its share of the parts it did not reach instead of
+     * keeping the other threads waiting for its whole half. Worth it where each part still reads its weights in long
+     * sequential runs. The default is 1: one contiguous part per thread.
+     *
+     * @param tokens rows of {@code x} in the product (1 in decode)
+     */
+    default int partsPerThread(int tokens) {
+        return 1;
+    }
+
     /** Output columns are best split across threads in multiples of this (cache lines, quant blocks). */
     default int columnAlignment() {
         return 16;
