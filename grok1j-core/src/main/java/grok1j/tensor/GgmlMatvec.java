@@ -88,7 +88,7 @@ public final class GgmlMatvec {
         final float[] scales = new float[ROWS * 16 + 16];
         float[] permuted = new float[0];
         float[] sums16 = new float[0];
-        /** Per row of a pass, 16 lanes of the Q6_K offset-32 terms ({@link #q6kHeader}, {@link #q6kHeader8}). */
+        /** Per row of a pass, 16 lanes of the Q6_K offset-32 terms ({@link #q6kHeader}; the 256-bit kernel keeps them in registers). */
         final float[] mins = new float[ROWS * 16];
         /** The activation with each chunk of {@code 2L} elements split into even and odd elements ({@link #pairs}). */
         float[] pairs = new float[0];
