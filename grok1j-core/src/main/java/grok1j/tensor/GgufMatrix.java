@@ -106,6 +106,11 @@ public final class GgufMatrix implements WeightMatrix {
         return type;
     }
 
+    /** Bytes from one stored row to the next (more than a row's own size in a view of some input rows). */
+    long rowBytes() {
+        return rowBytes;
+    }
+
     /** The stored bytes (a view). */
     public MemorySegment data() {
         return data;

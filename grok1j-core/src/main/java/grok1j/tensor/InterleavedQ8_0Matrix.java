@@ -1,0 +1,350 @@
+package grok1j.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.stream.IntStream;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A GGUF Q8_0 weight repacked for decode (as llama.cpp repacks some types for its CPU kernels): the stored rows in
+ * groups of {@value #GROUP} that are interleaved, so that a vector's lanes run over rows instead of along a row.
+ *
+ * <p>Why: in the GGUF layout a decode kernel sums each row's 32-weight blocks in vector lanes and must then fetch,
+ * convert and broadcast the row's block scale and, at the end, add up the lanes, once per row and block: about 11
+ * vector operations per 32 weights ({@link GgmlMatvec#q8_0x4}). With the lanes over rows the activation is a
+ * broadcast shared by every row of the pass, the block scales of 16 rows are one vector load, and the outputs come
+ * out as vectors: about 3 operations per 16 weights (load and widen, convert, FMA). Measured on Zen 5 (2 vCPUs,
+ * {@code grok1j bench --model} on the 2-layer Grok-1-shaped Q8_0 file, six alternating pairs of runs, load 1.8-2.3):
+ * decode 38-68 ms per layer against 68-87 for the GGUF rows (113-192 against 182-228 ms per token), prefill of 128
+ * tokens 12.4-15.3 against 16.9-17.8 ms per token per layer, of 512 tokens 8.8-10.4 against 9.3-10.6.
+ *
+ * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}): the weights,
+ * position-major, {@code q[i][r]} at byte {@code 32 i + r} for input position {@code i < K} and row {@code r}; then
+ * the block scales converted to float32 (exact: every f16 is a float32), {@code d[b][r]} at
+ * {@code 32 K + 128 b + 4 r}. A group is {@code 36 K} bytes, 6 % more than the {@code 34 K} of its GGUF rows: the
+ * conversion of the scales, done once here, cost ~15 % of the kernel's time when done per call.
+ *
+ * <p>Numerics are those of the GGUF kernels (exact float32): per row and block the kernel sums {@code q * x} in one
+ * float32 FMA chain over the block's 32 positions, then adds {@code d * sum} to the row's total; every row of every
+ * pass has the same chain, whatever the thread count or the part it falls in. Prefill dequantizes each group into
+ * the same floats as the GGUF rows give and runs the same FMA chains as {@link GgufPanelGemm}, so it is bit for bit
+ * the GGUF layout's.
+ *
+ * <p>Only 512-bit kernels exist ({@link #supported}); with 256-bit vectors the GGUF layout is kept.
+ */
+public final class InterleavedQ8_0Matrix implements WeightMatrix {
+    /** Stored rows per group: two 16-lane vectors. */
+    public static final int GROUP = 32;
+    private static final int L = GgmlKernels.L;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+
+    private final MemorySegment data;
+    private final int k;
+    private final int n;
+    /** Bytes from one group to the next. */
+    private final long groupBytes;
+    /** Where, in a group, input position 0's weights and block 0's scales are (not 0 in a view of some input rows). */
+    private final long weightOffset;
+    private final long scaleOffset;
+
+    private InterleavedQ8_0Matrix(MemorySegment data, int k, int n, long groupBytes, long weightOffset, long scaleOffset) {
+        this.data = data;
+        this.k = k;
+        this.n = n;
+        this.groupBytes = groupBytes;
+        this.weightOffset = weightOffset;
+        this.scaleOffset = scaleOffset;
+    }
+
+    /** Whether this machine's kernels can use the layout: 512-bit vectors ({@code grok1j.kernel.lanes} 16). */
+    public static boolean supported() {
+        return L == 16;
+    }
+
+    /** Whether {@code m} can be repacked: Q8_0 with a multiple of {@value #GROUP} rows, on a machine that {@link #supported}. */
+    public static boolean canRepack(GgufMatrix m) {
+        return supported() && m.type() == GgmlType.Q8_0 && m.outputDim() % GROUP == 0;
+    }
+
+    /**
+     * Copies {@code m} into the interleaved layout, in memory of {@code arena} ({@code 36 K} bytes per 32 rows), on
+     * the common fork-join pool's threads when both segments may be used from them.
+     *
+     * @throws IllegalArgumentException if {@code m} cannot be repacked ({@link #canRepack})
+     */
+    public static InterleavedQ8_0Matrix repack(GgufMatrix m, Arena arena) {
+        if (!canRepack(m)) {
+            throw new IllegalArgumentException("cannot interleave a " + m.type() + " matrix of " + m.outputDim()
+                    + " rows with " + L + "-lane kernels (needs Q8_0, rows a multiple of " + GROUP + ", 512-bit vectors)");
+        }
+        int k = m.inputDim();
+        int n = m.outputDim();
+        int blocks = k / 32;
+        long groupBytes = 36L * k;
+        MemorySegment src = m.data();
+        long rowBytes = m.rowBytes();
+        MemorySegment dst = arena.allocate(groupBytes * (n / GROUP), 64);
+        IntStream groups = IntStream.range(0, n / GROUP);
+        Thread other = new Thread(() -> { });
+        if (src.isAccessibleBy(other) && dst.isAccessibleBy(other)) {
+            groups = groups.parallel(); // a confined segment (a test's) is copied on its own thread
+        }
+        groups.forEach(g -> {
+            // one group at a time through heap arrays: its 32 GGUF rows in, the interleaved group out
+            byte[] rows = new byte[(int) (34L * k * GROUP)];
+            byte[] out = new byte[(int) groupBytes];
+            int rb = 34 * blocks;
+            for (int r = 0; r < GROUP; r++) {
+                MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
+            }
+            MemorySegment o = MemorySegment.ofArray(out);
+            for (int r = 0; r < GROUP; r++) {
+                int ro = r * rb;
+                for (int b = 0; b < blocks; b++) {
+                    int bo = ro + 34 * b;
+                    short h = (short) ((rows[bo] & 0xFF) | (rows[bo + 1] << 8));
+                    o.set(FLOAT_LE, 32L * k + 128L * b + 4L * r, Float.float16ToFloat(h));
+                    int wo = 32 * 32 * b + r;
+                    for (int i = 0; i < 32; i++) {
+                        out[wo + 32 * i] = rows[bo + 2 + i];
+                    }
+                }
+            }
+            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
+        });
+        return new InterleavedQ8_0Matrix(dst, k, n, groupBytes, 0, 32L * k);
+    }
+
+    @Override public int inputDim() { return k; }
+    @Override public int outputDim() { return n; }
+    @Override public int columnAlignment() { return GROUP; }
+    @Override public long storedBytes() { return 36L * k * (n / GROUP); }
+    @Override public String typeName() { return "Q8_0 (rows interleaved by " + GROUP + ")"; }
+
+    @Override
+    public int partsPerThread(int tokens) {
+        return tokens < GgufPanelGemm.MIN_TOKENS ? GgufMatrix.DECODE_PARTS_PER_THREAD : 1;
+    }
+
+    /** Output columns {@code [from, to)}: whole groups, so both ends must be multiples of {@value #GROUP}. */
+    @Override
+    public WeightMatrix columns(int from, int to) {
+        WeightMatrix.checkRange("columns", from, to, n);
+        if (from % GROUP != 0 || to % GROUP != 0) {
+            throw new IllegalArgumentException("cannot split an interleaved Q8_0 matrix at output columns [" + from
+                    + ", " + to + "): its groups hold " + GROUP + " columns");
+        }
+        return new InterleavedQ8_0Matrix(data.asSlice((from / GROUP) * groupBytes, ((to - from) / GROUP) * groupBytes),
+                k, to - from, groupBytes, weightOffset, scaleOffset);
+    }
+
+    /** Input rows {@code [from, to)}: both ends on a Q8_0 block boundary (32). */
+    @Override
+    public WeightMatrix rows(int from, int to) {
+        WeightMatrix.checkRange("rows", from, to, k);
+        if (from % 32 != 0 || to % 32 != 0) {
+            throw new IllegalArgumentException("cannot split a Q8_0 matrix at input rows [" + from + ", " + to
+                    + "): Q8_0 blocks hold 32 elements");
+        }
+        return new InterleavedQ8_0Matrix(data, to - from, n, groupBytes, weightOffset + 32L * from,
+                scaleOffset + 128L * (from / 32));
+    }
+
+    /** One token: the decode kernel; 2 to {@code MIN_TOKENS - 1}: the decode kernel per token; more: the GEMM. */
+    @Override
+    public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (tokens >= GgufPanelGemm.MIN_TOKENS) {
+            multiplyBatch(x, tokens, y, n0, n1);
+            return;
+        }
+        for (int t = 0; t < tokens; t++) {
+            matvec(x, t * k, y, t * n, n0, n1);
+        }
+    }
+
+    @Override
+    public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (tokens > 0 && n0 < n1) {
+            prefill(x, tokens, y, n0, n1);
+        }
+    }
+
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[GROUP]);
+
+    /**
+     * {@code y[yo + c] = sum_i W[c][i] * x[xo + i]} for {@code c in [n0, n1)}. Whole groups run four per pass, one
+     * from each quarter of the range (four sequential streams, as {@link GgmlMatvec}); the groups left over and
+     * groups cut by {@code n0} or {@code n1} run through the same kernel alone (its four streams one group: the
+     * same arithmetic, four times the work, for at most a few groups).
+     */
+    void matvec(float[] x, int xo, float[] y, int yo, int n0, int n1) {
+        int g0 = (n0 + GROUP - 1) / GROUP;
+        int g1 = n1 / GROUP;
+        if (g0 > g1) { // [n0, n1) inside one group
+            edge(x, xo, y, yo, n0 / GROUP, n0, n1);
+            return;
+        }
+        if (n0 % GROUP != 0) {
+            edge(x, xo, y, yo, g0 - 1, n0, g0 * GROUP);
+        }
+        if (n1 % GROUP != 0) {
+            edge(x, xo, y, yo, g1, g1 * GROUP, n1);
+        }
+        int q = (g1 - g0) / 4;
+        for (int g = g0; g < g0 + q; g++) {
+            pass(data, g * groupBytes + weightOffset, q * groupBytes, scaleOffset - weightOffset, x, xo, k, y,
+                    yo + g * GROUP, q * GROUP);
+        }
+        for (int g = g0 + 4 * q; g < g1; g++) {
+            pass(data, g * groupBytes + weightOffset, 0, scaleOffset - weightOffset, x, xo, k, y, yo + g * GROUP, 0);
+        }
+    }
+
+    /** Rows {@code [c0, c1)} of group {@code g} (a group cut by the range): the whole group into scratch, then a copy. */
+    private void edge(float[] x, int xo, float[] y, int yo, int g, int c0, int c1) {
+        float[] e = EDGE.get();
+        pass(data, g * groupBytes + weightOffset, 0, scaleOffset - weightOffset, x, xo, k, e, 0, 0);
+        System.arraycopy(e, c0 - g * GROUP, y, yo + c0, c1 - c0);
+    }
+
+    /**
+     * Four groups, at {@code off + j * gs} for {@code j < 4}, into {@code y[yo + j * ys, + 32)}. Per position one
+     * broadcast of the activation and eight 16-byte loads, each widened, converted and FMA'd into its block partial
+     * (one chain per vector and block); at a block's end each partial times its 16 scales joins the total. The
+     * scales are read in the branch, not converted there: vector conversions inside the loop outgrew C2's inlining
+     * budget ({@code NodeCountInliningCutoff}) and left vector calls out of line. One flat loop over positions:
+     * with an inner loop per block, C2 rebuilt its pre-, main and post-loops 192 times per row and ran at ~0.7 of this.
+     *
+     * @param ds bytes from a group's position-0 weights to its block-0 scales
+     */
+    static void pass(MemorySegment w, long off, long gs, long ds, float[] x, int xo, int k, float[] y, int yo, int ys) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, e0 = z, e1 = z;
+        FloatVector s0 = z, s1 = z, t0 = z, t1 = z, u0 = z, u1 = z, v0 = z, v1 = z;
+        final long o1 = off + gs, o2 = off + 2 * gs, o3 = off + 3 * gs;
+        for (int i = 0; i < k; i++) {
+            long o = i * 32L;
+            FloatVector xv = FloatVector.broadcast(F, x[xo + i]);
+            a0 = widen(w, off + o).fma(xv, a0);
+            a1 = widen(w, off + o + 16).fma(xv, a1);
+            b0 = widen(w, o1 + o).fma(xv, b0);
+            b1 = widen(w, o1 + o + 16).fma(xv, b1);
+            c0 = widen(w, o2 + o).fma(xv, c0);
+            c1 = widen(w, o2 + o + 16).fma(xv, c1);
+            e0 = widen(w, o3 + o).fma(xv, e0);
+            e1 = widen(w, o3 + o + 16).fma(xv, e1);
+            if ((i & 31) == 31) {
+                long d = ds + (i >> 5) * 128L;
+                s0 = a0.fma(FloatVector.fromMemorySegment(F, w, off + d, LE), s0);
+                s1 = a1.fma(FloatVector.fromMemorySegment(F, w, off + d + 64, LE), s1);
+                t0 = b0.fma(FloatVector.fromMemorySegment(F, w, o1 + d, LE), t0);
+                t1 = b1.fma(FloatVector.fromMemorySegment(F, w, o1 + d + 64, LE), t1);
+                u0 = c0.fma(FloatVector.fromMemorySegment(F, w, o2 + d, LE), u0);
+                u1 = c1.fma(FloatVector.fromMemorySegment(F, w, o2 + d + 64, LE), u1);
+                v0 = e0.fma(FloatVector.fromMemorySegment(F, w, o3 + d, LE), v0);
+                v1 = e1.fma(FloatVector.fromMemorySegment(F, w, o3 + d + 64, LE), v1);
+                a0 = z; a1 = z; b0 = z; b1 = z; c0 = z; c1 = z; e0 = z; e1 = z;
+            }
+        }
+        s0.intoArray(y, yo);
+        s1.intoArray(y, yo + 16);
+        t0.intoArray(y, yo + ys);
+        t1.intoArray(y, yo + ys + 16);
+        u0.intoArray(y, yo + 2 * ys);
+        u1.intoArray(y, yo + 2 * ys + 16);
+        v0.intoArray(y, yo + 3 * ys);
+        v1.intoArray(y, yo + 3 * ys + 16);
+    }
+
+    /** 16 int8 weights at {@code off}, as floats. */
+    private static FloatVector widen(MemorySegment w, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, w, off, LE).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** Groups of a prefill panel: 1024 columns, whose partial sums for 512 tokens (2 MB) stay in L2/L3. */
+    private static final int PANEL_GROUPS = 32;
+    /** Tokens of the register tile ({@link GgufPanelGemm#kernel8}). */
+    private static final int MR = 8;
+    private static final int KB = GgufPanelGemm.KB;
+
+    /** Per-thread prefill buffers, grown to the largest token count seen. */
+    private static final class PrefillScratch {
+        final float[] strip = new float[KB * GROUP];
+        float[] block = new float[0];
+        float[] acc = new float[0];
+    }
+
+    private static final ThreadLocal<PrefillScratch> PREFILL = ThreadLocal.withInitial(PrefillScratch::new);
+
+    /**
+     * The prefill GEMM: a group is already what {@link Int8PanelGemm} stages and dequantizes, a strip of 32 columns
+     * stored position by position, so this is that GEMM without the staging. Per panel of {@link #PANEL_GROUPS}
+     * groups and block of {@code KB} input rows: the tokens' activations are packed as rows, each group's strip is
+     * dequantized ({@code d * q}, exact) into L1 and multiplied by {@link GgufPanelGemm#kernel8}, 8 tokens x 2
+     * vectors, the activation broadcast. Each output is one float32 FMA chain over {@code k} in order, with the
+     * same floats as the GGUF rows' GEMM ({@link GgufPanelGemm}): the same result, bit for bit, whatever the layout.
+     */
+    private void prefill(float[] x, int tokens, float[] y, int n0, int n1) {
+        PrefillScratch s = PREFILL.get();
+        int tiles = (tokens + MR - 1) / MR;
+        int tileFloats = MR * GROUP;
+        if (s.block.length < tiles * MR * KB) {
+            s.block = new float[tiles * MR * KB];
+        }
+        if (s.acc.length < PANEL_GROUPS * tiles * tileFloats) {
+            s.acc = new float[PANEL_GROUPS * tiles * tileFloats];
+        }
+        int gEnd = (n1 + GROUP - 1) / GROUP;
+        for (int p0 = n0 / GROUP; p0 < gEnd; p0 += PANEL_GROUPS) {
+            int p1 = Math.min(gEnd, p0 + PANEL_GROUPS);
+            for (int kb = 0; kb < k; kb += KB) {
+                int kc = Math.min(KB, k - kb);
+                for (int t = 0; t < tiles * MR; t++) {
+                    if (t < tokens) {
+                        System.arraycopy(x, t * k + kb, s.block, t * KB, kc);
+                    } else {
+                        java.util.Arrays.fill(s.block, t * KB, t * KB + kc, 0f);
+                    }
+                }
+                for (int g = p0; g < p1; g++) {
+                    dequantizeStrip(g, kb, kc, s.strip);
+                    int a = (g - p0) * tiles * tileFloats;
+                    for (int tt = 0; tt < tiles; tt++, a += tileFloats) {
+                        GgufPanelGemm.kernel8(s.block, tt * MR * KB, s.strip, 0, kc, s.acc, a, kb == 0);
+                    }
+                }
+            }
+            for (int g = p0; g < p1; g++) {
+                int c0 = Math.max(n0, g * GROUP);
+                int c1 = Math.min(n1, (g + 1) * GROUP);
+                for (int t = 0; t < tokens; t++) {
+                    int a = (g - p0) * tiles * tileFloats + t / MR * tileFloats + t % MR * GROUP;
+                    System.arraycopy(s.acc, a + c0 - g * GROUP, y, t * n + c0, c1 - c0);
+                }
+            }
+        }
+    }
+
+    /** {@code strip[i * 32 + j] = d * q} for group {@code g}'s columns {@code j} and input rows {@code kb + i}, {@code i < kc}. */
+    private void dequantizeStrip(int g, int kb, int kc, float[] strip) {
+        long wo = g * groupBytes + weightOffset + 32L * kb;
+        long so = g * groupBytes + scaleOffset + 128L * (kb / 32);
+        for (int b = 0; b < kc; b += 32) {
+            FloatVector d0 = FloatVector.fromMemorySegment(F, data, so + 4L * b, LE);
+            FloatVector d1 = FloatVector.fromMemorySegment(F, data, so + 4L * b + 64, LE);
+            for (int i = b; i < b + 32; i++) {
+                widen(data, wo + 32L * i).mul(d0).intoArray(strip, i * GROUP);
+                widen(data, wo + 32L * i + 16).mul(d1).intoArray(strip, i * GROUP + 16);
+            }
+        }
+    }
+}
