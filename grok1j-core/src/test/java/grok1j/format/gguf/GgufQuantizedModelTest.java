@@ -1,5 +1,6 @@
 package grok1j.format.gguf;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,6 +10,7 @@ import grok1j.model.GrokWeights;
 import grok1j.model.KvCache;
 import grok1j.model.Transformer;
 import grok1j.tensor.GgmlType;
+import grok1j.tensor.GgufMatrix;
 import grok1j.tensor.ThreadPool;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -182,6 +184,46 @@ class GgufQuantizedModelTest {
         Comparison c = run(GgmlType.Q8_0);
         assertTrue(c.top1() >= 0.98, "top-1 agreement " + c.top1());
         assertTrue(c.meanKl() <= 1e-4, "mean KL " + c.meanKl());
+    }
+
+    /**
+     * {@code grok1j.gguf.interleave}: the Q8_0 experts repacked ({@link grok1j.tensor.InterleavedQ8_0Matrix}) give the
+     * prompt's logits bit for bit (prefill runs the same FMA chains) and the next decode step's to float32 rounding
+     * (decode sums each block in another order).
+     */
+    @Test
+    void interleavedQ8_0ExpertsComputeTheSameLogits() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ8_0Matrix.supported());
+        float[] prompt;
+        float[] step;
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
+            KvCache cache = new KvCache(CONFIG);
+            Transformer net = new Transformer(m.weights(), pool);
+            prompt = net.forward(tokens[0], 0, LENGTH - 1, cache, Transformer.Logits.ALL);
+            step = net.forward(tokens[0], LENGTH - 1, 1, cache, Transformer.Logits.ALL);
+        }
+        System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "true");
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            for (var layer : m.weights().layers()) {
+                for (var expert : new grok1j.tensor.WeightMatrix[][] {layer.gate(), layer.up(), layer.down()}) {
+                    assertEquals(grok1j.tensor.InterleavedQ8_0Matrix.class, expert[0].getClass());
+                }
+            }
+            KvCache cache = new KvCache(CONFIG);
+            Transformer net = new Transformer(m.weights(), pool);
+            assertArrayEquals(prompt, net.forward(tokens[0], 0, LENGTH - 1, cache, Transformer.Logits.ALL));
+            float[] got = net.forward(tokens[0], LENGTH - 1, 1, cache, Transformer.Logits.ALL);
+            float max = 0;
+            for (float v : step) {
+                max = Math.max(max, Math.abs(v));
+            }
+            for (int i = 0; i < step.length; i++) {
+                assertEquals(step[i], got[i], 1e-5f * max, "logit " + i + " of the decode step");
+            }
+        } finally {
+            System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
+        }
     }
 
     @Test
