@@ -134,12 +134,12 @@ public final class GgufFile implements AutoCloseable {
         return path;
     }
 
-    /** Every file of the model in shard order (one element if not split). */
     /** Every shard's file as mapped, in shard order. */
     public List<java.lang.foreign.MemorySegment> mappings() {
         return shards.stream().map(s -> s.mapping).toList();
     }
 
+    /** Every file of the model in shard order (one element if not split). */
     public List<Path> files() {
         return shards.stream().map(s -> s.path).toList();
     }
