@@ -75,8 +75,31 @@ public final class Prefetch {
         return total > 0 && total <= available ? populate(segments, pool) : 0;
     }
 
+    private static final int MADV_DONTNEED = 4;
+
+    /**
+     * Drops the pages of {@code mapped} (part of a read-only file mapping) from this process's page tables
+     * ({@code madvise(MADV_DONTNEED)}, whole pages inside it only): for file ranges no longer read, such as weights
+     * copied into another layout. The data stays in the file and the page cache, which may now reclaim it; reading
+     * the range again faults it back in. Does nothing where {@code madvise} is unavailable.
+     */
+    public static void release(MemorySegment mapped) {
+        if (MADVISE == null || !mapped.isNative()) {
+            return;
+        }
+        long start = (mapped.address() + PAGE - 1) & -PAGE;
+        long end = (mapped.address() + mapped.byteSize()) & -PAGE;
+        if (end > start) {
+            try {
+                int ignored = (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), end - start, MADV_DONTNEED);
+            } catch (Throwable e) {
+                // a hint only
+            }
+        }
+    }
+
     /** MemAvailable in bytes, or 0 where {@code /proc/meminfo} is missing or unreadable. */
-    static long memAvailable() {
+    public static long memAvailable() {
         try {
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
                 if (line.startsWith("MemAvailable:")) {

@@ -75,6 +75,11 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         return supported() && m.type() == GgmlType.Q8_0 && m.outputDim() % GROUP == 0;
     }
 
+    /** Bytes the interleaved copy of {@code m} takes: 36 per 32 weights (a float32 scale per block instead of f16). */
+    public static long storedBytes(GgufMatrix m) {
+        return 36L * m.inputDim() * (m.outputDim() / GROUP);
+    }
+
     /**
      * Copies {@code m} into the interleaved layout, in memory of {@code arena} ({@code 36 K} bytes per 32 rows), on
      * the common fork-join pool's threads when both segments may be used from them.
@@ -92,7 +97,8 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         long groupBytes = 36L * k;
         MemorySegment src = m.data();
         long rowBytes = m.rowBytes();
-        MemorySegment dst = arena.allocate(groupBytes * (n / GROUP), 64);
+        // written once, group by group, by the threads below: no zeroing pass first (AnonymousMemory)
+        MemorySegment dst = AnonymousMemory.allocate(groupBytes * (n / GROUP), arena);
         IntStream groups = IntStream.range(0, n / GROUP);
         Thread other = new Thread(() -> { });
         if (src.isAccessibleBy(other) && dst.isAccessibleBy(other)) {
