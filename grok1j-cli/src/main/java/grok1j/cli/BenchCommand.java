@@ -225,8 +225,26 @@ final class BenchCommand implements Callable<Integer> {
                 ModelFile f = opened;
                 GenerateCommand.warnIfShort(DoctorCommand.warning(f, Cluster.communicator().size(), 1), err);
                 owner = f;
-                weights = f.weights();
                 r.put("model", model.toString());
+                long copy = f instanceof grok1j.format.gguf.GgufModel g ? g.repackBytes() : 0;
+                if (compareLlama != null && copy > 0
+                        && fileBytes(f) + copy > grok1j.format.gguf.GgufModel.REPACK_FIT * Prefetch.memAvailable()) {
+                    // llama.cpp reads the file through the page cache, which the copy would leave too small for it
+                    progress(err, "llama.cpp before the repack: the file (" + gb(fileBytes(f)) + ") and grok1j's copy of "
+                            + "its experts (" + gb(copy) + ") do not both fit in memory");
+                    llamaFirst = runLlama(pool.threads());
+                    r.put("llama_ran", "before grok1j repacked the file's experts (file and copy do not both fit)");
+                }
+                if (copy > 0) {
+                    progress(err, "repacking the experts for the kernels (" + gb(copy) + ")");
+                }
+                long c0 = System.nanoTime();
+                long copied = f.repack();
+                if (copied > 0) {
+                    r.put("repacked_bytes", copied);
+                    r.put("repack_s", round((System.nanoTime() - c0) / 1e9, 1));
+                }
+                weights = f.weights();
                 // the mapped file into this process's page tables first if it fits, as llama.cpp's mmap does:
                 // otherwise the first decode steps fault each expert's pages in and are timed doing so
                 progress(err, "reading the mapped weights into memory");
@@ -235,8 +253,8 @@ final class BenchCommand implements Callable<Integer> {
                 r.put("prefetch_s", round((System.nanoTime() - f0) / 1e9, 1));
                 r.put("prefetch_bytes", mapped);
                 if (mapped > 0) {
-                    // the file's largest mapping, now resident, is the buffer the bandwidth is re-measured on between
-                    // decode steps (as the synthetic model's embedding table): reading it is reading memory
+                    // the largest mapped range now resident (the file, less what the repack copied) is the buffer the
+                    // bandwidth is re-measured on between decode steps (as the synthetic model's embedding table)
                     MemorySegment largest = f.mappings().stream().filter(MemorySegment::isNative)
                             .max(java.util.Comparator.comparingLong(MemorySegment::byteSize)).orElseThrow();
                     probeBuffer = largest.asSlice(0, Math.min(largest.byteSize(), (long) bandwidthMib << 20));
@@ -411,27 +429,20 @@ final class BenchCommand implements Callable<Integer> {
             rankReport(r, rankStats(net, comm, perLayer, msLayer, forwardNanos));
         }
 
-        // llama.cpp on the same file, between grok1j's decode and prefill runs (the machine's load drifts by the minute)
+        // llama.cpp on the same file, between grok1j's decode and prefill runs (the machine's load drifts by the minute),
+        // unless it had to run before the repack
         int llamaPrompt = Arrays.stream(prefill).max().orElse(512);
         if (compareLlama != null) {
-            progress(err, "llama.cpp: " + compareLlama + " -p " + llamaPrompt + " -n 32 -t " + pool.threads());
-            try {
-                LlamaBench.Result lr = LlamaBench.run(compareLlama, model, pool.threads(), llamaPrompt, 32);
-                r.put("llama_decode_tokens_per_s", round(lr.decodeTokensPerS(), 2));
-                r.put("llama_decode_stddev", round(lr.decodeStddev(), 2));
-                r.put("llama_prefill_tokens", llamaPrompt);
-                r.put("llama_prefill_tokens_per_s", round(lr.prefillTokensPerS(), 2));
-                r.put("llama_prefill_stddev", round(lr.prefillStddev(), 2));
-                r.put("llama_build", lr.build());
-                r.put("llama_cpu", lr.cpu());
-                r.put("decode_tokens_per_s", round(1000 / msToken, 2));
-                r.put("decode_vs_llama", fraction(1000 / msToken / lr.decodeTokensPerS()));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while llama-bench ran");
-            } catch (IOException e) {
-                throw new IllegalStateException("cannot run llama-bench: " + e.getMessage());
-            }
+            LlamaBench.Result lr = llamaFirst != null ? llamaFirst : runLlama(pool.threads());
+            r.put("llama_decode_tokens_per_s", round(lr.decodeTokensPerS(), 2));
+            r.put("llama_decode_stddev", round(lr.decodeStddev(), 2));
+            r.put("llama_prefill_tokens", llamaPrompt);
+            r.put("llama_prefill_tokens_per_s", round(lr.prefillTokensPerS(), 2));
+            r.put("llama_prefill_stddev", round(lr.prefillStddev(), 2));
+            r.put("llama_build", lr.build());
+            r.put("llama_cpu", lr.cpu());
+            r.put("decode_tokens_per_s", round(1000 / msToken, 2));
+            r.put("decode_vs_llama", fraction(1000 / msToken / lr.decodeTokensPerS()));
         }
 
         // prefill: fresh caches, logits for the last position only (as generate asks)
@@ -644,6 +655,13 @@ final class BenchCommand implements Callable<Integer> {
                     r.get("decode_vs_llama").asDouble(), r.get("decode_tokens_per_s").asDouble(),
                     r.get("llama_decode_tokens_per_s").asDouble(), p, r.path("prefill_vs_llama").asDouble(Double.NaN));
         }
+        if (r.has("llama_ran")) {
+            out.println("llama.cpp ran " + r.get("llama_ran").asText());
+        }
+        if (r.has("repacked_bytes")) {
+            out.printf("repacked at open: %s of experts into the interleaved layout in %.1f s%n",
+                    gb(r.get("repacked_bytes").asLong()), r.get("repack_s").asDouble());
+        }
         out.printf("projected 64 layers: decode %.2f tokens/s (%.0f ms/token)%n",
                 r.get("projected_64_layer_decode_tokens_per_s").asDouble(), r.get("projected_64_layer_decode_ms_per_token").asDouble());
         if (r.has("ranks")) {
@@ -696,6 +714,33 @@ final class BenchCommand implements Callable<Integer> {
     private static void progress(PrintStream err, String what) {
         err.println("bench: " + what);
         err.flush();
+    }
+
+    /** llama.cpp's result when it ran before the repack (see {@link #call}), else null: it runs after decode. */
+    private LlamaBench.Result llamaFirst;
+
+    /** {@code llama-bench} on {@link #model} with {@code threads}, its prompt the longest {@code --prefill}. */
+    private LlamaBench.Result runLlama(int threads) {
+        int prompt = Arrays.stream(prefill).max().orElse(512);
+        progress(CommandLineContext.err(), "llama.cpp: " + compareLlama + " -p " + prompt + " -n 32 -t " + threads);
+        try {
+            return LlamaBench.run(compareLlama, model, threads, prompt, 32);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while llama-bench ran");
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot run llama-bench: " + e.getMessage());
+        }
+    }
+
+    /** Bytes of the model's mapped files. */
+    private static long fileBytes(ModelFile f) {
+        return f instanceof grok1j.format.gguf.GgufModel g
+                ? g.file().mappings().stream().mapToLong(MemorySegment::byteSize).sum() : 0;
+    }
+
+    private static String gb(long bytes) {
+        return grok1j.model.MemoryPlan.gb(bytes);
     }
 
     private static String loadavg() {

@@ -116,7 +116,7 @@ final class DoctorCommand implements Callable<Integer> {
     static String warning(ModelFile file, int ranks, int parallel, Long ram) {
         try {
             GrokConfig c = file.weights().config();
-            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file.location(), ram));
+            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file, ram));
             if (p.verdict() == MemoryPlan.Verdict.RUNS_FROM_RAM) {
                 return null;
             }
@@ -135,7 +135,7 @@ final class DoctorCommand implements Callable<Integer> {
     static Plan defaultPrefixCache(ModelFile file, int ranks, int parallel) {
         try {
             GrokConfig c = file.weights().config();
-            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file.location(), null));
+            MemoryPlan p = plan(file, new Request(ranks, c.contextLength(), parallel, 0), machine(file, null));
             return new Plan(MemoryPlan.defaultPrefixCacheBytes(p.weights(), p.kvBytes(), p.machine()));
         } catch (IOException | RuntimeException e) {
             return null;
@@ -148,6 +148,16 @@ final class DoctorCommand implements Callable<Integer> {
             return file.tensors().stream().filter(t -> t.name().equals("token_embd.weight")).mapToLong(TensorInfo::bytes).sum();
         }
         return 0;
+    }
+
+    /**
+     * {@link #machine(Path, Long)} for an opened model: the copies it made at open ({@link ModelFile#repack()}) are
+     * in memory already and among its weights' bytes, so they count as available to it.
+     */
+    private static Machine machine(ModelFile file, Long ram) throws IOException {
+        Machine m = machine(file.location(), ram);
+        return ram != null || file.copiedBytes() == 0 ? m : new Machine(m.memTotal(),
+                m.memAvailable() + file.copiedBytes(), m.diskFree(), m.heapMax(), m.diskBytesPerSecond());
     }
 
     /** This machine's memory (/proc/meminfo), the free disk where the model lives, the JVM's heap limit. */

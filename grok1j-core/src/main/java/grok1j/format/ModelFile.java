@@ -31,6 +31,22 @@ public interface ModelFile extends AutoCloseable {
         return List.of();
     }
 
+    /**
+     * Copies weights whose stored layout the kernels run slowly on into a faster one, in memory of the model's own,
+     * when the copy fits (GGUF: {@code GgufModel#repack}); afterwards {@link #weights()} holds the copies and
+     * {@link #mappings()} leaves out the file ranges they replace. Call before the weights are used.
+     *
+     * @return the bytes copied, 0 if nothing was (the default: formats whose layout the kernels read as it is)
+     */
+    default long repack() {
+        return 0;
+    }
+
+    /** Bytes {@link #repack()} copied: memory this model holds beside its mapped files (0 if none). */
+    default long copiedBytes() {
+        return 0;
+    }
+
     @Override
     void close();
 }

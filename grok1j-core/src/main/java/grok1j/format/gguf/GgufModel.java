@@ -1,6 +1,7 @@
 package grok1j.format.gguf;
 
 import grok1j.format.ModelFile;
+import grok1j.format.Prefetch;
 import grok1j.format.TensorInfo;
 import grok1j.model.Architecture;
 import grok1j.model.Embedding;
@@ -13,6 +14,7 @@ import grok1j.tensor.InterleavedQ8_0Matrix;
 import grok1j.tensor.WeightMatrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -39,30 +41,32 @@ import java.util.Map;
  */
 public final class GgufModel implements ModelFile {
     /**
-     * System property: {@code true} repacks Q8_0 expert matrices into {@link InterleavedQ8_0Matrix} at open (512-bit
-     * machines), copying them into memory of their own (6 % larger) instead of reading the mapped file: decode and
-     * prefill run faster from that layout (measured in {@link InterleavedQ8_0Matrix}). Off by default until the
-     * memory accounting knows about the copy: the fit check and the read-in at open still count the whole mapped
-     * file, so a model whose file and copy do not both fit in RAM is warned about disk reads that do not happen for
-     * its experts, and its file is read in although the experts' pages are no longer used.
+     * System property for {@link #repack()}: unset, the Q8_0 expert matrices are repacked into
+     * {@link InterleavedQ8_0Matrix} (512-bit machines) when the copy fits in memory; {@code false} never repacks;
+     * {@code true} repacks without the memory check.
      */
     public static final String INTERLEAVE_PROPERTY = "grok1j.gguf.interleave";
 
+    /** Of MemAvailable, the part the copy and the rest of the mapped file may take (the KV cache and scratch need room). */
+    public static final double REPACK_FIT = 0.9;
+
     private final GgufFile file;
     private final GrokConfig config;
-    private final GrokWeights weights;
+    private GrokWeights weights;
     /** The repacked experts' memory, or null. */
-    private final Arena repacked;
+    private Arena repacked;
+    /** The file bytes the repacked matrices were copied from, which the forward pass no longer reads. */
+    private final List<MemorySegment> superseded = new ArrayList<>();
+    private long copied;
 
-    private GgufModel(GgufFile file, GrokConfig config, GrokWeights weights, Arena repacked) {
+    private GgufModel(GgufFile file, GrokConfig config, GrokWeights weights) {
         this.file = file;
         this.config = config;
         this.weights = weights;
-        this.repacked = repacked;
     }
 
     /**
-     * Opens a GGUF file (any shard of a split model) and builds the Grok weights.
+     * Opens a GGUF file (any shard of a split model) and builds the Grok weights as views of the mapped file.
      *
      * @throws IOException         if a file cannot be read
      * @throws GgufFormatException if the file is malformed, not architecture {@code grok}, lacks a required key or
@@ -71,18 +75,99 @@ public final class GgufModel implements ModelFile {
      */
     public static GgufModel open(Path path) throws IOException {
         GgufFile f = GgufFile.open(path);
-        Arena repacked = Boolean.getBoolean(INTERLEAVE_PROPERTY) && InterleavedQ8_0Matrix.supported()
-                ? Arena.ofShared() : null;
         try {
             GrokConfig c = config(f);
-            return new GgufModel(f, c, new Builder(f, c, repacked).weights(), repacked);
+            return new GgufModel(f, c, new Builder(f, c).weights());
         } catch (RuntimeException e) {
-            if (repacked != null) {
-                repacked.close();
-            }
             f.close();
             throw e;
         }
+    }
+
+    /**
+     * The bytes {@link #repack()} would copy: the interleaved size of every expert tensor it can repack, 0 when the
+     * machine's vectors or {@link #INTERLEAVE_PROPERTY} rule it out or the model was repacked already.
+     */
+    public long repackBytes() {
+        if (repacked != null || "false".equals(System.getProperty(INTERLEAVE_PROPERTY)) || !InterleavedQ8_0Matrix.supported()) {
+            return 0;
+        }
+        long bytes = 0;
+        for (LayerWeights l : weights.layers()) {
+            for (WeightMatrix[] experts : List.of(l.gate(), l.up(), l.down())) {
+                if (repackable(experts)) {
+                    for (WeightMatrix m : experts) {
+                        bytes += InterleavedQ8_0Matrix.storedBytes((GgufMatrix) m);
+                    }
+                }
+            }
+        }
+        return bytes;
+    }
+
+    private static boolean repackable(WeightMatrix[] experts) {
+        return Arrays.stream(experts).allMatch(m -> m instanceof GgufMatrix g && InterleavedQ8_0Matrix.canRepack(g));
+    }
+
+    /**
+     * Copies the Q8_0 expert matrices into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by
+     * position, 36 bytes per 32 weights instead of 34) in memory of this model's own, where decode and prefill run
+     * faster than on the file's rows; on 512-bit machines, when the copy and the rest of the mapped files fit in
+     * {@value #REPACK_FIT} of MemAvailable (a model larger than RAM keeps reading its file). Afterwards
+     * {@link #weights()} holds the copies and {@link #mappings()} leaves out the file ranges they were made from.
+     * Call before the weights are used: a forward pass built on the earlier weights keeps the file's matrices. A
+     * tensor-parallel rank should not call it (it would copy every expert whole, not its slices).
+     *
+     * @return the bytes copied, 0 if nothing was (see {@link #INTERLEAVE_PROPERTY})
+     */
+    @Override
+    public long repack() {
+        long bytes = repackBytes();
+        if (bytes == 0) {
+            return 0;
+        }
+        long rest = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum() - bytes * 34 / 36;
+        if (!Boolean.getBoolean(INTERLEAVE_PROPERTY) && bytes + rest > REPACK_FIT * Prefetch.memAvailable()) {
+            return 0;
+        }
+        Arena arena = Arena.ofShared();
+        try {
+            List<LayerWeights> layers = new ArrayList<>();
+            for (LayerWeights l : weights.layers()) {
+                layers.add(new LayerWeights(l.attnNorm(), l.query(), l.key(), l.value(), l.attnOutput(),
+                        l.postAttnNorm(), l.preMoeNorm(), l.router(), repack(l.gate(), arena), repack(l.up(), arena),
+                        repack(l.down(), arena), l.postMoeNorm(), l.denseGate(), l.denseUp(), l.denseDown()));
+            }
+            weights = new GrokWeights(weights.config(), weights.embedding(), weights.finalNorm(), List.copyOf(layers),
+                    weights.output());
+        } catch (RuntimeException | Error e) {
+            superseded.clear();
+            arena.close();
+            throw e;
+        }
+        repacked = arena;
+        copied = bytes;
+        return bytes;
+    }
+
+    private WeightMatrix[] repack(WeightMatrix[] experts, Arena arena) {
+        if (!repackable(experts)) {
+            return experts;
+        }
+        WeightMatrix[] copies = new WeightMatrix[experts.length];
+        for (int e = 0; e < experts.length; e++) {
+            GgufMatrix g = (GgufMatrix) experts[e];
+            copies[e] = InterleavedQ8_0Matrix.repack(g, arena);
+            superseded.add(g.data());
+            Prefetch.release(g.data()); // out of this process's memory: the page cache may take the pages back
+        }
+        return copies;
+    }
+
+    /** Bytes of the copies {@link #repack()} made (0 if none): memory the model holds beside its mapped file. */
+    @Override
+    public long copiedBytes() {
+        return copied;
     }
 
     /**
@@ -185,10 +270,8 @@ public final class GgufModel implements ModelFile {
     private static final class Builder {
         private final GgufFile f;
         private final GrokConfig c;
-        private final Arena repacked;
 
-        Builder(GgufFile f, GrokConfig c, Arena repacked) {
-            this.repacked = repacked;
+        Builder(GgufFile f, GrokConfig c) {
             this.f = f;
             this.c = c;
         }
@@ -227,8 +310,7 @@ public final class GgufModel implements ModelFile {
             long bytes = t.data().byteSize() / c.experts();
             WeightMatrix[] m = new WeightMatrix[c.experts()];
             for (int e = 0; e < m.length; e++) {
-                GgufMatrix g = new GgufMatrix(t.type(), t.data().asSlice(e * bytes, bytes), in, out);
-                m[e] = repacked != null && InterleavedQ8_0Matrix.canRepack(g) ? InterleavedQ8_0Matrix.repack(g, repacked) : g;
+                m[e] = new GgufMatrix(t.type(), t.data().asSlice(e * bytes, bytes), in, out);
             }
             return m;
         }
@@ -393,9 +475,30 @@ public final class GgufModel implements ModelFile {
         return null;
     }
 
+    /** The mapped shards, less the ranges {@link #repack()} copied (no longer read): what is worth reading in. */
     @Override
-    public List<java.lang.foreign.MemorySegment> mappings() {
-        return file.mappings();
+    public List<MemorySegment> mappings() {
+        if (superseded.isEmpty()) {
+            return file.mappings();
+        }
+        List<MemorySegment> parts = new ArrayList<>();
+        for (MemorySegment mapping : file.mappings()) {
+            long at = 0;
+            List<MemorySegment> inside = superseded.stream()
+                    .filter(s -> s.address() >= mapping.address() && s.address() < mapping.address() + mapping.byteSize())
+                    .sorted(java.util.Comparator.comparingLong(MemorySegment::address)).toList();
+            for (MemorySegment s : inside) {
+                long from = s.address() - mapping.address();
+                if (from > at) {
+                    parts.add(mapping.asSlice(at, from - at));
+                }
+                at = Math.max(at, from + s.byteSize());
+            }
+            if (at < mapping.byteSize()) {
+                parts.add(mapping.asSlice(at));
+            }
+        }
+        return parts;
     }
 
     @Override

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import grok1j.format.TensorInfo;
 import grok1j.format.pickle.OfficialCheckpoint;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
@@ -187,12 +188,12 @@ class GgufQuantizedModelTest {
     }
 
     /**
-     * {@code grok1j.gguf.interleave}: the Q8_0 experts repacked ({@link grok1j.tensor.InterleavedQ8_0Matrix}) give the
+     * {@link GgufModel#repack()}: the Q8_0 experts repacked ({@link grok1j.tensor.InterleavedQ8_0Matrix}) give the
      * prompt's logits bit for bit (prefill runs the same FMA chains) and the next decode step's to float32 rounding
-     * (decode sums each block in another order).
+     * (decode sums each block in another order); the mapped ranges left to read in are the file less the experts.
      */
     @Test
-    void interleavedQ8_0ExpertsComputeTheSameLogits() throws IOException {
+    void repackedQ8_0ExpertsComputeTheSameLogits() throws IOException {
         org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ8_0Matrix.supported());
         float[] prompt;
         float[] step;
@@ -203,8 +204,15 @@ class GgufQuantizedModelTest {
             prompt = net.forward(tokens[0], 0, LENGTH - 1, cache, Transformer.Logits.ALL);
             step = net.forward(tokens[0], LENGTH - 1, 1, cache, Transformer.Logits.ALL);
         }
-        System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "true");
         try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            long file = m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum();
+            long expertBytes = m.tensors().stream().filter(t -> t.name().contains("_exps.")).mapToLong(TensorInfo::bytes).sum();
+            long copy = m.repackBytes();
+            assertEquals(expertBytes / 34 * 36, copy, "36 bytes per 32 weights instead of 34");
+            assertEquals(copy, m.repack());
+            assertEquals(copy, m.copiedBytes());
+            assertEquals(0, m.repack(), "a second repack copies nothing");
+            assertEquals(file - expertBytes, m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum());
             for (var layer : m.weights().layers()) {
                 for (var expert : new grok1j.tensor.WeightMatrix[][] {layer.gate(), layer.up(), layer.down()}) {
                     assertEquals(grok1j.tensor.InterleavedQ8_0Matrix.class, expert[0].getClass());
@@ -221,8 +229,24 @@ class GgufQuantizedModelTest {
             for (int i = 0; i < step.length; i++) {
                 assertEquals(step[i], got[i], 1e-5f * max, "logit " + i + " of the decode step");
             }
+        }
+    }
+
+    /** {@code -Dgrok1j.gguf.interleave=false} keeps the file's rows; other types have nothing to repack. */
+    @Test
+    void repackCanBeTurnedOffAndLeavesOtherTypesAlone() throws IOException {
+        System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            assertEquals(0, m.repackBytes());
+            assertEquals(0, m.repack());
+            assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
         } finally {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
+        }
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q6_K))) {
+            assertEquals(0, m.repack());
+            assertEquals(0, m.copiedBytes());
+            assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
         }
     }
 
