@@ -118,20 +118,60 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
                 MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
             }
             for (int r = 0; r < GROUP; r++) {
-                int ro = r * rb;
                 for (int b = 0; b < blocks; b++) {
-                    int bo = ro + 34 * b;
-                    float d = Float.float16ToFloat(rowsView.get(SHORT_LE, bo));
+                    float d = Float.float16ToFloat(rowsView.get(SHORT_LE, r * rb + 34 * b));
                     outView.set(FLOAT_LE, 32L * k + 128L * b + 4L * r, d);
-                    int wo = 32 * 32 * b + r;
-                    for (int i = 0; i < 32; i++) {
-                        out[wo + 32 * i] = rows[bo + 2 + i];
+                }
+            }
+            for (int b = 0; b < blocks; b++) {
+                // the block's 32 x 32 weights (row r, position i) to position-major order, 8 x 8 bytes at a time
+                for (int r = 0; r < GROUP; r += 8) {
+                    for (int i = 0; i < 32; i += 8) {
+                        transpose8x8(rows, r * rb + 34 * b + 2 + i, rb, out, 32 * 32 * b + 32 * i + r, 32);
                     }
                 }
             }
             MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
         });
         return new InterleavedQ8_0Matrix(dst, k, n, groupBytes, 0, 32L * k);
+    }
+
+    private static final java.lang.invoke.VarHandle LONG_LE =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, LE);
+
+    /**
+     * Transposes the 8 x 8 bytes at {@code from} (rows {@code fromStride} apart) into {@code to} (rows
+     * {@code toStride} apart): byte {@code j} of source row {@code r} becomes byte {@code r} of target row {@code j}.
+     * Each row is one little-endian long; three rounds swap 1-, 2- and 4-byte blocks between rows 1, 2 and 4 apart.
+     */
+    static void transpose8x8(byte[] from, int fromAt, int fromStride, byte[] to, int toAt, int toStride) {
+        long a0 = (long) LONG_LE.get(from, fromAt), a1 = (long) LONG_LE.get(from, fromAt + fromStride);
+        long a2 = (long) LONG_LE.get(from, fromAt + 2 * fromStride), a3 = (long) LONG_LE.get(from, fromAt + 3 * fromStride);
+        long a4 = (long) LONG_LE.get(from, fromAt + 4 * fromStride), a5 = (long) LONG_LE.get(from, fromAt + 5 * fromStride);
+        long a6 = (long) LONG_LE.get(from, fromAt + 6 * fromStride), a7 = (long) LONG_LE.get(from, fromAt + 7 * fromStride);
+        long m1 = 0x00FF00FF00FF00FFL, t;
+        t = ((a0 >>> 8) ^ a1) & m1; a1 ^= t; a0 ^= t << 8;
+        t = ((a2 >>> 8) ^ a3) & m1; a3 ^= t; a2 ^= t << 8;
+        t = ((a4 >>> 8) ^ a5) & m1; a5 ^= t; a4 ^= t << 8;
+        t = ((a6 >>> 8) ^ a7) & m1; a7 ^= t; a6 ^= t << 8;
+        long m2 = 0x0000FFFF0000FFFFL;
+        t = ((a0 >>> 16) ^ a2) & m2; a2 ^= t; a0 ^= t << 16;
+        t = ((a1 >>> 16) ^ a3) & m2; a3 ^= t; a1 ^= t << 16;
+        t = ((a4 >>> 16) ^ a6) & m2; a6 ^= t; a4 ^= t << 16;
+        t = ((a5 >>> 16) ^ a7) & m2; a7 ^= t; a5 ^= t << 16;
+        long m4 = 0x00000000FFFFFFFFL;
+        t = ((a0 >>> 32) ^ a4) & m4; a4 ^= t; a0 ^= t << 32;
+        t = ((a1 >>> 32) ^ a5) & m4; a5 ^= t; a1 ^= t << 32;
+        t = ((a2 >>> 32) ^ a6) & m4; a6 ^= t; a2 ^= t << 32;
+        t = ((a3 >>> 32) ^ a7) & m4; a7 ^= t; a3 ^= t << 32;
+        LONG_LE.set(to, toAt, a0);
+        LONG_LE.set(to, toAt + toStride, a1);
+        LONG_LE.set(to, toAt + 2 * toStride, a2);
+        LONG_LE.set(to, toAt + 3 * toStride, a3);
+        LONG_LE.set(to, toAt + 4 * toStride, a4);
+        LONG_LE.set(to, toAt + 5 * toStride, a5);
+        LONG_LE.set(to, toAt + 6 * toStride, a6);
+        LONG_LE.set(to, toAt + 7 * toStride, a7);
     }
 
     @Override public int inputDim() { return k; }

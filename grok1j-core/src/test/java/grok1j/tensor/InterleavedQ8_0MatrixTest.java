@@ -139,6 +139,20 @@ class InterleavedQ8_0MatrixTest {
         }
     }
 
+    /** The repack's 8 x 8 byte transpose, rows apart by strides that differ on both sides. */
+    @Test
+    void transposesEightByEightBytes() {
+        byte[] from = new byte[13 * 8 + 5];
+        new java.util.Random(3).nextBytes(from);
+        byte[] to = new byte[7 + 11 * 8];
+        InterleavedQ8_0Matrix.transpose8x8(from, 5, 13, to, 7, 11);
+        for (int r = 0; r < 8; r++) {
+            for (int j = 0; j < 8; j++) {
+                assertEquals(from[5 + 13 * r + j], to[7 + 11 * j + r], "row " + r + ", byte " + j);
+            }
+        }
+    }
+
     @Test
     void refusesWhatItCannotHold() {
         try (Arena arena = Arena.ofConfined()) {
