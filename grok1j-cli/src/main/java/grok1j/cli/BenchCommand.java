@@ -226,8 +226,9 @@ final class BenchCommand implements Callable<Integer> {
                 GenerateCommand.warnIfShort(DoctorCommand.warning(f, Cluster.communicator().size(), 1), err);
                 owner = f;
                 r.put("model", model.toString());
-                long copy = f instanceof grok1j.format.gguf.GgufModel g ? g.repackBytes() : 0;
-                if (compareLlama != null && copy > 0
+                Communicator ranks = Cluster.communicator();
+                long copy = f instanceof grok1j.format.gguf.GgufModel g ? g.repackBytes(ranks.rank(), ranks.size()) : 0;
+                if (compareLlama != null && copy > 0 && ranks.size() == 1
                         && fileBytes(f) + copy > grok1j.format.gguf.GgufModel.REPACK_FIT * Prefetch.memAvailable()) {
                     // llama.cpp reads the file through the page cache, which the copy would leave too small for it
                     progress(err, "llama.cpp before the repack: the file (" + gb(fileBytes(f)) + ") and grok1j's copy of "
@@ -239,7 +240,7 @@ final class BenchCommand implements Callable<Integer> {
                     progress(err, "repacking the experts for the kernels (" + gb(copy) + ")");
                 }
                 long c0 = System.nanoTime();
-                long copied = f.repack();
+                long copied = f.repack(ranks.rank(), ranks.size());
                 if (copied > 0) {
                     r.put("repacked_bytes", copied);
                     r.put("repack_s", round((System.nanoTime() - c0) / 1e9, 1));

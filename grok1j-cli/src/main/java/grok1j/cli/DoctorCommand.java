@@ -151,7 +151,7 @@ final class DoctorCommand implements Callable<Integer> {
     }
 
     /**
-     * {@link #machine(Path, Long)} for an opened model: the copies it made at open ({@link ModelFile#repack()}) are
+     * {@link #machine(Path, Long)} for an opened model: the copies it made at open ({@link ModelFile#repack(int, int)}) are
      * in memory already and among its weights' bytes, so they count as available to it.
      */
     private static Machine machine(ModelFile file, Long ram) throws IOException {

@@ -33,16 +33,19 @@ public interface ModelFile extends AutoCloseable {
 
     /**
      * Copies weights whose stored layout the kernels run slowly on into a faster one, in memory of the model's own,
-     * when the copy fits (GGUF: {@code GgufModel#repack}); afterwards {@link #weights()} holds the copies and
-     * {@link #mappings()} leaves out the file ranges they replace. Call before the weights are used.
+     * when the copy fits (GGUF: {@code GgufModel#repack}): the whole model's in one process, rank {@code rank}'s
+     * slices of a tensor-parallel job. Afterwards {@link #weights()} holds the copies (which that rank's
+     * {@code Partition} cuts out) and, in one process, {@link #mappings()} leaves out the file ranges they replace.
+     * Call before the weights are used.
      *
-     * @return the bytes copied, 0 if nothing was (the default: formats whose layout the kernels read as it is)
+     * @return the bytes copied, 0 if nothing was (the default: formats whose layout the kernels read as it is; also
+     *         a split the model does not allow, which the forward pass then reports)
      */
-    default long repack() {
+    default long repack(int rank, int ranks) {
         return 0;
     }
 
-    /** Bytes {@link #repack()} copied: memory this model holds beside its mapped files (0 if none). */
+    /** Bytes {@link #repack(int, int)} copied: memory this model holds beside its mapped files (0 if none). */
     default long copiedBytes() {
         return 0;
     }

@@ -43,7 +43,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * Opens a model. In one process, weights stored in a layout the kernels read slowly are first copied into a
-     * faster one when the copy fits in memory ({@link ModelFile#repack()}: GGUF Q8_0 experts on 512-bit machines), and
+     * faster one when the copy fits in memory ({@link ModelFile#repack(int, int)}: GGUF Q8_0 experts on 512-bit
+     * machines, a rank's slices of them), and
      * the mapped weights that fit in the memory the kernel reports available are read into the mapping before this
      * returns ({@link grok1j.format.Prefetch}, as llama.cpp maps with {@code MAP_POPULATE}); a
      * larger model is read as it is used.
@@ -83,11 +84,9 @@ public final class Model implements AutoCloseable {
             if (comm.size() > 1) {
                 fingerprint = ModelFingerprint.of(file.weights());
             }
-            if (comm.size() == 1) {
-                // weights whose file layout the kernels read slowly (GGUF Q8_0 experts) are copied into a faster one
-                // when the copy fits; a rank of a tensor-parallel job would copy whole experts for its slices
-                file.repack();
-            }
+            // weights whose file layout the kernels read slowly (GGUF Q8_0 experts) are copied into a faster one
+            // when the copy fits: a tensor-parallel rank copies only its slices
+            file.repack(comm.rank(), comm.size());
             model = new Model(file, tok, new Transformer(file.weights(), pool, comm));
             if (comm.size() == 1) {
                 // the mapped weights into memory now, if they fit, rather than page by page in the first requests

@@ -8,9 +8,11 @@ import grok1j.model.Embedding;
 import grok1j.model.GrokConfig;
 import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
+import grok1j.model.Partition;
 import grok1j.tensor.GgmlDequant;
 import grok1j.tensor.GgufMatrix;
 import grok1j.tensor.InterleavedQ8_0Matrix;
+import grok1j.tensor.PreparedSlice;
 import grok1j.tensor.WeightMatrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -41,7 +43,7 @@ import java.util.Map;
  */
 public final class GgufModel implements ModelFile {
     /**
-     * System property for {@link #repack()}: unset, the Q8_0 expert matrices are repacked into
+     * System property for {@link #repack(int, int)}: unset, the Q8_0 expert matrices are repacked into
      * {@link InterleavedQ8_0Matrix} (512-bit machines) when the copy fits in memory; {@code false} never repacks;
      * {@code true} repacks without the memory check.
      */
@@ -85,24 +87,40 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * The bytes {@link #repack()} would copy: the interleaved size of every expert tensor it can repack, 0 when the
-     * machine's vectors or {@link #INTERLEAVE_PROPERTY} rule it out or the model was repacked already.
+     * The bytes {@link #repack(int, int)} would copy for rank {@code rank} of {@code ranks}: the interleaved size of
+     * the expert matrices (that rank's slices of them) it can repack; 0 when the machine's vectors or
+     * {@link #INTERLEAVE_PROPERTY} rule it out, the model was repacked already, or it cannot be split over
+     * {@code ranks} (which the forward pass reports).
      */
-    public long repackBytes() {
+    public long repackBytes(int rank, int ranks) {
         if (repacked != null || "false".equals(System.getProperty(INTERLEAVE_PROPERTY)) || !InterleavedQ8_0Matrix.supported()) {
             return 0;
         }
         long bytes = 0;
-        for (LayerWeights l : weights.layers()) {
-            for (WeightMatrix[] experts : List.of(l.gate(), l.up(), l.down())) {
-                if (repackable(experts)) {
-                    for (WeightMatrix m : experts) {
-                        bytes += InterleavedQ8_0Matrix.storedBytes((GgufMatrix) m);
+        try {
+            Partition p = Partition.of(config, rank, ranks);
+            for (LayerWeights l : weights.layers()) {
+                for (WeightMatrix[] views : List.of(views(l.gate(), p, false), views(l.up(), p, false), views(l.down(), p, true))) {
+                    if (repackable(views)) {
+                        for (WeightMatrix m : views) {
+                            bytes += InterleavedQ8_0Matrix.storedBytes((GgufMatrix) m);
+                        }
                     }
                 }
             }
+        } catch (IllegalArgumentException e) {
+            return 0; // a split the model does not allow: the forward pass refuses it, naming the tensor
         }
         return bytes;
+    }
+
+    /** The slices of {@code experts} that rank's partition takes (the matrices themselves for one rank). */
+    private static WeightMatrix[] views(WeightMatrix[] experts, Partition p, boolean byRows) {
+        if (p.isWhole()) {
+            return experts;
+        }
+        int from = p.ffn0(), to = p.ffn0() + p.ffn();
+        return Arrays.stream(experts).map(m -> byRows ? m.rows(from, to) : m.columns(from, to)).toArray(WeightMatrix[]::new);
     }
 
     private static boolean repackable(WeightMatrix[] experts) {
@@ -110,33 +128,37 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * Copies the Q8_0 expert matrices into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by
-     * position, 36 bytes per 32 weights instead of 34) in memory of this model's own, where decode and prefill run
-     * faster than on the file's rows; on 512-bit machines, when the copy and the rest of the mapped files fit in
+     * Copies the Q8_0 expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel job takes,
+     * into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32 weights
+     * instead of 34) in memory of this model's own, where decode and prefill run faster than on the file's rows; on
+     * 512-bit machines, when the copies and (about) the rest of the rank's part of the mapped files fit in
      * {@value #REPACK_FIT} of MemAvailable (a model larger than RAM keeps reading its file). Afterwards
-     * {@link #weights()} holds the copies and {@link #mappings()} leaves out the file ranges they were made from.
-     * Call before the weights are used: a forward pass built on the earlier weights keeps the file's matrices. A
-     * tensor-parallel rank should not call it (it would copy every expert whole, not its slices).
+     * {@link #weights()} holds the copies (a rank's as {@link PreparedSlice}s, which its {@link Partition} cuts out),
+     * and for one rank {@link #mappings()} leaves out the file ranges they were made from. Call before the weights are
+     * used: a forward pass built on the earlier weights keeps the file's matrices.
      *
-     * @return the bytes copied, 0 if nothing was (see {@link #INTERLEAVE_PROPERTY})
+     * @return the bytes copied, 0 if nothing was (see {@link #repackBytes})
      */
     @Override
-    public long repack() {
-        long bytes = repackBytes();
+    public long repack(int rank, int ranks) {
+        long bytes = repackBytes(rank, ranks);
         if (bytes == 0) {
             return 0;
         }
-        long rest = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum() - bytes * 34 / 36;
+        long mapped = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum();
+        long rest = Math.max(0, mapped - bytes * 34 / 36 * ranks) / ranks;
         if (!Boolean.getBoolean(INTERLEAVE_PROPERTY) && bytes + rest > REPACK_FIT * Prefetch.memAvailable()) {
             return 0;
         }
+        Partition p = Partition.of(config, rank, ranks);
         Arena arena = Arena.ofShared();
         try {
             List<LayerWeights> layers = new ArrayList<>();
             for (LayerWeights l : weights.layers()) {
                 layers.add(new LayerWeights(l.attnNorm(), l.query(), l.key(), l.value(), l.attnOutput(),
-                        l.postAttnNorm(), l.preMoeNorm(), l.router(), repack(l.gate(), arena), repack(l.up(), arena),
-                        repack(l.down(), arena), l.postMoeNorm(), l.denseGate(), l.denseUp(), l.denseDown()));
+                        l.postAttnNorm(), l.preMoeNorm(), l.router(), repack(l.gate(), p, false, arena),
+                        repack(l.up(), p, false, arena), repack(l.down(), p, true, arena), l.postMoeNorm(),
+                        l.denseGate(), l.denseUp(), l.denseDown()));
             }
             weights = new GrokWeights(weights.config(), weights.embedding(), weights.finalNorm(), List.copyOf(layers),
                     weights.output());
@@ -150,21 +172,29 @@ public final class GgufModel implements ModelFile {
         return bytes;
     }
 
-    private WeightMatrix[] repack(WeightMatrix[] experts, Arena arena) {
-        if (!repackable(experts)) {
+    private WeightMatrix[] repack(WeightMatrix[] experts, Partition p, boolean byRows, Arena arena) {
+        WeightMatrix[] views = views(experts, p, byRows);
+        if (!repackable(views)) {
             return experts;
         }
         WeightMatrix[] copies = new WeightMatrix[experts.length];
         for (int e = 0; e < experts.length; e++) {
-            GgufMatrix g = (GgufMatrix) experts[e];
-            copies[e] = InterleavedQ8_0Matrix.repack(g, arena);
-            superseded.add(g.data());
-            Prefetch.release(g.data()); // out of this process's memory: the page cache may take the pages back
+            GgufMatrix g = (GgufMatrix) views[e];
+            InterleavedQ8_0Matrix copy = InterleavedQ8_0Matrix.repack(g, arena);
+            if (p.isWhole()) {
+                copies[e] = copy;
+                superseded.add(g.data());
+            } else {
+                copies[e] = new PreparedSlice(experts[e], byRows, p.ffn0(), p.ffn0() + p.ffn(), copy);
+            }
+            // out of this process's memory (whole pages of the view's span only: no other matrix reads them), so the
+            // page cache may take them back
+            Prefetch.release(g.data());
         }
         return copies;
     }
 
-    /** Bytes of the copies {@link #repack()} made (0 if none): memory the model holds beside its mapped file. */
+    /** Bytes of the copies {@link #repack(int, int)} made (0 if none): memory the model holds beside its mapped file. */
     @Override
     public long copiedBytes() {
         return copied;
@@ -475,7 +505,7 @@ public final class GgufModel implements ModelFile {
         return null;
     }
 
-    /** The mapped shards, less the ranges {@link #repack()} copied (no longer read): what is worth reading in. */
+    /** The mapped shards, less the ranges {@link #repack(int, int)} copied (no longer read): what is worth reading in. */
     @Override
     public List<MemorySegment> mappings() {
         if (superseded.isEmpty()) {

@@ -2,6 +2,7 @@ package grok1j.format.gguf;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import grok1j.format.TensorInfo;
@@ -188,7 +189,7 @@ class GgufQuantizedModelTest {
     }
 
     /**
-     * {@link GgufModel#repack()}: the Q8_0 experts repacked ({@link grok1j.tensor.InterleavedQ8_0Matrix}) give the
+     * {@link GgufModel#repack(int, int)}: the Q8_0 experts repacked ({@link grok1j.tensor.InterleavedQ8_0Matrix}) give the
      * prompt's logits bit for bit (prefill runs the same FMA chains) and the next decode step's to float32 rounding
      * (decode sums each block in another order); the mapped ranges left to read in are the file less the experts.
      */
@@ -207,11 +208,11 @@ class GgufQuantizedModelTest {
         try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
             long file = m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum();
             long expertBytes = m.tensors().stream().filter(t -> t.name().contains("_exps.")).mapToLong(TensorInfo::bytes).sum();
-            long copy = m.repackBytes();
+            long copy = m.repackBytes(0, 1);
             assertEquals(expertBytes / 34 * 36, copy, "36 bytes per 32 weights instead of 34");
-            assertEquals(copy, m.repack());
+            assertEquals(copy, m.repack(0, 1));
             assertEquals(copy, m.copiedBytes());
-            assertEquals(0, m.repack(), "a second repack copies nothing");
+            assertEquals(0, m.repack(0, 1), "a second repack copies nothing");
             assertEquals(file - expertBytes, m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum());
             for (var layer : m.weights().layers()) {
                 for (var expert : new grok1j.tensor.WeightMatrix[][] {layer.gate(), layer.up(), layer.down()}) {
@@ -232,19 +233,78 @@ class GgufQuantizedModelTest {
         }
     }
 
+    /**
+     * On two tensor-parallel ranks each model repacks only its rank's slices (half the copy of one process), kept as
+     * {@link grok1j.tensor.PreparedSlice}s whose partition view is interleaved, and rank 0's logits are the
+     * unrepacked single process's to float32 rounding (prompt and decode step).
+     */
+    @Test
+    void tensorParallelRanksRepackTheirSlicesOnly() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ8_0Matrix.supported());
+        float[] prompt;
+        float[] step;
+        long whole;
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            whole = m.repackBytes(0, 1);
+            Transformer net = new Transformer(m.weights(), pool);
+            KvCache cache = new KvCache(CONFIG);
+            prompt = net.forward(tokens[1], 0, LENGTH - 1, cache, Transformer.Logits.ALL);
+            step = net.forward(tokens[1], LENGTH - 1, 1, cache, Transformer.Logits.ALL);
+        }
+        grok1j.parallel.InProcessGroup group = new grok1j.parallel.InProcessGroup(2);
+        GgufModel[] models = new GgufModel[2];
+        java.util.concurrent.ExecutorService ex = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            Transformer[] rank = new Transformer[2];
+            for (int r = 0; r < 2; r++) {
+                models[r] = GgufModel.open(FILES.get(GgmlType.Q8_0));
+                assertEquals(whole / 2, models[r].repack(r, 2));
+                assertEquals(whole / 2, models[r].copiedBytes());
+                var gate = models[r].weights().layers().get(1).gate()[3];
+                var slice = assertInstanceOf(grok1j.tensor.PreparedSlice.class, gate);
+                assertInstanceOf(grok1j.tensor.InterleavedQ8_0Matrix.class, slice.columns(256 * r, 256 * r + 256));
+                assertEquals(GgufMatrix.class, slice.columns(0, 32).getClass(), "another view is the file's");
+                rank[r] = new Transformer(models[r].weights(), new ThreadPool(1), group.rank(r));
+            }
+            Transformer follower = rank[1];
+            var followed = ex.submit(() -> follower.follow(() -> { }));
+            KvCache cache = rank[0].newCache();
+            float[] gotPrompt = rank[0].forward(tokens[1], 0, LENGTH - 1, cache, Transformer.Logits.ALL);
+            float[] gotStep = rank[0].forward(tokens[1], LENGTH - 1, 1, cache, Transformer.Logits.ALL);
+            rank[0].stopFollowers();
+            followed.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            for (float[][] pair : new float[][][] {{prompt, gotPrompt}, {step, gotStep}}) {
+                float max = 0;
+                for (float v : pair[0]) {
+                    max = Math.max(max, Math.abs(v));
+                }
+                for (int i = 0; i < pair[0].length; i++) {
+                    assertEquals(pair[0][i], pair[1][i], 1e-5f * max, "logit " + i);
+                }
+            }
+        } finally {
+            ex.shutdownNow();
+            for (GgufModel m : models) {
+                if (m != null) {
+                    m.close();
+                }
+            }
+        }
+    }
+
     /** {@code -Dgrok1j.gguf.interleave=false} keeps the file's rows; other types have nothing to repack. */
     @Test
     void repackCanBeTurnedOffAndLeavesOtherTypesAlone() throws IOException {
         System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
         try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
-            assertEquals(0, m.repackBytes());
-            assertEquals(0, m.repack());
+            assertEquals(0, m.repackBytes(0, 1));
+            assertEquals(0, m.repack(0, 1));
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
         } finally {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
         }
         try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q6_K))) {
-            assertEquals(0, m.repack());
+            assertEquals(0, m.repack(0, 1));
             assertEquals(0, m.copiedBytes());
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
         }
