@@ -187,6 +187,11 @@ final class DoctorCommand implements Callable<Integer> {
         return new Machine(total, available, disk, heap == Long.MAX_VALUE ? 0 : heap, MemoryPlan.ASSUMED_DISK_BYTES_PER_SECOND);
     }
 
+    /** Bytes rank 0's copy of the experts would take ({@code GgufModel#repackBytes}), 0 for other formats. */
+    private static long repackBytes(ModelFile f, int ranks) {
+        return f instanceof GgufModel g ? g.repackBytes(0, ranks) : 0;
+    }
+
     private static long kib(String line) {
         return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
     }
@@ -206,6 +211,12 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("  embedding table: " + (w.embedding() == 0 ? "the unembedding (tied)"
                 : gb(w.embedding()) + " more, mapped but read one row per token"));
         out.println("a decode step reads: " + gb(w.perToken()) + rank);
+        long repack = repackBytes(f, r.ranks());
+        if (repack > 0) {
+            out.println("experts: " + gb(repack) + rank + " copied at open into the interleaved Q8_0 layout, faster to "
+                    + "decode and prefill (memory of the process's own instead of the file's pages), when the copy fits "
+                    + "(-Dgrok1j.gguf.interleave=false keeps the file's rows)");
+        }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));
         long pc = r.prefixCacheBytes();
@@ -229,6 +240,7 @@ final class DoctorCommand implements Callable<Integer> {
         ObjectNode o = mapper.createObjectNode();
         WeightBytes w = p.weights();
         o.put("model", f.location().toString());
+        o.put("repack_bytes", repackBytes(f, p.request().ranks()));
         o.put("ranks", p.request().ranks());
         o.put("context", p.request().context());
         o.put("parallel", p.request().parallel());

@@ -157,6 +157,9 @@ class DoctorCommandTest {
             assertEquals(1_283_457_024L * L, w.get("active_experts").asLong());
             assertEquals(855_638_016L, w.get("unembedding").asLong());
             assertEquals(L * 8 * 3 * q8((long) D * F), w.get("experts").asLong());
+            // the interleaved copy of the Q8_0 experts made at open (36 bytes per 32 weights), on 512-bit machines
+            long copy = grok1j.tensor.InterleavedQ8_0Matrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 36) : 0;
+            assertEquals(copy, j.get("repack_bytes").asLong());
             assertEquals(4L * D * (4 * L + 1), w.get("norms").asLong());
             assertEquals(512 * 1024 * 8192L, j.get("kv_cache_bytes").asLong());
             assertEquals("does_not_fit", j.get("verdict").asText());
@@ -178,6 +181,7 @@ class DoctorCommandTest {
             JsonNode two = doctorJson(file, "--ram", "200G", "--ranks", "2");
             assertEquals("runs_from_ram", two.get("verdict").asText());
             assertEquals(512 * 1024 / 2 * 8192L, two.get("kv_cache_bytes").asLong());
+            assertEquals(copy / 2, two.get("repack_bytes").asLong(), "a rank copies its slices only");
             JsonNode mid = doctorJson(file, "--ram", "256G");
             assertEquals("page_cache", mid.get("verdict").asText());
             assertTrue(mid.get("seconds_per_token_from_disk").asDouble() > 0);
