@@ -91,9 +91,15 @@ public final class GgufModel implements ModelFile {
      * the expert matrices (that rank's slices of them) it can repack; 0 when the machine's vectors or
      * {@link #INTERLEAVE_PROPERTY} rule it out, the model was repacked already, or it cannot be split over
      * {@code ranks} (which the forward pass reports).
+     *
+     * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither {@code true} nor {@code false}
      */
     public long repackBytes(int rank, int ranks) {
-        if (repacked != null || "false".equals(System.getProperty(INTERLEAVE_PROPERTY)) || !InterleavedQ8_0Matrix.supported()) {
+        String setting = System.getProperty(INTERLEAVE_PROPERTY);
+        if (setting != null && !setting.equals("true") && !setting.equals("false")) {
+            throw new IllegalArgumentException("-D" + INTERLEAVE_PROPERTY + " must be true or false, got \"" + setting + "\"");
+        }
+        if (repacked != null || "false".equals(setting) || !InterleavedQ8_0Matrix.supported()) {
             return 0;
         }
         long bytes = 0;

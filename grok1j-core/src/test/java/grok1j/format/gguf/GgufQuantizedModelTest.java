@@ -292,7 +292,10 @@ class GgufQuantizedModelTest {
         }
     }
 
-    /** {@code -Dgrok1j.gguf.interleave=false} keeps the file's rows; other types have nothing to repack. */
+    /**
+     * {@code -Dgrok1j.gguf.interleave=false} keeps the file's rows, another value than true or false is refused; other
+     * types have nothing to repack.
+     */
     @Test
     void repackCanBeTurnedOffAndLeavesOtherTypesAlone() throws IOException {
         System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
@@ -300,6 +303,10 @@ class GgufQuantizedModelTest {
             assertEquals(0, m.repackBytes(0, 1));
             assertEquals(0, m.repack(0, 1));
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
+            System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "yes");
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> m.repack(0, 1));
+            assertEquals("-Dgrok1j.gguf.interleave must be true or false, got \"yes\"", e.getMessage());
         } finally {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
         }
