@@ -115,7 +115,8 @@ final class InspectCommand implements Callable<Integer> {
         for (WeightCheck.Finding x : found) {
             out.println("  " + x);
         }
-        CommandLineContext.err().println("grok1j: " + found.size() + " tensors hold NaN, Inf or absurd values, first "
+        CommandLineContext.err().println("grok1j: " + (found.size() == 1 ? "1 tensor holds" : found.size() + " tensors hold")
+                + " NaN, Inf or absurd values, first "
                 + found.getFirst().tensor());
         return Main.EXIT_BAD_INPUT;
     }
