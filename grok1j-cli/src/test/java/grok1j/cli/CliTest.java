@@ -311,6 +311,8 @@ class CliTest {
         Path f = Files.writeString(tmp.resolve("model.gguf"), "not a model");
         assertBadInput(run("generate", "--model", f.toString(), "--prompt", "x"), f.toString(), "not a GGUF file");
         assertBadInput(run("tokenize", "--tokenizer", tmp.toString(), "x"), tmp.toString(), "directory");
+        Path folder = Files.createDirectory(tmp.resolve("grok-1-q8_0.gguf"));
+        assertBadInput(run("generate", "--model", folder.toString(), "--prompt", "x"), folder.toString(), "is a directory, expected a .gguf file");
     }
 
     @Test

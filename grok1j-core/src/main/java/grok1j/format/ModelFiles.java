@@ -30,6 +30,12 @@ public final class ModelFiles {
         if (Files.isRegularFile(path) && !isGguf(path)) {
             throw new ModelFormatException(path + ": not a GGUF file (no GGUF magic) and not a checkpoint folder (holding ckpt-0/)");
         }
+        if (Files.isDirectory(path) && path.getFileName() != null && path.getFileName().toString().endsWith(".gguf")
+                && !Files.isDirectory(path.resolve("ckpt-0")) && !Grok2Checkpoint.isGrok2Folder(path)) {
+            // a folder named like a GGUF file is almost surely a mistake (an unpacked archive, a wrong mount), not a
+            // checkpoint folder: say so rather than "not a Grok-1 checkpoint"
+            throw new ModelFormatException(path + ": is a directory, expected a .gguf file (or a checkpoint folder holding ckpt-0/)");
+        }
         if (isGguf(path)) {
             try {
                 return GgufModel.open(path);
