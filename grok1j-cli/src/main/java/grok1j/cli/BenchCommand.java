@@ -236,8 +236,12 @@ final class BenchCommand implements Callable<Integer> {
                     llamaFirst = runLlama(pool.threads());
                     r.put("llama_ran", "before grok1j repacked the file's experts (file and copy do not both fit)");
                 }
-                if (copy > 0) {
-                    progress(err, "repacking the experts for the kernels (" + gb(copy) + ")");
+                if (f instanceof grok1j.format.gguf.GgufModel g && copy > 0) {
+                    var plan = g.repackPlan(ranks.rank(), ranks.size(), 1, Prefetch.memAvailable());
+                    progress(err, plan.copies() ? "repacking the experts for the kernels (" + gb(copy) + ")"
+                            : "the experts stay in the file's rows: the copy (" + gb(copy) + ") and the rest of the file ("
+                            + gb(plan.fileBytes()) + ") do not fit in " + Math.round(100 * grok1j.format.gguf.GgufModel.REPACK_FIT)
+                            + " % of the available memory");
                 }
                 long c0 = System.nanoTime();
                 long copied = f.repack(ranks.rank(), ranks.size());

@@ -187,9 +187,12 @@ final class DoctorCommand implements Callable<Integer> {
         return new Machine(total, available, disk, heap == Long.MAX_VALUE ? 0 : heap, MemoryPlan.ASSUMED_DISK_BYTES_PER_SECOND);
     }
 
-    /** Bytes rank 0's copy of the experts would take ({@code GgufModel#repackBytes}), 0 for other formats. */
-    private static long repackBytes(ModelFile f, int ranks) {
-        return f instanceof GgufModel g ? g.repackBytes(0, ranks) : 0;
+    /**
+     * What open would copy for rank 0 ({@code GgufModel#repackPlan}; one rank per host, as {@code --ranks} plans for
+     * that many hosts) against this machine's (or {@code --ram}'s) available memory; null for other formats.
+     */
+    private static GgufModel.RepackPlan repackPlan(ModelFile f, int ranks, Machine m) {
+        return f instanceof GgufModel g ? g.repackPlan(0, ranks, 1, m.memAvailable()) : null;
     }
 
     private static long kib(String line) {
@@ -211,11 +214,15 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("  embedding table: " + (w.embedding() == 0 ? "the unembedding (tied)"
                 : gb(w.embedding()) + " more, mapped but read one row per token"));
         out.println("a decode step reads: " + gb(w.perToken()) + rank);
-        long repack = repackBytes(f, r.ranks());
-        if (repack > 0) {
-            out.println("experts: " + gb(repack) + rank + " copied at open into the interleaved Q8_0 layout, faster to "
-                    + "decode and prefill (memory of the process's own instead of the file's pages), when the copy fits "
-                    + "(-Dgrok1j.gguf.interleave=false keeps the file's rows)");
+        GgufModel.RepackPlan plan = repackPlan(f, r.ranks(), m);
+        if (plan != null && plan.copyBytes() > 0) {
+            String fit = plan.forced() ? "made without a memory check (-Dgrok1j.gguf.interleave=true)"
+                    : (plan.copies() ? "fits" : "does not fit, so open keeps the file's rows") + ": the copy and the rest of the file ("
+                    + gb(plan.hostBytes()) + ") against " + Math.round(100 * GgufModel.REPACK_FIT) + " % of the "
+                    + gb(m.memAvailable()) + " available";
+            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into the interleaved Q8_0 layout, faster to "
+                    + "decode and prefill (memory of the process's own instead of the file's pages) when it fits; here it "
+                    + fit + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)");
         }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));
@@ -240,7 +247,9 @@ final class DoctorCommand implements Callable<Integer> {
         ObjectNode o = mapper.createObjectNode();
         WeightBytes w = p.weights();
         o.put("model", f.location().toString());
-        o.put("repack_bytes", repackBytes(f, p.request().ranks()));
+        GgufModel.RepackPlan plan = repackPlan(f, p.request().ranks(), p.machine());
+        o.put("repack_bytes", plan == null ? 0 : plan.copyBytes());
+        o.put("repack_fits", plan != null && plan.copies());
         o.put("ranks", p.request().ranks());
         o.put("context", p.request().context());
         o.put("parallel", p.request().parallel());

@@ -160,6 +160,7 @@ class DoctorCommandTest {
             // the interleaved copy of the Q8_0 experts made at open (36 bytes per 32 weights), on 512-bit machines
             long copy = grok1j.tensor.InterleavedQ8_0Matrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 36) : 0;
             assertEquals(copy, j.get("repack_bytes").asLong());
+            assertFalse(j.get("repack_fits").asBoolean(), "copy and file in 24 GiB");
             assertEquals(4L * D * (4 * L + 1), w.get("norms").asLong());
             assertEquals(512 * 1024 * 8192L, j.get("kv_cache_bytes").asLong());
             assertEquals("does_not_fit", j.get("verdict").asText());
@@ -178,11 +179,20 @@ class DoctorCommandTest {
             }
             JsonNode big = doctorJson(file, "--ram", "400G");
             assertEquals("runs_from_ram", big.get("verdict").asText());
+            // 347.9 GB of copy and 6.9 GB of the rest of the file against 90 % of 400 GiB
+            assertEquals(copy > 0, big.get("repack_fits").asBoolean());
             JsonNode two = doctorJson(file, "--ram", "200G", "--ranks", "2");
             assertEquals("runs_from_ram", two.get("verdict").asText());
             assertEquals(512 * 1024 / 2 * 8192L, two.get("kv_cache_bytes").asLong());
             assertEquals(copy / 2, two.get("repack_bytes").asLong(), "a rank copies its slices only");
+            assertEquals(copy > 0, two.get("repack_fits").asBoolean());
             JsonNode mid = doctorJson(file, "--ram", "256G");
+            assertFalse(mid.get("repack_fits").asBoolean());
+            if (copy > 0) {
+                CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
+                assertTrue(text.out().contains("here it does not fit, so open keeps the file's rows: the copy and the rest "
+                        + "of the file (354.8 GB) against 90 % of the 274.9 GB available"), text.out());
+            }
             assertEquals("page_cache", mid.get("verdict").asText());
             assertTrue(mid.get("seconds_per_token_from_disk").asDouble() > 0);
             assertTrue(mid.get("summary").asText().contains("at an assumed 2.0 GB/s (not measured)"));

@@ -42,6 +42,14 @@ public interface ModelFile extends AutoCloseable {
      *         a split the model does not allow, which the forward pass then reports)
      */
     default long repack(int rank, int ranks) {
+        return repack(rank, ranks, 1, Prefetch.memAvailable());
+    }
+
+    /**
+     * {@link #repack(int, int)} for {@code ranksOnHost} ranks on this host, which share its {@code memAvailable}
+     * bytes (read by each before any of them copied): the copy is made when all of theirs fit.
+     */
+    default long repack(int rank, int ranks, int ranksOnHost, long memAvailable) {
         return 0;
     }
 

@@ -74,6 +74,10 @@ public final class Model implements AutoCloseable {
         Model model = null;
         String failure = null;
         long fingerprint = 0;
+        // the memory every rank of this host sees before any of them copies weights at open (repack below), and how
+        // many ranks share it: ranks that each checked only their own copy could over-commit the host together
+        long memAvailable = grok1j.format.Prefetch.memAvailable();
+        int ranksOnHost = comm.size() > 1 ? ranksOnThisHost(comm) : 1;
         try {
             file = ModelFiles.open(path);
             Tokenizer tok = ModelFiles.tokenizer(file, tokenizer);
@@ -86,7 +90,7 @@ public final class Model implements AutoCloseable {
             }
             // weights whose file layout the kernels read slowly (GGUF Q8_0 experts) are copied into a faster one
             // when the copy fits: a tensor-parallel rank copies only its slices
-            file.repack(comm.rank(), comm.size());
+            file.repack(comm.rank(), comm.size(), ranksOnHost, memAvailable);
             model = new Model(file, tok, new Transformer(file.weights(), pool, comm));
             if (comm.size() == 1) {
                 // the mapped weights into memory now, if they fit, rather than page by page in the first requests
@@ -114,6 +118,34 @@ public final class Model implements AutoCloseable {
             }
         }
         return model;
+    }
+
+    /** Bytes of a host name in {@link #ranksOnThisHost}. */
+    private static final int HOST = 128;
+
+    /**
+     * How many ranks of the job run on this rank's host (by {@link Communicator#hostName()}): the names are gathered
+     * to rank 0, which counts them and broadcasts each rank's count. A collective: every rank calls it.
+     */
+    static int ranksOnThisHost(Communicator comm) {
+        byte[] mine = new byte[HOST];
+        putString(mine, 0, HOST, comm.hostName());
+        byte[] all = comm.rank() == 0 ? new byte[HOST * comm.size()] : null;
+        comm.gather(mine, 0, HOST, all, 0, 0);
+        int[] counts = new int[comm.size()];
+        if (comm.rank() == 0) {
+            java.util.Map<String, Integer> perHost = new java.util.HashMap<>();
+            String[] hosts = new String[comm.size()];
+            for (int r = 0; r < comm.size(); r++) {
+                hosts[r] = getString(all, r * HOST, HOST);
+                perHost.merge(hosts[r], 1, Integer::sum);
+            }
+            for (int r = 0; r < comm.size(); r++) {
+                counts[r] = perHost.get(hosts[r]);
+            }
+        }
+        comm.broadcast(counts, 0, counts.length, 0);
+        return counts[comm.rank()];
     }
 
     /** Bytes of one rank's status in {@link #agree}: fingerprint, a flag, the host name and a message. */

@@ -106,6 +106,44 @@ public class TensorParallelTest {
         }
     }
 
+    /** Four ranks on hosts a, b, a, a: each learns how many ranks share its host (they share its memory at open). */
+    @Test
+    void ranksCountTheRanksOnTheirHost() throws Exception {
+        InProcessGroup g = new InProcessGroup(4, 30_000);
+        String[] hosts = {"a", "b", "a", "a"};
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<Integer>> counts = new ArrayList<>();
+            for (int r = 0; r < 4; r++) {
+                Communicator on = onHost(g.rank(r), hosts[r]);
+                counts.add(pool.submit(() -> Model.ranksOnThisHost(on)));
+            }
+            int[] got = new int[4];
+            for (int r = 0; r < 4; r++) {
+                got[r] = counts.get(r).get(60, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {3, 1, 3, 3}, got);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** {@code c} reporting {@code host} as its host name. */
+    private static Communicator onHost(Communicator c, String host) {
+        return new Communicator() {
+            @Override public int rank() { return c.rank(); }
+            @Override public int size() { return c.size(); }
+            @Override public String hostName() { return host; }
+            @Override public void allReduceSum(float[] d, int o, int n) { c.allReduceSum(d, o, n); }
+            @Override public void broadcast(int[] d, int o, int n, int root) { c.broadcast(d, o, n, root); }
+            @Override public void broadcast(byte[] d, int o, int n, int root) { c.broadcast(d, o, n, root); }
+            @Override public void gather(float[] s, int so, int n, float[] r, int ro, int root) { c.gather(s, so, n, r, ro, root); }
+            @Override public void gather(byte[] s, int so, int n, byte[] r, int ro, int root) { c.gather(s, so, n, r, ro, root); }
+            @Override public void barrier() { c.barrier(); }
+            @Override public void close() { c.close(); }
+        };
+    }
+
     static int[] randomIds(GrokConfig c, int n, long seed) {
         Random r = new Random(seed);
         int[] ids = new int[n];

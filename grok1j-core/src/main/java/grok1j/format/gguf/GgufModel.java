@@ -95,11 +95,7 @@ public final class GgufModel implements ModelFile {
      * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither {@code true} nor {@code false}
      */
     public long repackBytes(int rank, int ranks) {
-        String setting = System.getProperty(INTERLEAVE_PROPERTY);
-        if (setting != null && !setting.equals("true") && !setting.equals("false")) {
-            throw new IllegalArgumentException("-D" + INTERLEAVE_PROPERTY + " must be true or false, got \"" + setting + "\"");
-        }
-        if (repacked != null || "false".equals(setting) || !InterleavedQ8_0Matrix.supported()) {
+        if (repacked != null || interleaveSetting() == Boolean.FALSE || !InterleavedQ8_0Matrix.supported()) {
             return 0;
         }
         long bytes = 0;
@@ -120,6 +116,57 @@ public final class GgufModel implements ModelFile {
         return bytes;
     }
 
+    /**
+     * {@link #INTERLEAVE_PROPERTY}: null when unset, else true or false (in any case).
+     *
+     * @throws IllegalArgumentException for any other value
+     */
+    static Boolean interleaveSetting() {
+        String setting = System.getProperty(INTERLEAVE_PROPERTY);
+        if (setting == null) {
+            return null;
+        }
+        if (setting.strip().equalsIgnoreCase("true") || setting.strip().equalsIgnoreCase("false")) {
+            return Boolean.valueOf(setting.strip().equalsIgnoreCase("true"));
+        }
+        throw new IllegalArgumentException("-D" + INTERLEAVE_PROPERTY + " must be true or false, got \"" + setting + "\"");
+    }
+
+    /**
+     * What {@link #repack(int, int, int, long)} would do for one rank: the bytes it would copy, (about) the bytes of
+     * the rank's part of the mapped files it keeps reading, and whether {@code ranksOnHost} such ranks fit in
+     * {@value #REPACK_FIT} of {@code memAvailable} together (the ranks of one host share its memory; each checks the
+     * same MemAvailable, read before any of them copied).
+     *
+     * @param copyBytes  bytes the rank would copy, 0 if nothing can be repacked
+     * @param fileBytes  bytes of the rank's part of the mapped files besides the ranges it would copy
+     * @param forced     {@code -Dgrok1j.gguf.interleave=true}: copied without the memory check
+     */
+    public record RepackPlan(long copyBytes, long fileBytes, int ranksOnHost, long memAvailable, boolean forced) {
+        /** Bytes the ranks of this host would hold with the copies: {@code ranksOnHost * (copyBytes + fileBytes)}. */
+        public long hostBytes() {
+            return ranksOnHost * (copyBytes + fileBytes);
+        }
+
+        /** True if the copy is made: something to copy, and forced or {@link #hostBytes()} fits. */
+        public boolean copies() {
+            return copyBytes > 0 && (forced || hostBytes() <= REPACK_FIT * memAvailable);
+        }
+    }
+
+    /**
+     * The plan for rank {@code rank} of {@code ranks}, {@code ranksOnHost} of which run on this host with
+     * {@code memAvailable} bytes available to them (see {@link RepackPlan}).
+     *
+     * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither true nor false
+     */
+    public RepackPlan repackPlan(int rank, int ranks, int ranksOnHost, long memAvailable) {
+        long bytes = repackBytes(rank, ranks);
+        long mapped = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum();
+        long rest = Math.max(0, mapped - bytes * 34 / 36 * ranks) / ranks;
+        return new RepackPlan(bytes, rest, Math.max(1, ranksOnHost), memAvailable, interleaveSetting() == Boolean.TRUE);
+    }
+
     /** The slices of {@code experts} that rank's partition takes (the matrices themselves for one rank). */
     private static WeightMatrix[] views(WeightMatrix[] experts, Partition p, boolean byRows) {
         if (p.isWhole()) {
@@ -137,25 +184,23 @@ public final class GgufModel implements ModelFile {
      * Copies the Q8_0 expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel job takes,
      * into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32 weights
      * instead of 34) in memory of this model's own, where decode and prefill run faster than on the file's rows; on
-     * 512-bit machines, when the copies and (about) the rest of the rank's part of the mapped files fit in
-     * {@value #REPACK_FIT} of MemAvailable (a model larger than RAM keeps reading its file). Afterwards
+     * 512-bit machines, when the copies and (about) the rest of the rank's part of the mapped files, times the
+     * {@code ranksOnHost} ranks of this host, fit in {@value #REPACK_FIT} of {@code memAvailable} ({@link RepackPlan};
+     * a model larger than RAM keeps reading its file). Afterwards
      * {@link #weights()} holds the copies (a rank's as {@link PreparedSlice}s, which its {@link Partition} cuts out),
      * and for one rank {@link #mappings()} leaves out the file ranges they were made from. Call before the weights are
      * used: a forward pass built on the earlier weights keeps the file's matrices.
      *
      * @return the bytes copied, 0 if nothing was (see {@link #repackBytes})
+     * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither true nor false
      */
     @Override
-    public long repack(int rank, int ranks) {
-        long bytes = repackBytes(rank, ranks);
-        if (bytes == 0) {
+    public long repack(int rank, int ranks, int ranksOnHost, long memAvailable) {
+        RepackPlan plan = repackPlan(rank, ranks, ranksOnHost, memAvailable);
+        if (!plan.copies()) {
             return 0;
         }
-        long mapped = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum();
-        long rest = Math.max(0, mapped - bytes * 34 / 36 * ranks) / ranks;
-        if (!Boolean.getBoolean(INTERLEAVE_PROPERTY) && bytes + rest > REPACK_FIT * Prefetch.memAvailable()) {
-            return 0;
-        }
+        long bytes = plan.copyBytes();
         Partition p = Partition.of(config, rank, ranks);
         Arena arena = Arena.ofShared();
         try {

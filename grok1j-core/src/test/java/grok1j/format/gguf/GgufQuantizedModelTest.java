@@ -2,6 +2,7 @@ package grok1j.format.gguf;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -293,12 +294,44 @@ class GgufQuantizedModelTest {
     }
 
     /**
+     * The ranks of one host share its memory: with room for one rank's copy and file part but not two, one rank
+     * repacks and each of two ranks on the host does not; {@code -Dgrok1j.gguf.interleave=true} (any case) copies
+     * regardless.
+     */
+    @Test
+    void ranksOfOneHostCheckTheirCopiesTogether() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ8_0Matrix.supported());
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+            long file = m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum();
+            long expertBytes = m.tensors().stream().filter(t -> t.name().contains("_exps.")).mapToLong(TensorInfo::bytes).sum();
+            long copy = m.repackBytes(1, 2);
+            assertEquals(expertBytes / 34 * 36 / 2, copy);
+            long room = (long) Math.ceil((copy + (file - expertBytes) / 2) / GgufModel.REPACK_FIT) + 1;
+            GgufModel.RepackPlan alone = m.repackPlan(1, 2, 1, room);
+            assertEquals(copy, alone.copyBytes());
+            assertEquals((file - expertBytes) / 2, alone.fileBytes());
+            assertTrue(alone.copies(), "one rank on the host fits");
+            assertFalse(m.repackPlan(1, 2, 1, room - 3).copies(), "a few bytes fewer do not");
+            GgufModel.RepackPlan shared = m.repackPlan(1, 2, 2, room);
+            assertEquals(2 * (copy + (file - expertBytes) / 2), shared.hostBytes());
+            assertFalse(shared.copies(), "two ranks on the host do not fit");
+            assertEquals(0, m.repack(1, 2, 2, room));
+            assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
+            System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "TRUE");
+            assertTrue(m.repackPlan(1, 2, 2, 0).copies(), "forced");
+            assertEquals(copy, m.repack(1, 2, 2, 0));
+        } finally {
+            System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
+        }
+    }
+
+    /**
      * {@code -Dgrok1j.gguf.interleave=false} keeps the file's rows, another value than true or false is refused; other
      * types have nothing to repack.
      */
     @Test
     void repackCanBeTurnedOffAndLeavesOtherTypesAlone() throws IOException {
-        System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
+        System.setProperty(GgufModel.INTERLEAVE_PROPERTY, " False");
         try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
             assertEquals(0, m.repackBytes(0, 1));
             assertEquals(0, m.repack(0, 1));
