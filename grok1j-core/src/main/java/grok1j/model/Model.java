@@ -43,8 +43,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * Opens a model. In one process, weights stored in a layout the kernels read slowly are first copied into a
-     * faster one when the copy fits in memory ({@link ModelFile#repack(int, int)}: GGUF Q8_0 experts on 512-bit
-     * machines, a rank's slices of them), and
+     * faster one when the copy fits in memory ({@link ModelFile#repack(int, int)}: GGUF Q8_0 experts, a rank's
+     * slices of them), and
      * the mapped weights that fit in the memory the kernel reports available are read into the mapping before this
      * returns ({@link grok1j.format.Prefetch}, as llama.cpp maps with {@code MAP_POPULATE}); a
      * larger model is read as it is used.

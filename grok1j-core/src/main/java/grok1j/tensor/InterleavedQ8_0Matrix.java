@@ -35,7 +35,15 @@ import jdk.incubator.vector.VectorSpecies;
  * the same floats as the GGUF rows give and runs the same FMA chains as {@link GgufPanelGemm}, so it is bit for bit
  * the GGUF layout's.
  *
- * <p>Only 512-bit kernels exist ({@link #supported}); with 256-bit vectors the GGUF layout is kept.
+ * <p>Kernels for both vector widths: with 512-bit vectors decode takes four groups per pass (two vectors of 16 rows
+ * each) and prefill the 8-token tile of {@link GgufPanelGemm#kernel8}; with 256-bit vectors (16 registers) decode
+ * takes one group per pass (four vectors of 8 rows, four block partials and four totals) and prefill the 4-token tile
+ * of {@link GgufPanelGemm#kernel4} on each half of a group. The 256-bit code measured on Zen 5 with
+ * {@code -XX:UseAVX=2 -Dgrok1j.kernel.lanes=8} (AVX2 code, 16 registers): prefill of 128 tokens on the 2-layer Q8_0
+ * file 18.4-20.7 against 30.7-36.1 ms per token per layer for the GGUF rows (63-68 % of the FMA peak against 35-41 %);
+ * decode no faster in the running model (32768 x 6144 through the thread pool: 7.7-8.3 against 7.9-8.4 ms), although
+ * alone on one thread this kernel ran at 18.0 G weights/s against 13.4 for the GGUF rows' two-row kernel
+ * ({@link GgmlMatvec#q8_0x2}; two groups per pass, half a group each: 14.0).
  */
 public final class InterleavedQ8_0Matrix implements WeightMatrix {
     /** Stored rows per group: two 16-lane vectors. */
@@ -43,6 +51,9 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
     private static final int L = GgmlKernels.L;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+    /** The 256-bit kernels' species (8 lanes). */
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
@@ -65,9 +76,12 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         this.scaleOffset = scaleOffset;
     }
 
-    /** Whether this machine's kernels can use the layout: 512-bit vectors ({@code grok1j.kernel.lanes} 16). */
+    /**
+     * Whether this machine's kernels can use the layout: true for both widths the kernels have (512- and 256-bit
+     * vectors, {@code grok1j.kernel.lanes} 16 or 8).
+     */
     public static boolean supported() {
-        return L == 16;
+        return L == 16 || L == 8;
     }
 
     /** Whether {@code m} can be repacked: Q8_0 with a multiple of {@value #GROUP} rows, on a machine that {@link #supported}. */
@@ -89,7 +103,7 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
     public static InterleavedQ8_0Matrix repack(GgufMatrix m, Arena arena) {
         if (!canRepack(m)) {
             throw new IllegalArgumentException("cannot interleave a " + m.type() + " matrix of " + m.outputDim()
-                    + " rows with " + L + "-lane kernels (needs Q8_0, rows a multiple of " + GROUP + ", 512-bit vectors)");
+                    + " rows (needs Q8_0 with rows a multiple of " + GROUP + ")");
         }
         int k = m.inputDim();
         int n = m.outputDim();
@@ -249,6 +263,12 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         if (n1 % GROUP != 0) {
             edge(x, xo, y, yo, g1, g1 * GROUP, n1);
         }
+        if (L == 8) { // 256-bit vectors: one group per pass, one sequential stream
+            for (int g = g0; g < g1; g++) {
+                pass8(data, g * groupBytes + weightOffset, scaleOffset - weightOffset, x, xo, k, y, yo + g * GROUP);
+            }
+            return;
+        }
         int q = (g1 - g0) / 4;
         for (int g = g0; g < g0 + q; g++) {
             pass(data, g * groupBytes + weightOffset, q * groupBytes, scaleOffset - weightOffset, x, xo, k, y,
@@ -262,7 +282,11 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
     /** Rows {@code [c0, c1)} of group {@code g} (a group cut by the range): the whole group into scratch, then a copy. */
     private void edge(float[] x, int xo, float[] y, int yo, int g, int c0, int c1) {
         float[] e = EDGE.get();
-        pass(data, g * groupBytes + weightOffset, 0, scaleOffset - weightOffset, x, xo, k, e, 0, 0);
+        if (L == 8) {
+            pass8(data, g * groupBytes + weightOffset, scaleOffset - weightOffset, x, xo, k, e, 0);
+        } else {
+            pass(data, g * groupBytes + weightOffset, 0, scaleOffset - weightOffset, x, xo, k, e, 0, 0);
+        }
         System.arraycopy(e, c0 - g * GROUP, y, yo + c0, c1 - c0);
     }
 
@@ -320,10 +344,47 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         return (FloatVector) ByteVector.fromMemorySegment(B, w, off, LE).convertShape(VectorOperators.B2F, F, 0);
     }
 
+    /**
+     * {@link #pass} with 256-bit vectors: one group at {@code off} into {@code y[yo, + 32)}, four vectors of 8 rows,
+     * each with its block partial and its total (8 of the 16 registers). Per output the same chains as {@link #pass}.
+     */
+    static void pass8(MemorySegment w, long off, long ds, float[] x, int xo, int k, float[] y, int yo) {
+        FloatVector z = FloatVector.zero(F8);
+        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, s0 = z, s1 = z, s2 = z, s3 = z;
+        for (int i = 0; i < k; i++) {
+            long o = off + i * 32L;
+            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+            a0 = widen8(w, o).fma(xv, a0);
+            a1 = widen8(w, o + 8).fma(xv, a1);
+            a2 = widen8(w, o + 16).fma(xv, a2);
+            a3 = widen8(w, o + 24).fma(xv, a3);
+            if ((i & 31) == 31) {
+                long d = off + ds + (i >> 5) * 128L;
+                s0 = a0.fma(FloatVector.fromMemorySegment(F8, w, d, LE), s0);
+                s1 = a1.fma(FloatVector.fromMemorySegment(F8, w, d + 32, LE), s1);
+                s2 = a2.fma(FloatVector.fromMemorySegment(F8, w, d + 64, LE), s2);
+                s3 = a3.fma(FloatVector.fromMemorySegment(F8, w, d + 96, LE), s3);
+                a0 = z; a1 = z; a2 = z; a3 = z;
+            }
+        }
+        s0.intoArray(y, yo);
+        s1.intoArray(y, yo + 8);
+        s2.intoArray(y, yo + 16);
+        s3.intoArray(y, yo + 24);
+    }
+
+    /** 8 int8 weights at {@code off}, as floats. */
+    private static FloatVector widen8(MemorySegment w, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B8, w, off, LE).convertShape(VectorOperators.B2F, F8, 0);
+    }
+
     /** Groups of a prefill panel: 1024 columns, whose partial sums for 512 tokens (2 MB) stay in L2/L3. */
     private static final int PANEL_GROUPS = 32;
-    /** Tokens of the register tile ({@link GgufPanelGemm#kernel8}). */
-    private static final int MR = 8;
+    /** Tokens of the register tile: {@link GgufPanelGemm#kernel8} (512-bit), {@link GgufPanelGemm#kernel4} (256-bit). */
+    private static final int MR = L == 16 ? 8 : 4;
+    /** Columns of the register tile (two vectors), and the tiles a group's 32 columns make: 1 (512-bit) or 2. */
+    private static final int NR = GgufPanelGemm.NR;
+    private static final int HALVES = GROUP / NR;
     private static final int KB = GgufPanelGemm.KB;
 
     /** Per-thread prefill buffers, grown to the largest token count seen. */
@@ -340,7 +401,8 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
      * stored position by position, so this is that GEMM without the staging. Per panel of {@link #PANEL_GROUPS}
      * groups and block of {@code KB} input rows: the tokens' activations are packed as rows, each group's strip is
      * dequantized ({@code d * q}, exact) into L1 and multiplied by {@link GgufPanelGemm#kernel8}, 8 tokens x 2
-     * vectors, the activation broadcast. Each output is one float32 FMA chain over {@code k} in order, with the
+     * vectors, the activation broadcast (with 256-bit vectors {@link GgufPanelGemm#kernel4}, 4 tokens x 2 vectors, on
+     * each 16-column half of the strip). Each output is one float32 FMA chain over {@code k} in order, with the
      * same floats as the GGUF rows' GEMM ({@link GgufPanelGemm}): the same result, bit for bit, whatever the layout.
      */
     private void prefill(float[] x, int tokens, float[] y, int n0, int n1) {
@@ -366,10 +428,21 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
                     }
                 }
                 for (int g = p0; g < p1; g++) {
-                    dequantizeStrip(g, kb, kc, s.strip);
+                    if (L == 16) {
+                        dequantizeStrip(g, kb, kc, s.strip);
+                    } else {
+                        dequantizeStrip8(g, kb, kc, s.strip);
+                    }
                     int a = (g - p0) * tiles * tileFloats;
                     for (int tt = 0; tt < tiles; tt++, a += tileFloats) {
-                        GgufPanelGemm.kernel8(s.block, tt * MR * KB, s.strip, 0, kc, s.acc, a, kb == 0);
+                        if (L == 16) {
+                            GgufPanelGemm.kernel8(s.block, tt * MR * KB, s.strip, 0, kc, s.acc, a, kb == 0);
+                        } else {
+                            for (int h = 0; h < HALVES; h++) {
+                                GgufPanelGemm.kernel4(s.block, tt * MR * KB, s.strip, h * KB * NR, kc, s.acc,
+                                        a + h * MR * NR, kb == 0);
+                            }
+                        }
                     }
                 }
             }
@@ -377,8 +450,14 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
                 int c0 = Math.max(n0, g * GROUP);
                 int c1 = Math.min(n1, (g + 1) * GROUP);
                 for (int t = 0; t < tokens; t++) {
-                    int a = (g - p0) * tiles * tileFloats + t / MR * tileFloats + t % MR * GROUP;
-                    System.arraycopy(s.acc, a + c0 - g * GROUP, y, t * n + c0, c1 - c0);
+                    // token t's outputs of half h: NR columns at tile + h * MR * NR + (t % MR) * NR
+                    int tile = (g - p0) * tiles * tileFloats + t / MR * tileFloats + t % MR * NR;
+                    for (int h = 0; h < HALVES; h++) {
+                        int from = Math.max(c0, g * GROUP + h * NR), to = Math.min(c1, g * GROUP + (h + 1) * NR);
+                        if (from < to) {
+                            System.arraycopy(s.acc, tile + h * MR * NR + from - g * GROUP - h * NR, y, t * n + from, to - from);
+                        }
+                    }
                 }
             }
         }
@@ -394,6 +473,27 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
             for (int i = b; i < b + 32; i++) {
                 widen(data, wo + 32L * i).mul(d0).intoArray(strip, i * GROUP);
                 widen(data, wo + 32L * i + 16).mul(d1).intoArray(strip, i * GROUP + 16);
+            }
+        }
+    }
+
+    /**
+     * {@link #dequantizeStrip} for 256-bit vectors, in two halves of 16 columns:
+     * {@code strip[h * KB * 16 + i * 16 + j] = d * q} for column {@code 16 h + j}.
+     */
+    private void dequantizeStrip8(int g, int kb, int kc, float[] strip) {
+        long wo = g * groupBytes + weightOffset + 32L * kb;
+        long so = g * groupBytes + scaleOffset + 128L * (kb / 32);
+        for (int b = 0; b < kc; b += 32) {
+            FloatVector d0 = FloatVector.fromMemorySegment(F8, data, so + 4L * b, LE);
+            FloatVector d1 = FloatVector.fromMemorySegment(F8, data, so + 4L * b + 32, LE);
+            FloatVector d2 = FloatVector.fromMemorySegment(F8, data, so + 4L * b + 64, LE);
+            FloatVector d3 = FloatVector.fromMemorySegment(F8, data, so + 4L * b + 96, LE);
+            for (int i = b; i < b + 32; i++) {
+                widen8(data, wo + 32L * i).mul(d0).intoArray(strip, i * 16);
+                widen8(data, wo + 32L * i + 8).mul(d1).intoArray(strip, i * 16 + 8);
+                widen8(data, wo + 32L * i + 16).mul(d2).intoArray(strip, KB * 16 + i * 16);
+                widen8(data, wo + 32L * i + 24).mul(d3).intoArray(strip, KB * 16 + i * 16 + 8);
             }
         }
     }

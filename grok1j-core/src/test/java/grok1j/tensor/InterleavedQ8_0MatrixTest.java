@@ -163,8 +163,7 @@ class InterleavedQ8_0MatrixTest {
                     GgufPanelGemmTest.randomRows(arena, GgmlType.Q4_0, K, N, new Random(9)), K, N);
             assertFalse(InterleavedQ8_0Matrix.canRepack(q4));
             GgufMatrix fits = random(arena, K, N, 10);
-            assertEquals(InterleavedQ8_0Matrix.supported(), InterleavedQ8_0Matrix.canRepack(fits),
-                    "only 512-bit kernels exist");
+            assertTrue(InterleavedQ8_0Matrix.canRepack(fits), "kernels for 256- and 512-bit vectors");
         }
     }
 }

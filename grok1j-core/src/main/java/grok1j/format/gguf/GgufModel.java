@@ -44,7 +44,7 @@ import java.util.Map;
 public final class GgufModel implements ModelFile {
     /**
      * System property for {@link #repack(int, int)}: unset, the Q8_0 expert matrices are repacked into
-     * {@link InterleavedQ8_0Matrix} (512-bit machines) when the copy fits in memory; {@code false} never repacks;
+     * {@link InterleavedQ8_0Matrix} when the copy fits in memory; {@code false} never repacks;
      * {@code true} repacks without the memory check.
      */
     public static final String INTERLEAVE_PROPERTY = "grok1j.gguf.interleave";
@@ -183,8 +183,8 @@ public final class GgufModel implements ModelFile {
     /**
      * Copies the Q8_0 expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel job takes,
      * into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32 weights
-     * instead of 34) in memory of this model's own, where decode and prefill run faster than on the file's rows; on
-     * 512-bit machines, when the copies and (about) the rest of the rank's part of the mapped files, times the
+     * instead of 34) in memory of this model's own, where decode and prefill run faster than on the file's rows (with
+     * 256-bit vectors prefill only), when the copies and (about) the rest of the rank's part of the mapped files, times the
      * {@code ranksOnHost} ranks of this host, fit in {@value #REPACK_FIT} of {@code memAvailable} ({@link RepackPlan};
      * a model larger than RAM keeps reading its file). Afterwards
      * {@link #weights()} holds the copies (a rank's as {@link PreparedSlice}s, which its {@link Partition} cuts out),
