@@ -156,7 +156,7 @@ public final class WeightCheck {
             return;
         }
         try (FileChannel ch = FileChannel.open(s.file(), StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
-            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, a.offset(), a.length(), arena);
+            MemorySegment seg = FileMapping.readOnly(s.file(), ch, a.offset(), a.length(), arena);
             ByteOrder order = a.order() == null ? ByteOrder.LITTLE_ENDIAN : a.order();
             long n = a.length() / a.dtype().size();
             switch (a.dtype()) {

@@ -63,7 +63,7 @@ final class GgufShard {
         MemorySegment seg;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
-            seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : grok1j.format.FileMapping.readOnly(path, ch, 0, size, arena);
         }
         return parse(path, seg);
     }

@@ -274,7 +274,8 @@ public final class OfficialCheckpoint implements ModelFile {
             if (ch.size() < s.size()) {
                 throw new ModelFormatException(s.name() + ": shrank from " + s.size() + " to " + ch.size() + " bytes while opening");
             }
-            return ch.map(FileChannel.MapMode.READ_ONLY, 0, s.size(), arena);
+            return s.size() == 0 ? ch.map(FileChannel.MapMode.READ_ONLY, 0, 0, arena)
+                    : grok1j.format.FileMapping.readOnly(s.file(), ch, 0, s.size(), arena);
         } catch (IOException e) {
             if (e instanceof ModelFormatException mfe) {
                 throw mfe;

@@ -65,7 +65,7 @@ public final class SafetensorsFile {
         MemorySegment file;
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
-            file = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            file = size == 0 ? MemorySegment.ofArray(new byte[0]) : grok1j.format.FileMapping.readOnly(path, ch, 0, size, arena);
         }
         return parse(path, file);
     }
