@@ -38,12 +38,12 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Kernels for both vector widths: with 512-bit vectors decode takes four groups per pass (two vectors of 16 rows
  * each) and prefill the 8-token tile of {@link GgufPanelGemm#kernel8}; with 256-bit vectors (16 registers) decode
  * takes one group per pass (four vectors of 8 rows, four block partials and four totals) and prefill the 4-token tile
- * of {@link GgufPanelGemm#kernel4} on each half of a group. The 256-bit code measured on Zen 5 with
- * {@code -XX:UseAVX=2 -Dgrok1j.kernel.lanes=8} (AVX2 code, 16 registers): prefill of 128 tokens on the 2-layer Q8_0
- * file 18.4-20.7 against 30.7-36.1 ms per token per layer for the GGUF rows (63-68 % of the FMA peak against 35-41 %);
- * decode no faster in the running model (32768 x 6144 through the thread pool: 7.7-8.3 against 7.9-8.4 ms), although
- * alone on one thread this kernel ran at 18.0 G weights/s against 13.4 for the GGUF rows' two-row kernel
- * ({@link GgmlMatvec#q8_0x2}; two groups per pass, half a group each: 14.0).
+ * of {@link GgufPanelGemm#kernel4} on each half of a group. The 256-bit code measured on Zen 5 as AVX2 code
+ * ({@code -XX:UseAVX=2 -Dgrok1j.kernel.lanes=8}, 16 registers), the 2-layer Q8_0 file, alternating runs: decode
+ * 51.4-57.6 against 74.2-76.5 ms per layer for the GGUF rows, prefill of 128 tokens 16.9-21.4 against 26.7-28.5 ms per
+ * token per layer (59-75 % of the FMA peak against 44-47 %). Alone on one thread this kernel ran at 18.0 G weights/s
+ * against 13.4 for the GGUF rows' two-row kernel ({@link GgmlMatvec#q8_0x2}; two groups per pass, half a group each:
+ * 14.0).
  */
 public final class InterleavedQ8_0Matrix implements WeightMatrix {
     /** Stored rows per group: two 16-lane vectors. */
