@@ -1,11 +1,9 @@
 package grok1j.format;
 
+import grok1j.tensor.Libc;
 import grok1j.tensor.ThreadPool;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -26,19 +24,7 @@ public final class Prefetch {
     /** Bytes per unit of work: large enough to keep the system call's cost small, small enough to balance threads. */
     private static final long CHUNK = 64L << 20;
     private static final int MADV_POPULATE_READ = 22;
-    private static final MethodHandle MADVISE = madvise();
-    private static final AtomicBoolean REFUSED = new AtomicBoolean(MADVISE == null);
-
-    private static MethodHandle madvise() {
-        try {
-            Linker linker = Linker.nativeLinker();
-            return linker.defaultLookup().find("madvise").map(f -> linker.downcallHandle(f,
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT)))
-                    .orElse(null);
-        } catch (RuntimeException | LinkageError e) {
-            return null;
-        }
-    }
+    private static final AtomicBoolean REFUSED = new AtomicBoolean(!Libc.madviseAvailable());
 
     /**
      * Populates every mapping of {@code segments} (each a whole mapped file), all threads of {@code pool} at once.
@@ -84,17 +70,13 @@ public final class Prefetch {
      * the range again faults it back in. Does nothing where {@code madvise} is unavailable.
      */
     public static void release(MemorySegment mapped) {
-        if (MADVISE == null || !mapped.isNative()) {
+        if (!Libc.madviseAvailable() || !mapped.isNative()) {
             return;
         }
         long start = (mapped.address() + PAGE - 1) & -PAGE;
         long end = (mapped.address() + mapped.byteSize()) & -PAGE;
         if (end > start) {
-            try {
-                int ignored = (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), end - start, MADV_DONTNEED);
-            } catch (Throwable e) {
-                // a hint only
-            }
+            Libc.madvise(start, end - start, MADV_DONTNEED); // a hint only
         }
     }
 
@@ -120,18 +102,13 @@ public final class Prefetch {
             start += PAGE;
         }
         if (!REFUSED.get() && start < seg.address() + to) {
-            try {
-                int rc = (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), seg.address() + to - start, MADV_POPULATE_READ);
-                if (rc == 0) {
-                    if (start > address) {
-                        seg.get(ValueLayout.JAVA_BYTE, from); // the partial page before the aligned start
-                    }
-                    return;
+            if (Libc.madvise(start, seg.address() + to - start, MADV_POPULATE_READ) == 0) {
+                if (start > address) {
+                    seg.get(ValueLayout.JAVA_BYTE, from); // the partial page before the aligned start
                 }
-            } catch (Throwable e) {
-                // fall through to touching the pages
+                return;
             }
-            REFUSED.set(true); // an older kernel (EINVAL): do not ask again
+            REFUSED.set(true); // an older kernel (EINVAL): do not ask again; touch the pages instead
         }
         byte sink = 0;
         for (long o = from; o < to; o += PAGE) {
