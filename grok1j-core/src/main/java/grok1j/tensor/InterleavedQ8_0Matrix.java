@@ -55,8 +55,6 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
-    private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
 
     private final MemorySegment data;
     private final int k;
@@ -126,15 +124,16 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
             byte[][] buf = buffers.get();
             byte[] rows = buf[0];
             byte[] out = buf[1];
-            MemorySegment rowsView = MemorySegment.ofArray(rows);
-            MemorySegment outView = MemorySegment.ofArray(out);
             for (int r = 0; r < GROUP; r++) {
                 MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
             }
             for (int r = 0; r < GROUP; r++) {
                 for (int b = 0; b < blocks; b++) {
-                    float d = Float.float16ToFloat(rowsView.get(SHORT_LE, r * rb + 34 * b));
-                    outView.set(FLOAT_LE, 32L * k + 128L * b + 4L * r, d);
+                    // through array views, not heap segments: C2 inlines the kernels' segment accesses for the segment
+                    // classes the JDK's shared access code has seen, and a third class here made every kernel's
+                    // scalar loads a type switch (see FileMapping)
+                    float d = Float.float16ToFloat((short) SHORT_ARRAY_LE.get(rows, r * rb + 34 * b));
+                    FLOAT_ARRAY_LE.set(out, 32 * k + 128 * b + 4 * r, d);
                 }
             }
             for (int b = 0; b < blocks; b++) {
@@ -152,6 +151,10 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
 
     private static final java.lang.invoke.VarHandle LONG_LE =
             java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, LE);
+    private static final java.lang.invoke.VarHandle SHORT_ARRAY_LE =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(short[].class, LE);
+    private static final java.lang.invoke.VarHandle FLOAT_ARRAY_LE =
+            java.lang.invoke.MethodHandles.byteArrayViewVarHandle(float[].class, LE);
 
     /**
      * Transposes the 8 x 8 bytes at {@code from} (rows {@code fromStride} apart) into {@code to} (rows
