@@ -148,7 +148,8 @@ final class SyntheticModel implements AutoCloseable {
             try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
                     java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
                 ch.write(java.nio.ByteBuffer.wrap(new byte[1]), bytes - 1); // sparse: only this page is backed
-                return ch.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+                // mapped as the weights of a real model are (FileMapping: one segment class for the kernels to see)
+                return grok1j.format.FileMapping.readWrite(file, ch, bytes, arena);
             } finally {
                 java.nio.file.Files.deleteIfExists(file); // the mapping keeps the pages; nothing is left behind
             }

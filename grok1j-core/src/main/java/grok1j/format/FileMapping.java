@@ -39,7 +39,7 @@ public final class FileMapping {
             throw new IllegalArgumentException("cannot map " + length + " bytes at " + offset + " of " + path);
         }
         if (Libc.memoryMapping()) {
-            MemorySegment m = mmap(path, offset, length, arena);
+            MemorySegment m = mmap(path, offset, length, false, arena);
             if (m != null) {
                 return m;
             }
@@ -47,16 +47,36 @@ public final class FileMapping {
         return channel.map(FileChannel.MapMode.READ_ONLY, offset, length, arena);
     }
 
+    /**
+     * The first {@code length} bytes of the file {@code channel} reads and writes ({@code path}), shared with the file,
+     * unmapped when {@code arena} closes (the bench's synthetic weights, in a deleted temporary file).
+     *
+     * @throws IOException if the file cannot be mapped
+     */
+    public static MemorySegment readWrite(Path path, FileChannel channel, long length, Arena arena) throws IOException {
+        if (length <= 0) {
+            throw new IllegalArgumentException("cannot map " + length + " bytes of " + path);
+        }
+        if (Libc.memoryMapping()) {
+            MemorySegment m = mmap(path, 0, length, true, arena);
+            if (m != null) {
+                return m;
+            }
+        }
+        return channel.map(FileChannel.MapMode.READ_WRITE, 0, length, arena);
+    }
+
     /** The native mapping, or null if a call refused (the caller falls back to {@link FileChannel#map}). */
-    private static MemorySegment mmap(Path path, long offset, long length, Arena arena) {
+    private static MemorySegment mmap(Path path, long offset, long length, boolean writable, Arena arena) {
         long skip = offset % PAGE; // mmap takes page-aligned offsets
-        int fd = Libc.open(path.toAbsolutePath().toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        int fd = Libc.open(path.toAbsolutePath().toString(), (writable ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC);
         if (fd < 0) {
             return null;
         }
         try {
-            MemorySegment m = Libc.mmap(length + skip, Libc.PROT_READ, Libc.MAP_SHARED, fd, offset - skip, arena);
-            return m == null ? null : m.asSlice(skip, length).asReadOnly();
+            int prot = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
+            MemorySegment m = Libc.mmap(length + skip, prot, Libc.MAP_SHARED, fd, offset - skip, arena);
+            return m == null ? null : writable ? m : m.asSlice(skip, length).asReadOnly();
         } finally {
             Libc.close(fd); // the mapping keeps the file
         }

@@ -46,6 +46,23 @@ class FileMappingTest {
         }
     }
 
+    /** A read-write mapping is shared with the file: what is written through it is what the file then reads. */
+    @Test
+    void readWriteMappingsWriteTheFile() throws IOException {
+        Path f = tmp.resolve("synthetic.bin");
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                StandardOpenOption.WRITE); Arena arena = Arena.ofConfined()) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[1]), 3 * 4096 - 1);
+            MemorySegment m = FileMapping.readWrite(f, ch, 3 * 4096, arena);
+            assertEquals(3 * 4096, m.byteSize());
+            m.set(ValueLayout.JAVA_INT_UNALIGNED, 5000, 0x12345678);
+        }
+        byte[] back = Files.readAllBytes(f);
+        assertEquals(3 * 4096, back.length);
+        assertEquals(0x12345678, java.nio.ByteBuffer.wrap(back, 5000, 4).order(java.nio.ByteOrder.nativeOrder()).getInt());
+        assertEquals(0, back[0]);
+    }
+
     /**
      * The point of the class: on Linux a file's mapping is a segment of the same class as the repacked weights'
      * memory, so the kernels' loads see one class (two made every load a type switch, ~1.8x slower decode).
