@@ -138,6 +138,11 @@ final class ConvertCommand implements Callable<Integer> {
     }
 
     static long parseSize(String s) {
+        return parseSize("--split-max-size", s);
+    }
+
+    /** A positive byte count such as {@code 500M} or {@code 50G}; the error names {@code option}. */
+    static long parseSize(String option, String s) {
         String t = s.trim().toUpperCase(Locale.ROOT);
         long mult = 1;
         if (t.endsWith("B")) {
@@ -154,7 +159,7 @@ final class ConvertCommand implements Callable<Integer> {
             }
             return v;
         } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("--split-max-size " + s + " is not a size (e.g. 500M, 50G)");
+            throw new IllegalArgumentException(option + " " + s + " is not a size (e.g. 500M, 50G)");
         }
     }
 }

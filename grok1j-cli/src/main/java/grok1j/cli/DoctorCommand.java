@@ -69,7 +69,7 @@ final class DoctorCommand implements Callable<Integer> {
         if (parallel < 1) {
             throw new IllegalArgumentException("--parallel must be positive, got " + parallel);
         }
-        Long available = ram == null ? null : ConvertCommand.parseSize(ram);
+        Long available = ram == null ? null : ConvertCommand.parseSize("--ram", ram);
         PrintStream out = CommandLineContext.out();
         try (ModelFile f = ModelFiles.open(model)) {
             GrokConfig c = f.weights().config();
@@ -216,13 +216,16 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("a decode step reads: " + gb(w.perToken()) + rank);
         GgufModel.RepackPlan plan = repackPlan(f, r.ranks(), m);
         if (plan != null && plan.copyBytes() > 0) {
-            String fit = plan.forced() ? "made without a memory check (-Dgrok1j.gguf.interleave=true)"
-                    : (plan.copies() ? "fits" : "does not fit, so open keeps the file's rows") + ": the copy and the rest of the file ("
-                    + gb(plan.hostBytes()) + ") against " + Math.round(100 * GgufModel.REPACK_FIT) + " % of the "
-                    + gb(m.memAvailable()) + " available";
-            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into the interleaved Q8_0 layout, faster to "
-                    + "decode and prefill (memory of the process's own instead of the file's pages) when it fits; here it "
-                    + fit + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)");
+            boolean fits = plan.hostBytes() <= GgufModel.REPACK_FIT * m.memAvailable();
+            String against = ": the copy and the rest of the file (" + gb(plan.hostBytes()) + ") against "
+                    + Math.round(100 * GgufModel.REPACK_FIT) + " % of the " + gb(m.memAvailable()) + " available";
+            String fit = plan.forced()
+                    ? "is made without the memory check (-Dgrok1j.gguf.interleave=true)" + (fits ? "" : ", although it does not fit" + against)
+                    : fits ? "fits" + against + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)"
+                    : "does not fit" + against + ", so open keeps the file's rows (-Dgrok1j.gguf.interleave=true copies anyway)";
+            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into the interleaved Q8_0 layout (36 bytes "
+                    + "per 32 weights instead of 34, in the process's own memory), faster to decode and prefill, when it "
+                    + "fits; here it " + fit);
         }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));
@@ -249,7 +252,14 @@ final class DoctorCommand implements Callable<Integer> {
         o.put("model", f.location().toString());
         GgufModel.RepackPlan plan = repackPlan(f, p.request().ranks(), p.machine());
         o.put("repack_bytes", plan == null ? 0 : plan.copyBytes());
-        o.put("repack_fits", plan != null && plan.copies());
+        // repack_fits: whether copy and file fit (true or false, null when there is nothing to copy); repack_copies:
+        // whether open makes the copy (also when forced)
+        if (plan == null || plan.copyBytes() == 0) {
+            o.putNull("repack_fits");
+        } else {
+            o.put("repack_fits", plan.hostBytes() <= GgufModel.REPACK_FIT * p.machine().memAvailable());
+        }
+        o.put("repack_copies", plan != null && plan.copies());
         o.put("ranks", p.request().ranks());
         o.put("context", p.request().context());
         o.put("parallel", p.request().parallel());

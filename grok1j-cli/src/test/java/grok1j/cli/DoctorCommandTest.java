@@ -190,9 +190,11 @@ class DoctorCommandTest {
             assertFalse(mid.get("repack_fits").asBoolean());
             if (copy > 0) {
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
-                assertTrue(text.out().contains("here it does not fit, so open keeps the file's rows: the copy and the rest "
-                        + "of the file (354.8 GB) against 90 % of the 274.9 GB available"), text.out());
+                assertTrue(text.out().contains("here it does not fit: the copy and the rest of the file (354.8 GB) against "
+                        + "90 % of the 274.9 GB available, so open keeps the file's rows"), text.out());
+                assertFalse(mid.get("repack_copies").asBoolean());
             }
+            CliTest.assertBadInput(CliTest.run("doctor", "--model", file.toString(), "--ram", "abc"), "--ram abc is not a size");
             assertEquals("page_cache", mid.get("verdict").asText());
             assertTrue(mid.get("seconds_per_token_from_disk").asDouble() > 0);
             assertTrue(mid.get("summary").asText().contains("at an assumed 2.0 GB/s (not measured)"));
