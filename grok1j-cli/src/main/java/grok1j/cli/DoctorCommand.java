@@ -216,7 +216,7 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("a decode step reads: " + gb(w.perToken()) + rank);
         GgufModel.RepackPlan plan = repackPlan(f, r.ranks(), m);
         if (plan != null && plan.copyBytes() > 0) {
-            boolean fits = plan.hostBytes() <= GgufModel.REPACK_FIT * m.memAvailable();
+            boolean fits = plan.fits();
             String against = ": the copy and the rest of the file (" + gb(plan.hostBytes()) + ") against "
                     + Math.round(100 * GgufModel.REPACK_FIT) + " % of the " + gb(m.memAvailable()) + " available";
             String fit = plan.forced()
@@ -257,7 +257,7 @@ final class DoctorCommand implements Callable<Integer> {
         if (plan == null || plan.copyBytes() == 0) {
             o.putNull("repack_fits");
         } else {
-            o.put("repack_fits", plan.hostBytes() <= GgufModel.REPACK_FIT * p.machine().memAvailable());
+            o.put("repack_fits", plan.fits());
         }
         o.put("repack_copies", plan != null && plan.copies());
         o.put("ranks", p.request().ranks());

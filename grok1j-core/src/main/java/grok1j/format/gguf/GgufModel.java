@@ -148,9 +148,14 @@ public final class GgufModel implements ModelFile {
             return ranksOnHost * (copyBytes + fileBytes);
         }
 
-        /** True if the copy is made: something to copy, and forced or {@link #hostBytes()} fits. */
+        /** True if {@link #hostBytes()} fits in {@value #REPACK_FIT} of {@code memAvailable}. */
+        public boolean fits() {
+            return hostBytes() <= REPACK_FIT * memAvailable;
+        }
+
+        /** True if the copy is made: something to copy, and forced or it {@link #fits()}. */
         public boolean copies() {
-            return copyBytes > 0 && (forced || hostBytes() <= REPACK_FIT * memAvailable);
+            return copyBytes > 0 && (forced || fits());
         }
     }
 
