@@ -2,7 +2,6 @@ package grok1j.tensor;
 
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -17,7 +16,6 @@ public final class AttentionKernels {
     private AttentionKernels() {}
 
     private static final VectorSpecies<Float> F = Kernels.F;
-    private static final VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final int L = F.length();
 
     /** Float lanes per vector of these kernels. */
@@ -32,6 +30,9 @@ public final class AttentionKernels {
      */
     public static void dots3(float[] q, int q0, int q1, int q2, float[] keys, int k0, int stride, int count, int n,
                              float[] out, int o0, int o1, int o2) {
+        // lane sums through an array: C2 does not inline calls at the end of this method (its graph is too big), and a
+        // vector passed to such a call is boxed: ~600 bytes of garbage per pair of keys (300 MB in a 512-token prefill)
+        float[] lanes = LaneSum.scratch();
         int s = 0;
         for (; s + 2 <= count; s += 2) {
             int ka = k0 + s * stride, kb = ka + stride;
@@ -72,12 +73,18 @@ public final class AttentionKernels {
                 c0 = u0.fma(x0, c0);
                 f0 = u0.fma(y0, f0);
             }
-            out[o0 + s] = finish(LaneSum.sum(a0.add(a1), FOLDS), q, q0, keys, ka, i, n);
-            out[o1 + s] = finish(LaneSum.sum(b0.add(b1), FOLDS), q, q1, keys, ka, i, n);
-            out[o2 + s] = finish(LaneSum.sum(c0.add(c1), FOLDS), q, q2, keys, ka, i, n);
-            out[o0 + s + 1] = finish(LaneSum.sum(d0.add(d1), FOLDS), q, q0, keys, kb, i, n);
-            out[o1 + s + 1] = finish(LaneSum.sum(e0.add(e1), FOLDS), q, q1, keys, kb, i, n);
-            out[o2 + s + 1] = finish(LaneSum.sum(f0.add(f1), FOLDS), q, q2, keys, kb, i, n);
+            a0.add(a1).intoArray(lanes, 0);
+            b0.add(b1).intoArray(lanes, L);
+            c0.add(c1).intoArray(lanes, 2 * L);
+            d0.add(d1).intoArray(lanes, 3 * L);
+            e0.add(e1).intoArray(lanes, 4 * L);
+            f0.add(f1).intoArray(lanes, 5 * L);
+            out[o0 + s] = finish(LaneSum.sum(lanes, 0, L), q, q0, keys, ka, i, n);
+            out[o1 + s] = finish(LaneSum.sum(lanes, L, L), q, q1, keys, ka, i, n);
+            out[o2 + s] = finish(LaneSum.sum(lanes, 2 * L, L), q, q2, keys, ka, i, n);
+            out[o0 + s + 1] = finish(LaneSum.sum(lanes, 3 * L, L), q, q0, keys, kb, i, n);
+            out[o1 + s + 1] = finish(LaneSum.sum(lanes, 4 * L, L), q, q1, keys, kb, i, n);
+            out[o2 + s + 1] = finish(LaneSum.sum(lanes, 5 * L, L), q, q2, keys, kb, i, n);
         }
         if (s < count) {
             int ka = k0 + s * stride;

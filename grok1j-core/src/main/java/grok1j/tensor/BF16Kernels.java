@@ -7,7 +7,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -33,31 +32,6 @@ final class BF16Kernels {
     static final int L = I.length();
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int HIGH = 0xFFFF0000;
-    /**
-     * The folds of {@link #sum}: step {@code j} adds lane {@code i + w_j} to lane {@code i}, {@code w = L/2, L/4, .., 1}.
-     * {@code reduceLanes(ADD)} leaves the order of its additions unspecified, and C2's order differs from the
-     * interpreter's, so a dot product's last bit would depend on how far the JIT had got; this order is fixed.
-     */
-    private static final VectorShuffle<Float>[] FOLDS = folds();
-
-    @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] folds() {
-        int steps = Integer.numberOfTrailingZeros(L);
-        VectorShuffle<Float>[] f = new VectorShuffle[steps];
-        for (int j = 0, w = L / 2; j < steps; j++, w /= 2) {
-            final int shift = w;
-            f[j] = VectorShuffle.fromOp(F, i -> (i + shift) % L);
-        }
-        return f;
-    }
-
-    /** The sum of {@code v}'s lanes as a pairwise tree in a fixed order (see {@link #FOLDS}). */
-    static float sum(FloatVector v) {
-        for (VectorShuffle<Float> fold : FOLDS) {
-            v = v.add(v.rearrange(fold));
-        }
-        return v.lane(0);
-    }
 
     private static VectorSpecies<Integer> species() {
         String bits = System.getProperty("grok1j.vector.bits");
@@ -125,7 +99,10 @@ final class BF16Kernels {
             a0 = v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, even, xi + j), a0);
             a1 = v0.and(HIGH).reinterpretAsFloats().fma(FloatVector.fromArray(F, odd, xi + j), a1);
         }
-        float sum = sum(a0.add(a1).add(a2.add(a3)));
+        // the lane sum in LaneSum's fixed order, through an array (a vector passed to a call C2 did not inline is boxed)
+        float[] lanes = LaneSum.scratch();
+        a0.add(a1).add(a2.add(a3)).intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, L);
         for (; j < pairs; j++) {
             sum += bf16(w, off + 4L * j) * even[xi + j] + bf16(w, off + 4L * j + 2) * odd[xi + j];
         }
@@ -171,14 +148,20 @@ final class BF16Kernels {
             c30 = o0.fma(xo, e0.fma(xe, c30));
             c31 = o1.fma(xo, e1.fma(xe, c31));
         }
-        out[0] = sum(c00);
-        out[1] = sum(c01);
-        out[2] = sum(c10);
-        out[3] = sum(c11);
-        out[4] = sum(c20);
-        out[5] = sum(c21);
-        out[6] = sum(c30);
-        out[7] = sum(c31);
+        // lane sums in LaneSum's fixed order through an array: C2 does not inline calls at the end of this method, and
+        // vectors passed to them were boxed (900 MB of garbage in a 128-token prefill of one Grok-2 layer)
+        float[] lanes = LaneSum.scratch();
+        c00.intoArray(lanes, 0);
+        c01.intoArray(lanes, L);
+        c10.intoArray(lanes, 2 * L);
+        c11.intoArray(lanes, 3 * L);
+        c20.intoArray(lanes, 4 * L);
+        c21.intoArray(lanes, 5 * L);
+        c30.intoArray(lanes, 6 * L);
+        c31.intoArray(lanes, 7 * L);
+        for (int h = 0; h < 8; h++) {
+            out[h] = LaneSum.sum(lanes, h * L, L);
+        }
         for (; j < pairs; j++) {
             float we0 = bf16(w0, off0 + 4L * j), wo0 = bf16(w0, off0 + 4L * j + 2);
             float we1 = bf16(w1, off1 + 4L * j), wo1 = bf16(w1, off1 + 4L * j + 2);

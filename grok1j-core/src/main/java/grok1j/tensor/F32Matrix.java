@@ -15,8 +15,6 @@ import jdk.incubator.vector.VectorSpecies;
 public final class F32Matrix implements WeightMatrix {
     /** The kernels' width ({@link GgmlKernels#L}: the machine's, or 8 lanes when tests force it). */
     private static final VectorSpecies<Float> F = GgmlKernels.L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
-    /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
-    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final ValueLayout.OfFloat LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /**
      * Rows per pass of {@link Layout#OUT_IN} products: four with 32 vector registers (16 accumulators and 4 activation
@@ -75,20 +73,21 @@ public final class F32Matrix implements WeightMatrix {
             // stream (the unembedding's 131,072 rows of 24 KB), and loads each activation vector once for all of them
             int q = (n1 - n0) / ROWS;
             long part = (long) q * k * 4;
+            float[] lanes = LaneSum.scratch();
             for (int c = n0; c < n0 + q; c++) {
                 long off = (long) c * k * 4;
                 for (int t = 0; t < tokens; t++) {
                     if (ROWS == 4) {
-                        dotRows4(off, part, x, t * k, y, t * n + c, q);
+                        dotRows4(off, part, x, t * k, y, t * n + c, q, lanes);
                     } else {
-                        dotRows2(off, part, x, t * k, y, t * n + c, q);
+                        dotRows2(off, part, x, t * k, y, t * n + c, q, lanes);
                     }
                 }
             }
             for (int c = n0 + ROWS * q; c < n1; c++) {
                 long off = (long) c * k * 4;
                 for (int t = 0; t < tokens; t++) {
-                    y[t * n + c] = dotRow(off, x, t * k);
+                    y[t * n + c] = dotRow(off, x, t * k, lanes);
                 }
             }
         } else {
@@ -122,7 +121,7 @@ public final class F32Matrix implements WeightMatrix {
      * {@link #dotRow} of the four rows at {@code off}, {@code off + part}, ... written to {@code y[yo + r * ys]}:
      * each row's sums are those of {@code dotRow} (same accumulators, lane sum and tail), only the loads are shared.
      */
-    private void dotRows4(long off, long part, float[] x, int xOff, float[] y, int yo, int ys) {
+    private void dotRows4(long off, long part, float[] x, int xOff, float[] y, int yo, int ys, float[] lanes) {
         final int l = F.length();
         final long o1 = off + part, o2 = o1 + part, o3 = o2 + part;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
@@ -159,14 +158,19 @@ public final class F32Matrix implements WeightMatrix {
             c0 = FloatVector.fromMemorySegment(F, data, o2 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, c0);
             d0 = FloatVector.fromMemorySegment(F, data, o3 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, d0);
         }
-        y[yo] = tail(LaneSum.sum(a0.add(a1).add(a2.add(a3)), FOLDS), off, i, x, xOff);
-        y[yo + ys] = tail(LaneSum.sum(b0.add(b1).add(b2.add(b3)), FOLDS), o1, i, x, xOff);
-        y[yo + 2 * ys] = tail(LaneSum.sum(c0.add(c1).add(c2.add(c3)), FOLDS), o2, i, x, xOff);
-        y[yo + 3 * ys] = tail(LaneSum.sum(d0.add(d1).add(d2.add(d3)), FOLDS), o3, i, x, xOff);
+        // lane sums through an array (LaneSum.sum(float[], ..): this method is too big for C2 to inline calls at its end)
+        a0.add(a1).add(a2.add(a3)).intoArray(lanes, 0);
+        b0.add(b1).add(b2.add(b3)).intoArray(lanes, l);
+        c0.add(c1).add(c2.add(c3)).intoArray(lanes, 2 * l);
+        d0.add(d1).add(d2.add(d3)).intoArray(lanes, 3 * l);
+        y[yo] = tail(LaneSum.sum(lanes, 0, l), off, i, x, xOff);
+        y[yo + ys] = tail(LaneSum.sum(lanes, l, l), o1, i, x, xOff);
+        y[yo + 2 * ys] = tail(LaneSum.sum(lanes, 2 * l, l), o2, i, x, xOff);
+        y[yo + 3 * ys] = tail(LaneSum.sum(lanes, 3 * l, l), o3, i, x, xOff);
     }
 
     /** {@link #dotRows4} over two rows (AVX2: 8 accumulators and 4 activation vectors fit 16 registers). */
-    private void dotRows2(long off, long part, float[] x, int xOff, float[] y, int yo, int ys) {
+    private void dotRows2(long off, long part, float[] x, int xOff, float[] y, int yo, int ys, float[] lanes) {
         final int l = F.length();
         final long o1 = off + part;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
@@ -191,8 +195,10 @@ public final class F32Matrix implements WeightMatrix {
             a0 = FloatVector.fromMemorySegment(F, data, off + o, ByteOrder.LITTLE_ENDIAN).fma(xv, a0);
             b0 = FloatVector.fromMemorySegment(F, data, o1 + o, ByteOrder.LITTLE_ENDIAN).fma(xv, b0);
         }
-        y[yo] = tail(LaneSum.sum(a0.add(a1).add(a2.add(a3)), FOLDS), off, i, x, xOff);
-        y[yo + ys] = tail(LaneSum.sum(b0.add(b1).add(b2.add(b3)), FOLDS), o1, i, x, xOff);
+        a0.add(a1).add(a2.add(a3)).intoArray(lanes, 0);
+        b0.add(b1).add(b2.add(b3)).intoArray(lanes, l);
+        y[yo] = tail(LaneSum.sum(lanes, 0, l), off, i, x, xOff);
+        y[yo + ys] = tail(LaneSum.sum(lanes, l, l), o1, i, x, xOff);
     }
 
     /** {@code sum} plus the scalar products of the row at {@code byteOff} from element {@code i} on, as in dotRow. */
@@ -204,7 +210,7 @@ public final class F32Matrix implements WeightMatrix {
     }
 
     /** Dot product of stored row at {@code byteOff} with {@code x[xOff, xOff + k)}: four independent accumulators. */
-    private float dotRow(long byteOff, float[] x, int xOff) {
+    private float dotRow(long byteOff, float[] x, int xOff, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
         final int l = F.length();
         int i = 0;
@@ -218,7 +224,8 @@ public final class F32Matrix implements WeightMatrix {
         for (; i + l <= k; i += l) {
             a0 = FloatVector.fromMemorySegment(F, data, byteOff + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i), a0);
         }
-        float sum = LaneSum.sum(a0.add(a1).add(a2.add(a3)), FOLDS);
+        a0.add(a1).add(a2.add(a3)).intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, l);
         for (; i < k; i++) {
             sum += data.get(LE, byteOff + 4L * i) * x[xOff + i];
         }

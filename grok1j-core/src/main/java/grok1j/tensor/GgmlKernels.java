@@ -35,8 +35,6 @@ public final class GgmlKernels {
     static final int L = Integer.getInteger("grok1j.kernel.lanes",
             FloatVector.SPECIES_PREFERRED.length() >= 16 ? 16 : 8) >= 16 ? 16 : 8;
     private static final VectorSpecies<Float> F = L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
-    /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
-    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     /** L bytes, widened to L floats by one conversion. */
     private static final VectorSpecies<Byte> B = L == 16 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Short> S = L == 16 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
@@ -51,7 +49,7 @@ public final class GgmlKernels {
         for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc, FOLDS);
+        float sum = LaneSum.sum(acc);
         for (; i < k; i++) {
             sum += w.get(GgmlDequant.FLOAT_LE, off + 4L * i) * x[xo + i];
         }
@@ -77,7 +75,7 @@ public final class GgmlKernels {
                     .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16));
             acc = bits.reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc, FOLDS);
+        float sum = LaneSum.sum(acc);
         for (; i < k; i++) {
             sum += Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2L * i)) * x[xo + i];
         }
@@ -94,7 +92,7 @@ public final class GgmlKernels {
             acc = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
                     .fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc, FOLDS);
+        float sum = LaneSum.sum(acc);
         for (; i < k; i++) {
             sum += BFloat16.toFloat(w.get(GgmlDequant.SHORT_LE, off + 2L * i)) * x[xo + i];
         }
@@ -114,7 +112,7 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return LaneSum.sum(acc, FOLDS);
+        return LaneSum.sum(acc);
     }
 
     /** Q4_0 row: low nibbles are elements 0..15, high nibbles 16..31, both minus 8. */
@@ -134,7 +132,7 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return LaneSum.sum(acc, FOLDS);
+        return LaneSum.sum(acc);
     }
 
     /**
@@ -183,7 +181,7 @@ public final class GgmlKernels {
                 acc = sumHi.fma(FloatVector.broadcast(F, mHi), acc);
             }
         }
-        return LaneSum.sum(acc, FOLDS);
+        return LaneSum.sum(acc);
     }
 
     /**
@@ -228,7 +226,7 @@ public final class GgmlKernels {
                 }
             }
         }
-        return LaneSum.sum(acc, FOLDS);
+        return LaneSum.sum(acc);
     }
 
     /** Lane numbers 0..L-1 (per-lane shift counts for the Q5 high bits). */
@@ -423,7 +421,7 @@ public final class GgmlKernels {
         for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromArray(F, a, i).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc, FOLDS);
+        float sum = LaneSum.sum(acc);
         for (; i < k; i++) {
             sum += a[i] * x[xo + i];
         }

@@ -60,8 +60,6 @@ public final class GgmlMatvec {
     private static final ValueLayout.OfShort SHORT_LE = GgmlDequant.SHORT_LE;
     private static final ValueLayout.OfInt INT_LE = GgmlDequant.INT_LE;
     private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
-    /** Fixed-order lane sums of the F16/BF16 kernels ({@link LaneSum}). */
-    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final float TWO_POW_112 = 0x1p112f;
 
     /** The float lanes of this JVM's kernels: 16 (512-bit vectors) or 8 (256-bit). */
@@ -92,6 +90,8 @@ public final class GgmlMatvec {
         final float[] mins = new float[ROWS * 16];
         /** The activation with each chunk of {@code 2L} elements split into even and odd elements ({@link #pairs}). */
         float[] pairs = new float[0];
+        /** Four rows' accumulators for their lane sums ({@link LaneSum#sum(float[], int, int)}). */
+        final float[] lanes = new float[ROWS * 16];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -221,20 +221,20 @@ public final class GgmlMatvec {
                 }
                 int q = (n1 - n0) / ROWS;
                 for (int c = n0; c < n0 + q; c++) {
-                    f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
+                    f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q, s.lanes);
                 }
                 for (int c = n0 + ROWS * q; c < n1; c++) {
-                    y[c] = f16x1(w, c * rowBytes, x, xp, k);
+                    y[c] = f16x1(w, c * rowBytes, x, xp, k, s.lanes);
                 }
             }
             case BF16 -> {
                 float[] xp = pairs(s, x, k, 1f);
                 int q = (n1 - n0) / ROWS;
                 for (int c = n0; c < n0 + q; c++) {
-                    bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q);
+                    bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q, s.lanes);
                 }
                 for (int c = n0 + ROWS * q; c < n1; c++) {
-                    y[c] = bf16x1(w, c * rowBytes, x, xp, k);
+                    y[c] = bf16x1(w, c * rowBytes, x, xp, k, s.lanes);
                 }
             }
             default -> throw new IllegalArgumentException("tensor type " + type + " is not supported");
@@ -785,7 +785,7 @@ public final class GgmlMatvec {
      * Four F16 rows at byte {@code off}, {@code rb} apart (outputs {@code y[yo + r * ys]}), against the even/odd
      * activation {@code xp} times 2^112 ({@link #scaledPairs}); {@code x} for the elements past the last chunk. Same sums as {@link #f16x1}.
      */
-    static void f16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
+    static void f16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         IntVector flag = IntVector.zero(I);
         long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
@@ -821,7 +821,13 @@ public final class GgmlMatvec {
             }
             return;
         }
-        float t0 = LaneSum.sum(a0, FOLDS), t1 = LaneSum.sum(a1, FOLDS), t2 = LaneSum.sum(a2, FOLDS), t3 = LaneSum.sum(a3, FOLDS);
+        // lane sums through an array: vectors passed to a call C2 did not inline are boxed (LaneSum.sum(float[], ..))
+        a0.intoArray(lanes, 0);
+        a1.intoArray(lanes, L);
+        a2.intoArray(lanes, 2 * L);
+        a3.intoArray(lanes, 3 * L);
+        float t0 = LaneSum.sum(lanes, 0, L), t1 = LaneSum.sum(lanes, L, L);
+        float t2 = LaneSum.sum(lanes, 2 * L, L), t3 = LaneSum.sum(lanes, 3 * L, L);
         for (int i = n; i < k; i++) {
             t0 += Float.float16ToFloat(w.get(SHORT_LE, o0 + 2L * i)) * x[i];
             t1 += Float.float16ToFloat(w.get(SHORT_LE, o1 + 2L * i)) * x[i];
@@ -835,7 +841,7 @@ public final class GgmlMatvec {
     }
 
     /** One F16 row at byte {@code off}: the arithmetic of one row of {@link #f16x4}, so results do not depend on the split. */
-    static float f16x1(MemorySegment w, long off, float[] x, float[] xp, int k) {
+    static float f16x1(MemorySegment w, long off, float[] x, float[] xp, int k, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F);
         IntVector flag = IntVector.zero(I);
         int n = k - k % (2 * L);
@@ -850,7 +856,8 @@ public final class GgmlMatvec {
         if (flag.and(0x80008000).compare(VectorOperators.NE, 0).anyTrue()) {
             return GgmlKernels.dotF16(w, off, x, 0, k);
         }
-        float t0 = LaneSum.sum(a0, FOLDS);
+        a0.intoArray(lanes, 0);
+        float t0 = LaneSum.sum(lanes, 0, L);
         for (int i = n; i < k; i++) {
             t0 += Float.float16ToFloat(w.get(SHORT_LE, off + 2L * i)) * x[i];
         }
@@ -862,7 +869,7 @@ public final class GgmlMatvec {
      * lane with its low half cleared the odd one's. Even and odd products go to separate accumulators (eight FMA
      * chains, to cover the FMA latency: the loop has little else to do).
      */
-    static void bf16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys) {
+    static void bf16x4(MemorySegment w, long off, long rb, float[] x, float[] xp, int k, float[] y, int yo, int ys, float[] lanes) {
         FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
         long o0 = off, o1 = off + rb, o2 = off + 2 * rb, o3 = off + 3 * rb;
         int n = k - k % (2 * L);
@@ -883,8 +890,12 @@ public final class GgmlMatvec {
             e3 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
             d3 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d3);
         }
-        float t0 = LaneSum.sum(e0.add(d0), FOLDS), t1 = LaneSum.sum(e1.add(d1), FOLDS);
-        float t2 = LaneSum.sum(e2.add(d2), FOLDS), t3 = LaneSum.sum(e3.add(d3), FOLDS);
+        e0.add(d0).intoArray(lanes, 0);
+        e1.add(d1).intoArray(lanes, L);
+        e2.add(d2).intoArray(lanes, 2 * L);
+        e3.add(d3).intoArray(lanes, 3 * L);
+        float t0 = LaneSum.sum(lanes, 0, L), t1 = LaneSum.sum(lanes, L, L);
+        float t2 = LaneSum.sum(lanes, 2 * L, L), t3 = LaneSum.sum(lanes, 3 * L, L);
         for (int i = n; i < k; i++) {
             t0 += BFloat16.toFloat(w.get(SHORT_LE, o0 + 2L * i)) * x[i];
             t1 += BFloat16.toFloat(w.get(SHORT_LE, o1 + 2L * i)) * x[i];
@@ -898,7 +909,7 @@ public final class GgmlMatvec {
     }
 
     /** One BF16 row: the arithmetic of one row of {@link #bf16x4}. */
-    static float bf16x1(MemorySegment w, long off, float[] x, float[] xp, int k) {
+    static float bf16x1(MemorySegment w, long off, float[] x, float[] xp, int k, float[] lanes) {
         FloatVector e0 = FloatVector.zero(F), d0 = e0;
         int n = k - k % (2 * L);
         for (int i = 0; i < n; i += 2 * L) {
@@ -906,7 +917,8 @@ public final class GgmlMatvec {
             e0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i), e0);
             d0 = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, xp, i + L), d0);
         }
-        float t0 = LaneSum.sum(e0.add(d0), FOLDS);
+        e0.add(d0).intoArray(lanes, 0);
+        float t0 = LaneSum.sum(lanes, 0, L);
         for (int i = n; i < k; i++) {
             t0 += BFloat16.toFloat(w.get(SHORT_LE, off + 2L * i)) * x[i];
         }

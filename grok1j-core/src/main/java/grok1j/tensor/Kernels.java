@@ -16,8 +16,6 @@ public final class Kernels {
      * unless {@code -Dgrok1j.kernel.lanes=8|16} forces 256- or 512-bit vectors (tests run both on one machine).
      */
     static final VectorSpecies<Float> F = species();
-    /** Fixed-order lane sums ({@link LaneSum}): results must not depend on the JIT. */
-    private static final jdk.incubator.vector.VectorShuffle<Float>[] FOLDS = LaneSum.folds(F);
     private static final int L = F.length();
 
     private static VectorSpecies<Float> species() {
@@ -42,7 +40,7 @@ public final class Kernels {
         for (; i + L <= n; i += L) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
         }
-        float sum = LaneSum.sum(acc0.add(acc1), FOLDS);
+        float sum = LaneSum.sum(acc0.add(acc1));
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
         }

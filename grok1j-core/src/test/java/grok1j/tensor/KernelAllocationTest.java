@@ -1,0 +1,122 @@
+package grok1j.tensor;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The multi-row kernels allocate nothing once C2 has compiled them. Their vectors live in registers; a vector passed
+ * to a call C2 did not inline (it stops inlining in large methods, NodeCountInliningCutoff) is boxed, its lanes copied
+ * to a new array, which cost the float32 unembedding 31.5 MB per call and a 512-token prefill 300 MB in attention
+ * (see {@link LaneSum}). Each kernel runs in rounds until a round of calls allocates nothing on this thread (C2 has
+ * compiled it), or fails after a minute with the bytes per call of the last round.
+ */
+class KernelAllocationTest {
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    private static Arena arena;
+
+    @BeforeAll
+    static void open() {
+        arena = Arena.ofShared();
+    }
+
+    @AfterAll
+    static void close() {
+        arena.close();
+    }
+
+    private static MemorySegment randomBytes(long bytes, long seed) {
+        MemorySegment m = arena.allocate(bytes, 64);
+        Random r = new Random(seed);
+        for (long i = 0; i < bytes; i++) {
+            m.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt());
+        }
+        return m;
+    }
+
+    private static float[] activation(int n, long seed) {
+        Random r = new Random(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        return x;
+    }
+
+    private static void assertNoAllocationOnceCompiled(String kernel, Runnable call) {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        long perCall = -1;
+        while (System.nanoTime() < deadline) {
+            for (int i = 0; i < 2_000; i++) {
+                call.run();
+            }
+            long before = THREADS.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 100; i++) {
+                call.run();
+            }
+            long bytes = THREADS.getCurrentThreadAllocatedBytes() - before;
+            if (bytes == 0) {
+                return;
+            }
+            perCall = bytes / 100;
+        }
+        fail(kernel + " still allocates " + perCall + " bytes per call after a minute of calls");
+    }
+
+    @Test
+    void f32RowsAllocateNothing() {
+        int k = 256 + 16 + 3, n = 4 * 16 + 1;
+        MemorySegment w = arena.allocate(4L * k * n, 64);
+        w.copyFrom(MemorySegment.ofArray(activation(k * n, 1)));
+        F32Matrix m = new F32Matrix(w, k, n, F32Matrix.Layout.OUT_IN);
+        float[] x = activation(k, 2);
+        float[] y = new float[n];
+        assertNoAllocationOnceCompiled("F32Matrix.multiply", () -> m.multiply(x, 1, y, 0, n));
+    }
+
+    @Test
+    void f16AndBf16RowsAllocateNothing() {
+        int k = 512, n = 4 * 8 + 1;
+        for (GgmlType type : new GgmlType[] {GgmlType.F16, GgmlType.BF16}) {
+            MemorySegment w = randomBytes(2L * k * n, 3);
+            // finite halves only (the F16 kernel sends rows with Inf/NaN to the exact one-row kernel)
+            for (long i = 0; i < (long) k * n; i++) {
+                w.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (short) (w.get(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i) & 0x3BFF));
+            }
+            float[] x = activation(k, 4);
+            float[] y = new float[n];
+            assertNoAllocationOnceCompiled(type + " GgmlMatvec.multiply",
+                    () -> GgmlMatvec.multiply(type, w, 2L * k, k, x, y, 0, n));
+        }
+    }
+
+    @Test
+    void bf16MatrixAllocatesNothing() {
+        int k = 256 + 2, n = 8 + 1;
+        BF16Matrix m = BF16Matrix.of(randomBytes(2L * k * n, 5), n, k);
+        float[] x1 = activation(k, 6);
+        float[] x4 = activation(4 * k, 7);
+        float[] y1 = new float[n];
+        float[] y4 = new float[4 * n];
+        assertNoAllocationOnceCompiled("BF16Matrix.multiply, one token", () -> m.multiply(x1, 1, y1, 0, n));
+        assertNoAllocationOnceCompiled("BF16Matrix.multiply, four tokens", () -> m.multiply(x4, 4, y4, 0, n));
+    }
+
+    @Test
+    void attentionDotsAllocateNothing() {
+        int hd = 128, count = 64;
+        float[] q = activation(3 * hd, 8);
+        float[] keys = activation(count * hd, 9);
+        float[] out = new float[3 * count];
+        assertNoAllocationOnceCompiled("AttentionKernels.dots3",
+                () -> AttentionKernels.dots3(q, 0, hd, 2 * hd, keys, 0, hd, count, hd, out, 0, count, 2 * count));
+    }
+}

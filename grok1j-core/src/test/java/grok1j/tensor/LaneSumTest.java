@@ -1,0 +1,51 @@
+package grok1j.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import org.junit.jupiter.api.Test;
+
+/** {@link LaneSum}'s two forms give the same bits, in the documented order, at every width. */
+class LaneSumTest {
+
+    /** The pairwise tree written out: lane i + w added to lane i for w = L/2 .. 1, then lane 0. */
+    private static float tree(float[] v, int off, int n) {
+        if (n == 1) {
+            return v[off];
+        }
+        float[] folded = new float[n / 2];
+        for (int i = 0; i < n / 2; i++) {
+            folded[i] = v[off + i] + v[off + i + n / 2];
+        }
+        return tree(folded, 0, n / 2);
+    }
+
+    @Test
+    void vectorAndArrayFormsSumInTheSameOrder() {
+        Random rnd = new Random(11);
+        for (VectorSpecies<Float> species : new VectorSpecies[] {FloatVector.SPECIES_128, FloatVector.SPECIES_256,
+                FloatVector.SPECIES_512}) {
+            int l = species.length();
+            for (int round = 0; round < 1_000; round++) {
+                float[] lanes = new float[l];
+                for (int i = 0; i < l; i++) {
+                    // magnitudes 2^-20 .. 2^20: sums whose rounding depends on the order
+                    lanes[i] = (float) (rnd.nextGaussian() * Math.scalb(1.0, rnd.nextInt(41) - 20));
+                }
+                float expected = tree(lanes, 0, l);
+                assertEquals(expected, LaneSum.sum(FloatVector.fromArray(species, lanes, 0)), 0f, l + " lanes, vector");
+                float[] scratch = LaneSum.scratch();
+                System.arraycopy(lanes, 0, scratch, 3 * l, l);
+                assertEquals(expected, LaneSum.sum(scratch, 3 * l, l), 0f, l + " lanes, array");
+                assertEquals(expected, LaneSum.sumInOrder(lanes), 0f, l + " lanes, sumInOrder");
+            }
+        }
+    }
+
+    @Test
+    void scratchHoldsEightVectorsOfSixteenLanes() {
+        assertEquals(8 * 16, LaneSum.scratch().length);
+    }
+}
