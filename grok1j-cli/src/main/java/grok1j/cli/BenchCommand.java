@@ -310,6 +310,10 @@ final class BenchCommand implements Callable<Integer> {
         TimedCommunicator comm = new TimedCommunicator(Cluster.communicator());
         Transformer net = new Transformer(weights, pool, comm);
         Transformer.Timings tm = new Transformer.Timings(nl);
+        // timings on from the warm-up on, so C2 compiles the forward pass with its timing branches taken: switched on
+        // only for the timed steps, the first of them hit an uncommon trap in the compiled forward pass
+        // (-XX:+PrintCompilation), which then ran in lower tiers while C2 compiled it again on one of the cores
+        net.recordTimings(tm);
         if (comm.rank() != 0) {
             follow(net, tm, comm);
             throw new Cluster.FollowerDone();
@@ -343,6 +347,7 @@ final class BenchCommand implements Callable<Integer> {
                             ? Architecture.grok2(a.attnTemperatureLength(), a.finalSoftcap(), 2048) : a);
             try (SyntheticModel sm = new SyntheticModel(small, pool)) {
                 Transformer s = new Transformer(sm.weights(), pool);
+                s.recordTimings(new Transformer.Timings(small.layers())); // as the timed model (see above)
                 for (int round = 0; round < warmupRounds; round++) {
                     KvCache warm = new KvCache(small);
                     s.forward(randomTokens(rnd, small, 40), 0, 40, warm, Transformer.Logits.LAST);
@@ -386,11 +391,13 @@ final class BenchCommand implements Callable<Integer> {
         r.put("warmup_s", round((System.nanoTime() - w0) / 1e9, 1));
         nextPhase(net, comm);
         progress(err, "decode: " + decodeTokens + " steps");
-        net.recordTimings(tm);
         long forwardNanos = 0;
         double[] total = new double[decodeTokens];
         double[] layer = new double[decodeTokens];
         double[] unembed = new double[decodeTokens];
+        // heap bytes a step allocates: the logits and a few small arrays once the kernels are compiled; megabytes mean
+        // a kernel boxes its vectors (a call C2 did not inline), which also costs time (see LaneSum)
+        double[] allocated = new double[decodeTokens];
         int[] one = new int[1];
         // the machine's load changes by the minute: when possible, re-measure the bandwidth between decode steps
         MemoryBandwidth interleaved = probe == null ? null : new MemoryBandwidth(probe, pool.threads());
@@ -400,7 +407,9 @@ final class BenchCommand implements Callable<Integer> {
                 probeGbs[i] = i == 0 ? interleaved.measure(pool, 1)[0] : interleaved.pass(pool);
             }
             one[0] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+            long heap0 = heapAllocated();
             net.forward(one, 0, 1, cache, Transformer.Logits.LAST);
+            allocated[i] = heapAllocated() - heap0;
             long sum = 0;
             for (long v : tm.layerNanos) {
                 sum += v;
@@ -418,6 +427,9 @@ final class BenchCommand implements Callable<Integer> {
         r.put("decode_ms_per_token", round(msToken, 2));
         r.put("decode_ms_per_layer", round(msLayer, 2));
         r.put("decode_unembed_ms", round(msUnembed, 2));
+        if (heapAllocated() >= 0) {
+            r.put("decode_allocated_bytes_per_step", (long) MemoryBandwidth.median(allocated));
+        }
         r.put("decode_layer_gbs", round(layerGbs, 2));
         r.put("decode_bandwidth_fraction", fraction(layerGbs / bandwidth));
         if (interleaved != null) {
@@ -460,8 +472,10 @@ final class BenchCommand implements Callable<Integer> {
             int[] prompt = randomTokens(rnd, cfg, n);
             // the FMA peak again just before and after: a shared machine's speed drifts by the minute
             double fmaBefore = MemoryBandwidth.median(new FmaPeak(20_000_000, pool.threads()).measure(pool, 3));
+            long heap0 = heapAllocated();
             long p0 = System.nanoTime();
             float[] logits = net.forward(prompt, 0, n, c, Transformer.Logits.LAST);
+            long prefillAllocated = heapAllocated() - heap0;
             argmax(logits); // the first token: greedy sampling over the logits
             double ms = (System.nanoTime() - p0) / 1e6;
             double fmaAround = (fmaBefore + MemoryBandwidth.median(new FmaPeak(20_000_000, pool.threads()).measure(pool, 3))) / 2;
@@ -482,6 +496,9 @@ final class BenchCommand implements Callable<Integer> {
             }
             r.put("ttft" + n + "_ms", round(ms, 1));
             r.put("ttft_ms", round(ms, 1));
+            if (heap0 >= 0) {
+                r.put("prefill" + n + "_allocated_bytes", prefillAllocated);
+            }
         }
         if (r.has("llama_prefill_tokens_per_s") && r.has("prefill" + llamaPrompt + "_tokens_per_s")) {
             r.put("prefill_vs_llama", fraction(r.get("prefill" + llamaPrompt + "_tokens_per_s").asDouble()
@@ -489,6 +506,15 @@ final class BenchCommand implements Callable<Integer> {
         }
         net.recordTimings(null);
         net.stopFollowers();
+    }
+
+    /**
+     * Heap bytes allocated so far by all threads of this JVM, ended ones included, or -1 where the JVM cannot say
+     * (HotSpot can).
+     */
+    private static long heapAllocated() {
+        return java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t
+                ? t.getTotalThreadAllocatedBytes() : -1;
     }
 
     /** Figures each rank reports after the decode phase (distributed.md: per-host bytes and the all-reduce cost). */
@@ -509,10 +535,10 @@ final class BenchCommand implements Callable<Integer> {
      */
     private static void follow(Transformer net, Transformer.Timings tm, TimedCommunicator comm) {
         int nl = net.config().layers();
+        net.recordTimings(tm); // from the warm-up on, as rank 0 (see run)
         net.follow(); // warm-up
         comm.barrier();
         comm.reset();
-        net.recordTimings(tm);
         java.util.List<Double> layerMs = new java.util.ArrayList<>();
         long[] forwardNanos = {0};
         net.follow(() -> {
@@ -627,6 +653,9 @@ final class BenchCommand implements Callable<Integer> {
                 r.get("decode_layer_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction").asDouble(),
                 r.get("decode_unembed_ms").asDouble(), 100 * r.get("decode_unembed_bandwidth_fraction").asDouble());
         out.printf("weight bytes per layer: %d%n", r.get("weight_bytes_per_layer").asLong());
+        if (r.has("decode_allocated_bytes_per_step")) {
+            out.printf("heap allocated per decode step: %.2f MB%n", r.get("decode_allocated_bytes_per_step").asLong() / 1e6);
+        }
         if (r.has("bandwidth_interleaved_gbs")) {
             out.printf("bandwidth re-measured between decode steps: %.1f GB/s; decode layers at %.0f %% of it%n",
                     r.get("bandwidth_interleaved_gbs").asDouble(), 100 * r.get("decode_bandwidth_fraction_interleaved").asDouble());

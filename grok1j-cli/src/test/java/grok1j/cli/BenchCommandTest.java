@@ -30,7 +30,8 @@ class BenchCommandTest {
         JsonNode r = new ObjectMapper().readTree(out.toString(StandardCharsets.UTF_8));
         for (String key : new String[] {"bandwidth_gbs", "decode_ms_per_token", "decode_ms_per_layer", "weight_bytes_per_layer",
                 "decode_bandwidth_fraction", "prefill9_tokens_per_s", "prefill9_ms_per_token_per_layer", "ttft_ms",
-                "projected_64_layer_decode_tokens_per_s", "fma_peak_gflops", "prefill9_gflops", "prefill9_fma_fraction"}) {
+                "projected_64_layer_decode_tokens_per_s", "fma_peak_gflops", "prefill9_gflops", "prefill9_fma_fraction",
+                "decode_allocated_bytes_per_step", "prefill9_allocated_bytes"}) {
             assertTrue(r.has(key), "missing " + key + " in " + r);
             assertTrue(r.get(key).asDouble() > 0, key + " = " + r.get(key));
         }
