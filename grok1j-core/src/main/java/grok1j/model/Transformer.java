@@ -825,9 +825,7 @@ public final class Transformer {
                     scores, h * count, (h + 1) * count, (h + 2) * count);
         }
         for (; h < group; h++) {
-            for (int s = 0; s < count; s++) {
-                scores[h * count + s] = Kernels.dot(q, qOff + h * hd, keys, s * width + kvOff, hd);
-            }
+            AttentionKernels.dots1(q, qOff + h * hd, keys, kvOff, width, count, hd, scores, h * count);
         }
         final boolean maskPadding = arch.padKeyMask();
         final float temperature = temperature(pos);

@@ -88,9 +88,20 @@ public final class AttentionKernels {
         }
         if (s < count) {
             int ka = k0 + s * stride;
-            out[o0 + s] = Kernels.dot(q, q0, keys, ka, n);
-            out[o1 + s] = Kernels.dot(q, q1, keys, ka, n);
-            out[o2 + s] = Kernels.dot(q, q2, keys, ka, n);
+            out[o0 + s] = Kernels.dot(q, q0, keys, ka, n, lanes);
+            out[o1 + s] = Kernels.dot(q, q1, keys, ka, n, lanes);
+            out[o2 + s] = Kernels.dot(q, q2, keys, ka, n, lanes);
+        }
+    }
+
+    /**
+     * {@code out[o + s] = dot(q[q0, q0+n), keys[k0 + s*stride, +n))} for {@code s < count}: one query head, each dot as
+     * {@link Kernels#dot} computes it (the heads of a GQA group that do not fill a {@link #dots3}).
+     */
+    public static void dots1(float[] q, int q0, float[] keys, int k0, int stride, int count, int n, float[] out, int o) {
+        float[] lanes = LaneSum.scratch();
+        for (int s = 0; s < count; s++) {
+            out[o + s] = Kernels.dot(q, q0, keys, k0 + s * stride, n, lanes);
         }
     }
 
@@ -242,10 +253,10 @@ public final class AttentionKernels {
     }
 
     /**
-     * Runs the kernels on small dummy data until C2 has compiled them (a few hundred calls trigger it). A short
-     * warm-up prompt calls them only once per (row, KV head), too rarely: the first long prompt would otherwise run
-     * them in C1 code, where the Vector API falls back to Java (measured: 5.9 s instead of 0.09 s for the attention
-     * of a 512-token Grok-1 layer).
+     * Runs the kernels on small dummy data until C2 has compiled them ({@link WarmUp}: until a round allocates
+     * nothing, at most 10 s). A short warm-up prompt calls them only once per (row, KV head), too rarely: the first
+     * long prompt would otherwise run them in C1 code, where the Vector API falls back to Java (measured: 5.9 s
+     * instead of 0.09 s for the attention of a 512-token Grok-1 layer).
      */
     public static void warmUp() {
         int n = 128, count = 8, stride = 2 * n;
@@ -258,13 +269,16 @@ public final class AttentionKernels {
         }
         Arrays.fill(q, 0.5f);
         Arrays.fill(p, 0.25f);
-        for (int round = 0; round < 2_000; round++) {
-            int c = count - (round & 1); // odd and even counts: both paths of dots3 in the profile
+        int[] round = {0};
+        WarmUp.untilCompiled(() -> {
+            int r = round[0]++;
+            int c = count - (r & 1); // odd and even counts: both paths of dots3 in the profile
             dots3(q, 0, n, 2 * n, kv, 0, stride, c, n, p, 0, count, 2 * count);
+            dots1(q, n, kv, 0, stride, c, n, p, 0);
             Arrays.fill(p, 0.25f);
-            p[round % p.length] = 0f; // a masked or underflowed weight now and then
+            p[r % p.length] = 0f; // a masked or underflowed weight now and then
             axpy3(kv, n, stride, c, n, p, 0, count, 2 * count, out, 0, n, 2 * n);
             axpy1(kv, n, stride, c, n, p, 0, out, 0);
-        }
+        }, 2_000, 10_000);
     }
 }

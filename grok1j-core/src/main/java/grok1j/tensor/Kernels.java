@@ -31,6 +31,15 @@ public final class Kernels {
      * logits over the KV cache). Vectors stay inside this method.
      */
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        return dot(a, aOff, b, bOff, n, LaneSum.scratch());
+    }
+
+    /**
+     * {@link #dot(float[], int, float[], int, int)} with its lane sum through {@code lanes} (at least one vector's
+     * lanes; {@link LaneSum#sum(float[], int, int)}): inlined into a large caller, a vector passed to a lane sum that
+     * C2 did not inline would be boxed.
+     */
+    static float dot(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes) {
         FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
         int i = 0;
         for (; i + 2 * L <= n; i += 2 * L) {
@@ -40,7 +49,8 @@ public final class Kernels {
         for (; i + L <= n; i += L) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
         }
-        float sum = LaneSum.sum(acc0.add(acc1));
+        acc0.add(acc1).intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, L);
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
         }

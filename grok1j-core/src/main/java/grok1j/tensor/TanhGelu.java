@@ -149,16 +149,17 @@ public final class TanhGelu {
         warmUp(TanhGelu::geluTimes);
     }
 
-    /** Runs {@code kernel} on dummy data often enough for C2 to compile it. */
+    /** Runs {@code kernel} on dummy data until C2 has compiled it ({@link WarmUp}, at most 10 s). */
     static void warmUp(Kernel kernel) {
         float[] g = new float[1027];
         float[] u = new float[g.length];
-        for (int round = 0; round < 300; round++) {
+        int[] round = {0};
+        WarmUp.untilCompiled(() -> {
             for (int i = 0; i < g.length; i++) {
                 g[i] = (i - 500) * 0.01f;
                 u[i] = 1f;
             }
-            kernel.geluTimes(g, u, round % 3, g.length);
-        }
+            kernel.geluTimes(g, u, round[0]++ % 3, g.length);
+        }, 300, 10_000);
     }
 }
