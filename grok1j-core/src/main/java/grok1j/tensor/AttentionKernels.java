@@ -254,7 +254,7 @@ public final class AttentionKernels {
 
     /**
      * Runs the kernels on small dummy data until C2 has compiled them ({@link WarmUp}: until a round allocates
-     * nothing, at most 10 s). A short warm-up prompt calls them only once per (row, KV head), too rarely: the first
+     * nothing, at most 5 s). A short warm-up prompt calls them only once per (row, KV head), too rarely: the first
      * long prompt would otherwise run them in C1 code, where the Vector API falls back to Java (measured: 5.9 s
      * instead of 0.09 s for the attention of a 512-token Grok-1 layer).
      */
@@ -279,6 +279,6 @@ public final class AttentionKernels {
             p[r % p.length] = 0f; // a masked or underflowed weight now and then
             axpy3(kv, n, stride, c, n, p, 0, count, 2 * count, out, 0, n, 2 * n);
             axpy1(kv, n, stride, c, n, p, 0, out, 0);
-        }, 2_000, 10_000);
+        }, 2_000, 5_000);
     }
 }

@@ -149,7 +149,7 @@ public final class TanhGelu {
         warmUp(TanhGelu::geluTimes);
     }
 
-    /** Runs {@code kernel} on dummy data until C2 has compiled it ({@link WarmUp}, at most 10 s). */
+    /** Runs {@code kernel} on dummy data until C2 has compiled it ({@link WarmUp}, at most 5 s). */
     static void warmUp(Kernel kernel) {
         float[] g = new float[1027];
         float[] u = new float[g.length];
@@ -160,6 +160,6 @@ public final class TanhGelu {
                 u[i] = 1f;
             }
             kernel.geluTimes(g, u, round[0]++ % 3, g.length);
-        }, 300, 10_000);
+        }, 300, 5_000);
     }
 }

@@ -18,15 +18,19 @@ final class WarmUp {
     /** Calls per round: enough to trigger compilation early, few enough to check often. */
     private static final int CALLS = 200;
 
+    /** Whether this JVM compiles with C2 (not {@code -Xint}, not {@code -XX:TieredStopAtLevel} below 4). */
+    private static final boolean C2 = ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+            .noneMatch(a -> a.equals("-Xint") || a.startsWith("-XX:TieredStopAtLevel=") && !a.equals("-XX:TieredStopAtLevel=4"));
+
     /**
      * Runs {@code call} in rounds of {@value #CALLS} until a round allocates nothing on this thread, at least
      * {@code minCalls} times in all, and for at most {@code maxMillis} (a JVM without C2, or one that cannot count a
-     * thread's allocations, stops at {@code minCalls} or the time limit).
+     * thread's allocations, stops at {@code minCalls}).
      *
      * @return whether a round allocated nothing
      */
     static boolean untilCompiled(Runnable call, int minCalls, long maxMillis) {
-        com.sun.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean()
+        com.sun.management.ThreadMXBean threads = C2 && ManagementFactory.getThreadMXBean()
                 instanceof com.sun.management.ThreadMXBean t && t.isThreadAllocatedMemorySupported()
                 && t.isThreadAllocatedMemoryEnabled() ? t : null;
         long end = System.nanoTime() + maxMillis * 1_000_000;
