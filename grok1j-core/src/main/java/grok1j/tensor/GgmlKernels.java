@@ -49,7 +49,9 @@ public final class GgmlKernels {
         for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, L);
         for (; i < k; i++) {
             sum += w.get(GgmlDequant.FLOAT_LE, off + 4L * i) * x[xo + i];
         }
@@ -75,7 +77,9 @@ public final class GgmlKernels {
                     .or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16));
             acc = bits.reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, L);
         for (; i < k; i++) {
             sum += Float.float16ToFloat(w.get(GgmlDequant.SHORT_LE, off + 2L * i)) * x[xo + i];
         }
@@ -92,7 +96,9 @@ public final class GgmlKernels {
             acc = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
                     .fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, L);
         for (; i < k; i++) {
             sum += BFloat16.toFloat(w.get(GgmlDequant.SHORT_LE, off + 2L * i)) * x[xo + i];
         }
@@ -112,7 +118,9 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        return LaneSum.sum(lanes, 0, L);
     }
 
     /** Q4_0 row: low nibbles are elements 0..15, high nibbles 16..31, both minus 8. */
@@ -132,7 +140,9 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        return LaneSum.sum(lanes, 0, L);
     }
 
     /**
@@ -181,7 +191,9 @@ public final class GgmlKernels {
                 acc = sumHi.fma(FloatVector.broadcast(F, mHi), acc);
             }
         }
-        return LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        return LaneSum.sum(lanes, 0, L);
     }
 
     /**
@@ -226,7 +238,9 @@ public final class GgmlKernels {
                 }
             }
         }
-        return LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        return LaneSum.sum(lanes, 0, L);
     }
 
     /** Lane numbers 0..L-1 (per-lane shift counts for the Q5 high bits). */
@@ -421,7 +435,9 @@ public final class GgmlKernels {
         for (int bound = F.loopBound(k); i < bound; i += L) {
             acc = FloatVector.fromArray(F, a, i).fma(FloatVector.fromArray(F, x, xo + i), acc);
         }
-        float sum = LaneSum.sum(acc);
+        float[] lanes = LaneSum.scratch(); // through an array: see LaneSum.sum(float[], ..)
+        acc.intoArray(lanes, 0);
+        float sum = LaneSum.sum(lanes, 0, L);
         for (; i < k; i++) {
             sum += a[i] * x[xo + i];
         }

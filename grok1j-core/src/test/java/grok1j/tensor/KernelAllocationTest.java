@@ -108,6 +108,20 @@ class KernelAllocationTest {
     }
 
     @Test
+    void quantizedRowsAllocateNothing() {
+        int k = 512, n = 4 * 8 + 1;
+        float[] x = activation(k, 10);
+        float[] y = new float[n];
+        for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q5_K, GgmlType.Q3_K,
+                GgmlType.Q2_K, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.F32}) {
+            long rowBytes = type.bytesFor(k);
+            MemorySegment w = randomBytes(rowBytes * n, 11);
+            assertNoAllocationOnceCompiled(type + " GgmlMatvec.multiply",
+                    () -> GgmlMatvec.multiply(type, w, rowBytes, k, x, y, 0, n));
+        }
+    }
+
+    @Test
     void bf16MatrixAllocatesNothing() {
         int k = 256 + 2, n = 8 + 1;
         BF16Matrix m = BF16Matrix.of(randomBytes(2L * k * n, 5), n, k);
