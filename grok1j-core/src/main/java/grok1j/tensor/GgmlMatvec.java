@@ -90,8 +90,6 @@ public final class GgmlMatvec {
         final float[] mins = new float[ROWS * 16];
         /** The activation with each chunk of {@code 2L} elements split into even and odd elements ({@link #pairs}). */
         float[] pairs = new float[0];
-        /** Four rows' accumulators for their lane sums ({@link LaneSum#sum(float[], int, int)}). */
-        final float[] lanes = new float[ROWS * 16];
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -220,21 +218,23 @@ public final class GgmlMatvec {
                     return;
                 }
                 int q = (n1 - n0) / ROWS;
+                float[] lanes = LaneSum.scratch();
                 for (int c = n0; c < n0 + q; c++) {
-                    f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q, s.lanes);
+                    f16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q, lanes);
                 }
                 for (int c = n0 + ROWS * q; c < n1; c++) {
-                    y[c] = f16x1(w, c * rowBytes, x, xp, k, s.lanes);
+                    y[c] = f16x1(w, c * rowBytes, x, xp, k, lanes);
                 }
             }
             case BF16 -> {
                 float[] xp = pairs(s, x, k, 1f);
                 int q = (n1 - n0) / ROWS;
+                float[] lanes = LaneSum.scratch();
                 for (int c = n0; c < n0 + q; c++) {
-                    bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q, s.lanes);
+                    bf16x4(w, c * rowBytes, q * rowBytes, x, xp, k, y, c, q, lanes);
                 }
                 for (int c = n0 + ROWS * q; c < n1; c++) {
-                    y[c] = bf16x1(w, c * rowBytes, x, xp, k, s.lanes);
+                    y[c] = bf16x1(w, c * rowBytes, x, xp, k, lanes);
                 }
             }
             default -> throw new IllegalArgumentException("tensor type " + type + " is not supported");
