@@ -37,7 +37,13 @@ final class ModelOptions {
     Model open(Duration followerWarmup) throws IOException {
         int t = ThreadCount.resolve(threads, oversubscribe);
         ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(t);
-        Model m = Model.open(model, tokenizer, pool, Cluster.communicator());
+        var comm = Cluster.communicator();
+        // long steps of the open (a copy of the experts, reading the weights in) get a line, once per job
+        Model m = Model.open(model, tokenizer, pool, comm, line -> {
+            if (comm.rank() == 0) {
+                CommandLineContext.err().println("grok1j: " + line);
+            }
+        });
         if (m.network().communicator().rank() != 0) {
             Cluster.follow(m, followerWarmup);
         }

@@ -53,6 +53,14 @@ public interface ModelFile extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * The bytes {@link #repack(int, int, int, long)} would copy with these arguments, 0 if it would copy nothing (the
+     * default): for a progress line before a copy that can take minutes.
+     */
+    default long repackBytes(int rank, int ranks, int ranksOnHost, long memAvailable) {
+        return 0;
+    }
+
     /** Bytes {@link #repack(int, int)} copied: memory this model holds beside its mapped files (0 if none). */
     default long copiedBytes() {
         return 0;

@@ -56,9 +56,13 @@ public final class Prefetch {
      * @return the bytes populated, 0 if skipped (too large, or no {@code /proc/meminfo})
      */
     public static long populateIfItFits(List<MemorySegment> segments, ThreadPool pool) {
+        return bytesThatFit(segments) > 0 ? populate(segments, pool) : 0;
+    }
+
+    /** The bytes {@link #populateIfItFits} would read now: the mappings' size if they fit, else 0. */
+    public static long bytesThatFit(List<MemorySegment> segments) {
         long total = segments.stream().filter(MemorySegment::isNative).mapToLong(MemorySegment::byteSize).sum();
-        long available = memAvailable();
-        return total > 0 && total <= available ? populate(segments, pool) : 0;
+        return total > 0 && total <= memAvailable() ? total : 0;
     }
 
     private static final int MADV_DONTNEED = 4;

@@ -69,6 +69,16 @@ public final class Model implements AutoCloseable {
      * @throws IOException with a one-line message (on every rank alike in a tensor-parallel job)
      */
     public static Model open(Path path, Path tokenizer, ThreadPool pool, Communicator comm) throws IOException {
+        return open(path, tokenizer, pool, comm, line -> {});
+    }
+
+    /**
+     * As {@link #open(Path, Path, ThreadPool, Communicator)}, telling {@code progress} (one line each, no trailing
+     * period) before each step of the open that can take minutes on a large model: copying weights into another
+     * layout, reading the mapped weights into memory.
+     */
+    public static Model open(Path path, Path tokenizer, ThreadPool pool, Communicator comm,
+            java.util.function.Consumer<String> progress) throws IOException {
         VectorModule.require();
         ModelFile file = null;
         Model model = null;
@@ -90,13 +100,25 @@ public final class Model implements AutoCloseable {
             }
             // weights whose file layout the kernels read slowly (GGUF Q8_0 experts) are copied into a faster one
             // when the copy fits: a tensor-parallel rank copies only its slices
+            long copy = file.repackBytes(comm.rank(), comm.size(), ranksOnHost, memAvailable);
+            if (copy >= ANNOUNCED_BYTES) {
+                progress.accept(String.format("copying %.1f GB of expert weights into the layout the kernels read "
+                        + "fastest (GROK1J_JAVA_OPTS=-D%s=false skips it)", copy / 1e9,
+                        grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY));
+            }
             file.repack(comm.rank(), comm.size(), ranksOnHost, memAvailable);
             model = new Model(file, tok, new Transformer(file.weights(), pool, comm));
             if (comm.size() == 1) {
                 // the mapped weights into memory now, if they fit, rather than page by page in the first requests
                 // (each expert's first token would fault its pages in); a rank of a tensor-parallel job reads only
                 // its slices, so it leaves the file to be read as used
-                grok1j.format.Prefetch.populateIfItFits(file.mappings(), pool);
+                long read = grok1j.format.Prefetch.bytesThatFit(file.mappings());
+                if (read >= ANNOUNCED_BYTES) {
+                    progress.accept(String.format("reading %.1f GB of weights into memory", read / 1e9));
+                }
+                if (read > 0) {
+                    grok1j.format.Prefetch.populate(file.mappings(), pool);
+                }
             }
         } catch (IOException | RuntimeException e) {
             if (file != null) {
@@ -119,6 +141,9 @@ public final class Model implements AutoCloseable {
         }
         return model;
     }
+
+    /** Steps of {@link #open} over fewer bytes than this (a second or two) are not announced to its progress. */
+    static final long ANNOUNCED_BYTES = 1L << 30;
 
     /** Bytes of a host name in {@link #ranksOnThisHost}. */
     private static final int HOST = 128;

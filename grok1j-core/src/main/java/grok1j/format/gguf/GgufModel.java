@@ -172,6 +172,13 @@ public final class GgufModel implements ModelFile {
         return new RepackPlan(bytes, rest, Math.max(1, ranksOnHost), memAvailable, interleaveSetting() == Boolean.TRUE);
     }
 
+    /** {@link RepackPlan#copyBytes()} of {@link #repackPlan} when the plan {@link RepackPlan#copies() copies}, else 0. */
+    @Override
+    public long repackBytes(int rank, int ranks, int ranksOnHost, long memAvailable) {
+        RepackPlan plan = repackPlan(rank, ranks, ranksOnHost, memAvailable);
+        return plan.copies() ? plan.copyBytes() : 0;
+    }
+
     /** The slices of {@code experts} that rank's partition takes (the matrices themselves for one rank). */
     private static WeightMatrix[] views(WeightMatrix[] experts, Partition p, boolean byRows) {
         if (p.isWhole()) {

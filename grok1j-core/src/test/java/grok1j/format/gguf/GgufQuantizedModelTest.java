@@ -311,7 +311,9 @@ class GgufQuantizedModelTest {
             assertEquals(copy, alone.copyBytes());
             assertEquals((file - expertBytes) / 2, alone.fileBytes());
             assertTrue(alone.copies(), "one rank on the host fits");
+            assertEquals(copy, m.repackBytes(1, 2, 1, room), "what Model.open announces before the copy");
             assertFalse(m.repackPlan(1, 2, 1, room - 3).copies(), "a few bytes fewer do not");
+            assertEquals(0, m.repackBytes(1, 2, 1, room - 3));
             GgufModel.RepackPlan shared = m.repackPlan(1, 2, 2, room);
             assertEquals(2 * (copy + (file - expertBytes) / 2), shared.hostBytes());
             assertFalse(shared.copies(), "two ranks on the host do not fit");
@@ -319,6 +321,7 @@ class GgufQuantizedModelTest {
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
             System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "TRUE");
             assertTrue(m.repackPlan(1, 2, 2, 0).copies(), "forced");
+            assertEquals(copy, m.repackBytes(1, 2, 2, 0));
             assertEquals(copy, m.repack(1, 2, 2, 0));
         } finally {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
