@@ -439,16 +439,10 @@ public final class GgmlMatvec {
                 // for both and all four bytes: written out, the kernel outgrew C2's inlining budget in the running
                 // model and its vector calls fell back to the Vector API's Java code.
                 for (int t = 0; t < 2; t++) {
-                    IntVector v0 = IntVector.fromMemorySegment(I, w, o0 + q, LE);
-                    IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE);
-                    IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE);
-                    IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE);
-                    if (t == 1) { // a shift by 0 was not free (from cache, one thread, 64 x 6144, same runs: +3-6 %)
-                        v0 = v0.lanewise(VectorOperators.LSHR, 4);
-                        v1 = v1.lanewise(VectorOperators.LSHR, 4);
-                        v2 = v2.lanewise(VectorOperators.LSHR, 4);
-                        v3 = v3.lanewise(VectorOperators.LSHR, 4);
-                    }
+                    IntVector v0 = IntVector.fromMemorySegment(I, w, o0 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector v1 = IntVector.fromMemorySegment(I, w, o1 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector v2 = IntVector.fromMemorySegment(I, w, o2 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector v3 = IntVector.fromMemorySegment(I, w, o3 + q, LE).lanewise(VectorOperators.LSHR, 4 * t);
                     FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0;
                     for (int b = 0; b < 4; b++) {
                         int nibble = 0xF << 8 * b;
