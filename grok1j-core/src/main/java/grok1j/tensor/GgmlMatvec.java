@@ -565,26 +565,22 @@ public final class GgmlMatvec {
                 VectorShuffle<Integer> pick = n == 0 ? QH_LOW : QH_HIGH;
                 long ql = 64L * n;
                 int xb = i + 128 * n;
-                // qh of this half for both nibble halves: rearranged and shifted once (it was once per t: from
-                // cache, one thread, 64 x 6144, 19.6-20.8 -> 21.6-21.9 G weights/s in the same runs; the same bits)
-                IntVector h0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                IntVector h1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                IntVector h2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
-                IntVector h3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT);
                 // t = 0, low nibbles: q & (0xF << 8b) | (qh bits << 4) & (0x30 << 8b) = value * 2^8b;
-                // t = 1, high nibbles: the same of q >>> 4 and the qh bits in place. One loop body for both nibble
-                // halves and all four bytes: written out, the kernel outgrew C2's inlining budget in the running
-                // model and its vector calls fell back to the Vector API's Java code.
+                // t = 1, high nibbles: the same of q >>> 4 and the qh bits in place. One loop body for both halves
+                // and all four bytes: written out, the kernel outgrew C2's inlining budget in the running model and
+                // its vector calls fell back to the Vector API's Java code.
                 for (int t = 0; t < 2; t++) {
                     IntVector q0 = IntVector.fromMemorySegment(I, w, o0 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
                     IntVector q1 = IntVector.fromMemorySegment(I, w, o1 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
                     IntVector q2 = IntVector.fromMemorySegment(I, w, o2 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
                     IntVector q3 = IntVector.fromMemorySegment(I, w, o3 + ql, LE).lanewise(VectorOperators.LSHR, 4 * t);
+                    IntVector u0 = IntVector.fromMemorySegment(I, w, o0 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    IntVector u1 = IntVector.fromMemorySegment(I, w, o1 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    IntVector u2 = IntVector.fromMemorySegment(I, w, o2 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
+                    IntVector u3 = IntVector.fromMemorySegment(I, w, o3 + 128, LE).rearrange(pick).lanewise(VectorOperators.LSHR, QH_SHIFT).lanewise(VectorOperators.LSHL, 4 - 4 * t);
                     // bits 4-5 of every byte from qh, the rest from ql (one vpternlogd), then 6 bits cut out in place
-                    IntVector c0 = q0.bitwiseBlend(h0.lanewise(VectorOperators.LSHL, 4 - 4 * t), QH_BITS);
-                    IntVector c1 = q1.bitwiseBlend(h1.lanewise(VectorOperators.LSHL, 4 - 4 * t), QH_BITS);
-                    IntVector c2 = q2.bitwiseBlend(h2.lanewise(VectorOperators.LSHL, 4 - 4 * t), QH_BITS);
-                    IntVector c3 = q3.bitwiseBlend(h3.lanewise(VectorOperators.LSHL, 4 - 4 * t), QH_BITS);
+                    IntVector c0 = q0.bitwiseBlend(u0, QH_BITS), c1 = q1.bitwiseBlend(u1, QH_BITS);
+                    IntVector c2 = q2.bitwiseBlend(u2, QH_BITS), c3 = q3.bitwiseBlend(u3, QH_BITS);
                     FloatVector l0 = FloatVector.zero(F), l1 = l0, l2 = l0, l3 = l0;
                     for (int b = 0; b < 4; b++) {
                         int six = 0x3F << 8 * b;
