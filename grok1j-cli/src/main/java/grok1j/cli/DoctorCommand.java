@@ -226,6 +226,9 @@ final class DoctorCommand implements Callable<Integer> {
             out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into the interleaved Q8_0 layout (36 bytes "
                     + "per 32 weights instead of 34, in the process's own memory), faster to decode and prefill, when it "
                     + "fits; here it " + fit);
+        } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {
+            out.println("experts: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false); without it open copies them "
+                    + "into the interleaved layout, faster to decode and prefill, when the copy fits in memory");
         }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));

@@ -193,6 +193,15 @@ class DoctorCommandTest {
                 assertTrue(text.out().contains("here it does not fit: the copy and the rest of the file (354.8 GB) against "
                         + "90 % of the 274.9 GB available, so open keeps the file's rows"), text.out());
                 assertFalse(mid.get("repack_copies").asBoolean());
+                System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
+                try {
+                    CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "400G");
+                    assertTrue(off.out().contains("experts: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
+                            off.out());
+                    assertFalse(off.out().contains("copied at open"), off.out());
+                } finally {
+                    System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
+                }
             }
             CliTest.assertBadInput(CliTest.run("doctor", "--model", file.toString(), "--ram", "abc"), "--ram abc is not a size");
             assertEquals("page_cache", mid.get("verdict").asText());

@@ -172,6 +172,21 @@ public final class GgufModel implements ModelFile {
         return new RepackPlan(bytes, rest, Math.max(1, ranksOnHost), memAvailable, interleaveSetting() == Boolean.TRUE);
     }
 
+    /**
+     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps the Q8_0 experts in the file's rows
+     * (the machine's vectors would take the interleaved copy, and nothing was copied yet): for {@code doctor} to say so.
+     *
+     * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither true nor false
+     */
+    public boolean interleaveTurnedOff() {
+        if (interleaveSetting() != Boolean.FALSE || repacked != null || !InterleavedQ8_0Matrix.supported()
+                || weights.layers().isEmpty()) {
+            return false;
+        }
+        LayerWeights l = weights.layers().get(0);
+        return repackable(l.gate()) && repackable(l.up()) && repackable(l.down());
+    }
+
     /** {@link RepackPlan#copyBytes()} of {@link #repackPlan} when the plan {@link RepackPlan#copies() copies}, else 0. */
     @Override
     public long repackBytes(int rank, int ranks, int ranksOnHost, long memAvailable) {

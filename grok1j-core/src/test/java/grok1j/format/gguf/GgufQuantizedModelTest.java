@@ -339,6 +339,9 @@ class GgufQuantizedModelTest {
             assertEquals(0, m.repackBytes(0, 1));
             assertEquals(0, m.repack(0, 1));
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
+            assertEquals(grok1j.tensor.InterleavedQ8_0Matrix.supported(), m.interleaveTurnedOff(), "what doctor reports");
+            System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
+            assertFalse(m.interleaveTurnedOff());
             System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "yes");
             IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     () -> m.repack(0, 1));
@@ -347,6 +350,12 @@ class GgufQuantizedModelTest {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
         }
         try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q6_K))) {
+            System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
+            try {
+                assertFalse(m.interleaveTurnedOff(), "Q6_K experts have no interleaved layout to turn off");
+            } finally {
+                System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
+            }
             assertEquals(0, m.repack(0, 1));
             assertEquals(0, m.copiedBytes());
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
