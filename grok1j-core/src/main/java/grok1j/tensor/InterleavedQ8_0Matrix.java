@@ -47,7 +47,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class InterleavedQ8_0Matrix implements WeightMatrix {
     /** Stored rows per group: two 16-lane vectors. */
-    public static final int GROUP = 32;
+    public static final int GROUP = InterleavedPrefill.GROUP;
     private static final int L = GgmlKernels.L;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
@@ -381,89 +381,14 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         return (FloatVector) ByteVector.fromMemorySegment(B8, w, off, LE).convertShape(VectorOperators.B2F, F8, 0);
     }
 
-    /** Groups of a prefill panel: 1024 columns, whose partial sums for 512 tokens (2 MB) stay in L2/L3. */
-    private static final int PANEL_GROUPS = 32;
-    /** Tokens of the register tile: {@link GgufPanelGemm#kernel8} (512-bit), {@link GgufPanelGemm#kernel4} (256-bit). */
-    private static final int MR = L == 16 ? 8 : 4;
-    /** Columns of the register tile (two vectors), and the tiles a group's 32 columns make: 1 (512-bit) or 2. */
-    private static final int NR = GgufPanelGemm.NR;
-    private static final int HALVES = GROUP / NR;
-    private static final int KB = GgufPanelGemm.KB;
-
-    /** Per-thread prefill buffers, grown to the largest token count seen. */
-    private static final class PrefillScratch {
-        final float[] strip = new float[KB * GROUP];
-        float[] block = new float[0];
-        float[] acc = new float[0];
-    }
-
-    private static final ThreadLocal<PrefillScratch> PREFILL = ThreadLocal.withInitial(PrefillScratch::new);
-
     /**
-     * The prefill GEMM: a group is already what {@link Int8PanelGemm} stages and dequantizes, a strip of 32 columns
-     * stored position by position, so this is that GEMM without the staging. Per panel of {@link #PANEL_GROUPS}
-     * groups and block of {@code KB} input rows: the tokens' activations are packed as rows, each group's strip is
-     * dequantized ({@code d * q}, exact) into L1 and multiplied by {@link GgufPanelGemm#kernel8}, 8 tokens x 2
-     * vectors, the activation broadcast (with 256-bit vectors {@link GgufPanelGemm#kernel4}, 4 tokens x 2 vectors, on
-     * each 16-column half of the strip). Each output is one float32 FMA chain over {@code k} in order, with the
-     * same floats as the GGUF rows' GEMM ({@link GgufPanelGemm}): the same result, bit for bit, whatever the layout.
+     * The prefill GEMM ({@link InterleavedPrefill}): a group is already what {@link Int8PanelGemm} stages and
+     * dequantizes, a strip of 32 columns stored position by position; each strip dequantizes {@code d * q} (exact)
+     * into the same floats as the GGUF rows give, so the result is the GGUF rows' GEMM ({@link GgufPanelGemm}) bit
+     * for bit.
      */
     private void prefill(float[] x, int tokens, float[] y, int n0, int n1) {
-        PrefillScratch s = PREFILL.get();
-        int tiles = (tokens + MR - 1) / MR;
-        int tileFloats = MR * GROUP;
-        if (s.block.length < tiles * MR * KB) {
-            s.block = new float[tiles * MR * KB];
-        }
-        if (s.acc.length < PANEL_GROUPS * tiles * tileFloats) {
-            s.acc = new float[PANEL_GROUPS * tiles * tileFloats];
-        }
-        int gEnd = (n1 + GROUP - 1) / GROUP;
-        for (int p0 = n0 / GROUP; p0 < gEnd; p0 += PANEL_GROUPS) {
-            int p1 = Math.min(gEnd, p0 + PANEL_GROUPS);
-            for (int kb = 0; kb < k; kb += KB) {
-                int kc = Math.min(KB, k - kb);
-                for (int t = 0; t < tiles * MR; t++) {
-                    if (t < tokens) {
-                        System.arraycopy(x, t * k + kb, s.block, t * KB, kc);
-                    } else {
-                        java.util.Arrays.fill(s.block, t * KB, t * KB + kc, 0f);
-                    }
-                }
-                for (int g = p0; g < p1; g++) {
-                    if (L == 16) {
-                        dequantizeStrip(g, kb, kc, s.strip);
-                    } else {
-                        dequantizeStrip8(g, kb, kc, s.strip);
-                    }
-                    int a = (g - p0) * tiles * tileFloats;
-                    for (int tt = 0; tt < tiles; tt++, a += tileFloats) {
-                        if (L == 16) {
-                            GgufPanelGemm.kernel8(s.block, tt * MR * KB, s.strip, 0, kc, s.acc, a, kb == 0);
-                        } else {
-                            for (int h = 0; h < HALVES; h++) {
-                                GgufPanelGemm.kernel4(s.block, tt * MR * KB, s.strip, h * KB * NR, kc, s.acc,
-                                        a + h * MR * NR, kb == 0);
-                            }
-                        }
-                    }
-                }
-            }
-            for (int g = p0; g < p1; g++) {
-                int c0 = Math.max(n0, g * GROUP);
-                int c1 = Math.min(n1, (g + 1) * GROUP);
-                for (int t = 0; t < tokens; t++) {
-                    // token t's outputs of half h: NR columns at tile + h * MR * NR + (t % MR) * NR
-                    int tile = (g - p0) * tiles * tileFloats + t / MR * tileFloats + t % MR * NR;
-                    for (int h = 0; h < HALVES; h++) {
-                        int from = Math.max(c0, g * GROUP + h * NR), to = Math.min(c1, g * GROUP + (h + 1) * NR);
-                        if (from < to) {
-                            System.arraycopy(s.acc, tile + h * MR * NR + from - g * GROUP - h * NR, y, t * n + from, to - from);
-                        }
-                    }
-                }
-            }
-        }
+        InterleavedPrefill.multiply(x, tokens, y, k, n, n0, n1, L == 16 ? this::dequantizeStrip : this::dequantizeStrip8);
     }
 
     /** {@code strip[i * 32 + j] = d * q} for group {@code g}'s columns {@code j} and input rows {@code kb + i}, {@code i < kc}. */
@@ -495,8 +420,8 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
             for (int i = b; i < b + 32; i++) {
                 widen8(data, wo + 32L * i).mul(d0).intoArray(strip, i * 16);
                 widen8(data, wo + 32L * i + 8).mul(d1).intoArray(strip, i * 16 + 8);
-                widen8(data, wo + 32L * i + 16).mul(d2).intoArray(strip, KB * 16 + i * 16);
-                widen8(data, wo + 32L * i + 24).mul(d3).intoArray(strip, KB * 16 + i * 16 + 8);
+                widen8(data, wo + 32L * i + 16).mul(d2).intoArray(strip, InterleavedPrefill.KB * 16 + i * 16);
+                widen8(data, wo + 32L * i + 24).mul(d3).intoArray(strip, InterleavedPrefill.KB * 16 + i * 16 + 8);
             }
         }
     }
