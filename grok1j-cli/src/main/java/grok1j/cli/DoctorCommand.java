@@ -12,6 +12,7 @@ import grok1j.model.MemoryPlan.Request;
 import grok1j.model.MemoryPlan.WeightBytes;
 import grok1j.model.MemoryPlan;
 import grok1j.parallel.OpenMpi;
+import grok1j.tensor.GgmlType;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
@@ -223,12 +224,14 @@ final class DoctorCommand implements Callable<Integer> {
                     ? "is made without the memory check (-Dgrok1j.gguf.interleave=true)" + (fits ? "" : ", although it does not fit" + against)
                     : fits ? "fits" + against + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)"
                     : "does not fit" + against + ", so open keeps the file's rows (-Dgrok1j.gguf.interleave=true copies anyway)";
-            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into the interleaved Q8_0 layout (36 bytes "
-                    + "per 32 weights instead of 34, in the process's own memory), faster to decode and prefill, when it "
-                    + "fits; here it " + fit);
+            String layout = f instanceof GgufModel g && g.expertType() == GgmlType.Q6_K
+                    ? "one byte per weight with the rows interleaved (34.5 bytes per 32 weights instead of 26.25"
+                    : "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34";
+            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into " + layout + ", in the process's "
+                    + "own memory), faster to decode and prefill, when it fits; here it " + fit);
         } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {
-            out.println("experts: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false); without it open copies them "
-                    + "into the interleaved layout, faster to decode and prefill, when the copy fits in memory");
+            out.println("experts: kept in the file's " + g.expertType() + " rows (-Dgrok1j.gguf.interleave=false); without it "
+                    + "open copies them into a layout faster to decode and prefill, when the copy fits in memory");
         }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));

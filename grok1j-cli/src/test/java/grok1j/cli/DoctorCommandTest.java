@@ -134,11 +134,45 @@ class DoctorCommandTest {
 
     // ---- a Grok-1-sized GGUF, header only ----
 
-    static final int D = 6144, F = 32768, V = 131072, L = 64, F32 = 0, Q8_0 = 8;
+    static final int D = 6144, F = 32768, V = 131072, L = 64, F32 = 0, Q8_0 = 8, Q6_K = 14;
 
     /** Q8_0 bytes of {@code elements} weights: 34-byte blocks of 32. */
     static long q8(long elements) {
         return elements / 32 * 34;
+    }
+
+    /**
+     * Q6_K experts are copied at open into one byte per weight (34.5 bytes per 32 weights, against 26.25 in the file),
+     * when the copy fits; {@code -Dgrok1j.gguf.interleave=false} keeps the file's Q6_K rows.
+     */
+    @Test
+    void q6_KExpertsAreUnpackedWhenTheCopyFits() throws IOException {
+        Path dir = Files.createTempDirectory("grok1j-doctor");
+        Path file = dir.resolve("grok-1-q6_k.gguf");
+        try {
+            writeSparseGrok1(file, Q6_K);
+            long copy = grok1j.tensor.InterleavedQ6_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 69 / 2) : 0;
+            JsonNode big = doctorJson(file, "--ram", "600G");
+            assertEquals(copy, big.get("repack_bytes").asLong());
+            assertEquals(copy > 0 ? true : null, copy > 0 ? big.get("repack_fits").asBoolean() : null);
+            if (copy > 0) {
+                CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
+                assertTrue(text.out().contains("experts: 333.4 GB copied at open into one byte per weight with the rows "
+                        + "interleaved (34.5 bytes per 32 weights instead of 26.25, in the process's own memory), faster "
+                        + "to decode and prefill, when it fits; here it fits"), text.out());
+                System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
+                try {
+                    CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
+                    assertTrue(off.out().contains("experts: kept in the file's Q6_K rows (-Dgrok1j.gguf.interleave=false)"),
+                            off.out());
+                } finally {
+                    System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
+                }
+            }
+        } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(dir);
+        }
     }
 
     @Test
@@ -215,6 +249,11 @@ class DoctorCommandTest {
 
     /** GGUF v3 metadata and tensor infos of Grok-1 in Q8_0, then the data section as a hole (setLength). */
     static void writeSparseGrok1(Path file) throws IOException {
+        writeSparseGrok1(file, Q8_0);
+    }
+
+    /** {@link #writeSparseGrok1(Path)} with the experts in ggml type {@code expertType} (Q8_0 or Q6_K). */
+    static void writeSparseGrok1(Path file, int expertType) throws IOException {
         Header h = new Header();
         int tensors = 2 + L * 12;
         h.u32(0x46554747L).u32(3).u64(tensors).u64(6);
@@ -237,9 +276,9 @@ class DoctorCommandTest {
             h.tensor(p + "attn_output_norm.weight", F32, offset, D);
             h.tensor(p + "ffn_norm.weight", F32, offset, D);
             h.tensor(p + "ffn_gate_inp.weight", F32, offset, D, 8);
-            h.tensor(p + "ffn_gate_exps.weight", Q8_0, offset, D, F, 8);
-            h.tensor(p + "ffn_up_exps.weight", Q8_0, offset, D, F, 8);
-            h.tensor(p + "ffn_down_exps.weight", Q8_0, offset, F, D, 8);
+            h.tensor(p + "ffn_gate_exps.weight", expertType, offset, D, F, 8);
+            h.tensor(p + "ffn_up_exps.weight", expertType, offset, D, F, 8);
+            h.tensor(p + "ffn_down_exps.weight", expertType, offset, F, D, 8);
             h.tensor(p + "layer_output_norm.weight", F32, offset, D);
         }
         while (h.out.size() % 32 != 0) {
@@ -281,7 +320,7 @@ class DoctorCommandTest {
                 n *= d;
             }
             u32(type).u64(offset[0]);
-            long bytes = type == Q8_0 ? q8(n) : 4 * n;
+            long bytes = type == Q8_0 ? q8(n) : type == Q6_K ? n / 256 * 210 : 4 * n;
             offset[0] += (bytes + 31) / 32 * 32;
         }
     }

@@ -121,6 +121,20 @@ class KernelAllocationTest {
         }
     }
 
+    /** The decode kernels of the repacked layouts, over a whole four-group pass and a group left over. */
+    @Test
+    void interleavedLayoutsAllocateNothing() {
+        int k = 512, n = 5 * InterleavedPrefill.GROUP;
+        float[] x = activation(k, 12);
+        float[] y = new float[n];
+        GgufMatrix q8 = new GgufMatrix(GgmlType.Q8_0, randomBytes(GgmlType.Q8_0.bytesFor(k) * n, 13), k, n);
+        InterleavedQ8_0Matrix interleaved = InterleavedQ8_0Matrix.repack(q8, arena);
+        assertNoAllocationOnceCompiled("InterleavedQ8_0Matrix.multiply", () -> interleaved.multiply(x, 1, y, 0, n));
+        GgufMatrix q6 = new GgufMatrix(GgmlType.Q6_K, randomBytes(GgmlType.Q6_K.bytesFor(k) * n, 14), k, n);
+        InterleavedQ6_KMatrix unpacked = InterleavedQ6_KMatrix.repack(q6, arena);
+        assertNoAllocationOnceCompiled("InterleavedQ6_KMatrix.multiply", () -> unpacked.multiply(x, 1, y, 0, n));
+    }
+
     @Test
     void bf16MatrixAllocatesNothing() {
         int k = 256 + 2, n = 8 + 1;

@@ -10,7 +10,9 @@ import grok1j.model.GrokWeights;
 import grok1j.model.LayerWeights;
 import grok1j.model.Partition;
 import grok1j.tensor.GgmlDequant;
+import grok1j.tensor.GgmlType;
 import grok1j.tensor.GgufMatrix;
+import grok1j.tensor.InterleavedQ6_KMatrix;
 import grok1j.tensor.InterleavedQ8_0Matrix;
 import grok1j.tensor.PreparedSlice;
 import grok1j.tensor.WeightMatrix;
@@ -43,9 +45,9 @@ import java.util.Map;
  */
 public final class GgufModel implements ModelFile {
     /**
-     * System property for {@link #repack(int, int)}: unset, the Q8_0 expert matrices are repacked into
-     * {@link InterleavedQ8_0Matrix} when the copy fits in memory; {@code false} never repacks;
-     * {@code true} repacks without the memory check.
+     * System property for {@link #repack(int, int)}: unset, the Q8_0 and Q6_K expert matrices are repacked into
+     * {@link InterleavedQ8_0Matrix} and {@link InterleavedQ6_KMatrix} when the copy fits in memory; {@code false}
+     * never repacks; {@code true} repacks without the memory check.
      */
     public static final String INTERLEAVE_PROPERTY = "grok1j.gguf.interleave";
 
@@ -87,7 +89,7 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * The bytes {@link #repack(int, int)} would copy for rank {@code rank} of {@code ranks}: the interleaved size of
+     * The bytes {@link #repack(int, int)} would copy for rank {@code rank} of {@code ranks}: the repacked size of
      * the expert matrices (that rank's slices of them) it can repack; 0 when the machine's vectors or
      * {@link #INTERLEAVE_PROPERTY} rule it out, the model was repacked already, or it cannot be split over
      * {@code ranks} (which the forward pass reports).
@@ -95,25 +97,35 @@ public final class GgufModel implements ModelFile {
      * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither {@code true} nor {@code false}
      */
     public long repackBytes(int rank, int ranks) {
+        return repackSizes(rank, ranks)[0];
+    }
+
+    /**
+     * {@code {copy, source}}: the bytes {@link #repack(int, int)} would copy for that rank, and the bytes of the
+     * mapped file those copies are made from (both 0 as {@link #repackBytes(int, int)} says).
+     */
+    private long[] repackSizes(int rank, int ranks) {
+        long[] none = {0, 0};
         if (repacked != null || interleaveSetting() == Boolean.FALSE || !InterleavedQ8_0Matrix.supported()) {
-            return 0;
+            return none;
         }
-        long bytes = 0;
+        long copy = 0, source = 0;
         try {
             Partition p = Partition.of(config, rank, ranks);
             for (LayerWeights l : weights.layers()) {
                 for (WeightMatrix[] views : List.of(views(l.gate(), p, false), views(l.up(), p, false), views(l.down(), p, true))) {
                     if (repackable(views)) {
                         for (WeightMatrix m : views) {
-                            bytes += InterleavedQ8_0Matrix.storedBytes((GgufMatrix) m);
+                            copy += copyBytes((GgufMatrix) m);
+                            source += m.storedBytes();
                         }
                     }
                 }
             }
         } catch (IllegalArgumentException e) {
-            return 0; // a split the model does not allow: the forward pass refuses it, naming the tensor
+            return none; // a split the model does not allow: the forward pass refuses it, naming the tensor
         }
-        return bytes;
+        return new long[] {copy, source};
     }
 
     /**
@@ -166,15 +178,16 @@ public final class GgufModel implements ModelFile {
      * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither true nor false
      */
     public RepackPlan repackPlan(int rank, int ranks, int ranksOnHost, long memAvailable) {
-        long bytes = repackBytes(rank, ranks);
+        long[] sizes = repackSizes(rank, ranks);
         long mapped = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum();
-        long rest = Math.max(0, mapped - bytes * 34 / 36 * ranks) / ranks;
-        return new RepackPlan(bytes, rest, Math.max(1, ranksOnHost), memAvailable, interleaveSetting() == Boolean.TRUE);
+        long rest = Math.max(0, mapped - sizes[1] * ranks) / ranks;
+        return new RepackPlan(sizes[0], rest, Math.max(1, ranksOnHost), memAvailable, interleaveSetting() == Boolean.TRUE);
     }
 
     /**
-     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps the Q8_0 experts in the file's rows
-     * (the machine's vectors would take the interleaved copy, and nothing was copied yet): for {@code doctor} to say so.
+     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps the Q8_0 or Q6_K experts in the
+     * file's rows (the machine's vectors would take the repacked copy, and nothing was copied yet): for {@code doctor}
+     * to say so.
      *
      * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither true nor false
      */
@@ -185,6 +198,17 @@ public final class GgufModel implements ModelFile {
         }
         LayerWeights l = weights.layers().get(0);
         return repackable(l.gate()) && repackable(l.up()) && repackable(l.down());
+    }
+
+    /**
+     * The file's type of the first layer's expert matrices (what {@link #repack(int, int)} would copy from), or null
+     * when they were copied already or are not GGUF tensors.
+     */
+    public GgmlType expertType() {
+        if (weights.layers().isEmpty() || !(weights.layers().get(0).gate()[0] instanceof GgufMatrix g)) {
+            return null;
+        }
+        return g.type();
     }
 
     /** {@link RepackPlan#copyBytes()} of {@link #repackPlan} when the plan {@link RepackPlan#copies() copies}, else 0. */
@@ -204,14 +228,21 @@ public final class GgufModel implements ModelFile {
     }
 
     private static boolean repackable(WeightMatrix[] experts) {
-        return Arrays.stream(experts).allMatch(m -> m instanceof GgufMatrix g && InterleavedQ8_0Matrix.canRepack(g));
+        return Arrays.stream(experts).allMatch(m -> m instanceof GgufMatrix g
+                && (InterleavedQ8_0Matrix.canRepack(g) || InterleavedQ6_KMatrix.canRepack(g)));
+    }
+
+    /** Bytes of the decode layout a repackable {@code m} is copied into. */
+    private static long copyBytes(GgufMatrix m) {
+        return m.type() == GgmlType.Q6_K ? InterleavedQ6_KMatrix.storedBytes(m) : InterleavedQ8_0Matrix.storedBytes(m);
     }
 
     /**
-     * Copies the Q8_0 expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel job takes,
-     * into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32 weights
-     * instead of 34) in memory of this model's own, where decode and prefill run faster than on the file's rows (with
-     * 256-bit vectors prefill only), when the copies and (about) the rest of the rank's part of the mapped files, times the
+     * Copies the Q8_0 and Q6_K expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel job
+     * takes, into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32
+     * weights instead of 34) and {@link InterleavedQ6_KMatrix} (the same with one byte per weight and its scales, 34.5
+     * bytes per 32 weights instead of 26.25) in memory of this model's own, where decode and prefill run faster than on
+     * the file's rows (Q8_0 with 256-bit vectors: prefill only), when the copies and (about) the rest of the rank's part of the mapped files, times the
      * {@code ranksOnHost} ranks of this host, fit in {@value #REPACK_FIT} of {@code memAvailable} ({@link RepackPlan};
      * a model larger than RAM keeps reading its file). Afterwards
      * {@link #weights()} holds the copies (a rank's as {@link PreparedSlice}s, which its {@link Partition} cuts out),
@@ -258,7 +289,8 @@ public final class GgufModel implements ModelFile {
         WeightMatrix[] copies = new WeightMatrix[experts.length];
         for (int e = 0; e < experts.length; e++) {
             GgufMatrix g = (GgufMatrix) views[e];
-            InterleavedQ8_0Matrix copy = InterleavedQ8_0Matrix.repack(g, arena);
+            WeightMatrix copy = g.type() == GgmlType.Q6_K ? InterleavedQ6_KMatrix.repack(g, arena)
+                    : InterleavedQ8_0Matrix.repack(g, arena);
             if (p.isWhole()) {
                 copies[e] = copy;
                 superseded.add(g.data());

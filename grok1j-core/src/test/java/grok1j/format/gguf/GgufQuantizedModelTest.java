@@ -197,27 +197,42 @@ class GgufQuantizedModelTest {
     @Test
     void repackedQ8_0ExpertsComputeTheSameLogits() throws IOException {
         org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ8_0Matrix.supported());
+        repackedExpertsComputeTheSameLogits(GgmlType.Q8_0, grok1j.tensor.InterleavedQ8_0Matrix.class, 36, 34);
+    }
+
+    /**
+     * The same for Q6_K ({@link grok1j.tensor.InterleavedQ6_KMatrix}): one byte per weight, its int8 sub-block
+     * scales and float32 superblock scales, 276 bytes per 256 weights instead of the file's 210.
+     */
+    @Test
+    void repackedQ6_KExpertsComputeTheSameLogits() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ6_KMatrix.supported());
+        repackedExpertsComputeTheSameLogits(GgmlType.Q6_K, grok1j.tensor.InterleavedQ6_KMatrix.class, 276, 210);
+    }
+
+    /** The experts of the {@code type} file repacked into {@code layout}, {@code copyBytes} per {@code fileBytes} of the file's. */
+    private void repackedExpertsComputeTheSameLogits(GgmlType type, Class<?> layout, long copyBytes, long fileBytes) throws IOException {
         float[] prompt;
         float[] step;
-        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+        try (GgufModel m = GgufModel.open(FILES.get(type))) {
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
             KvCache cache = new KvCache(CONFIG);
             Transformer net = new Transformer(m.weights(), pool);
             prompt = net.forward(tokens[0], 0, LENGTH - 1, cache, Transformer.Logits.ALL);
             step = net.forward(tokens[0], LENGTH - 1, 1, cache, Transformer.Logits.ALL);
         }
-        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+        try (GgufModel m = GgufModel.open(FILES.get(type))) {
             long file = m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum();
             long expertBytes = m.tensors().stream().filter(t -> t.name().contains("_exps.")).mapToLong(TensorInfo::bytes).sum();
             long copy = m.repackBytes(0, 1);
-            assertEquals(expertBytes / 34 * 36, copy, "36 bytes per 32 weights instead of 34");
+            assertEquals(expertBytes / fileBytes * copyBytes, copy, copyBytes + " bytes per " + fileBytes + " of the file's");
             assertEquals(copy, m.repack(0, 1));
             assertEquals(copy, m.copiedBytes());
             assertEquals(0, m.repack(0, 1), "a second repack copies nothing");
             assertEquals(file - expertBytes, m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum());
             for (var layer : m.weights().layers()) {
                 for (var expert : new grok1j.tensor.WeightMatrix[][] {layer.gate(), layer.up(), layer.down()}) {
-                    assertEquals(grok1j.tensor.InterleavedQ8_0Matrix.class, expert[0].getClass());
+                    assertEquals(layout, expert[0].getClass());
                 }
             }
             KvCache cache = new KvCache(CONFIG);
@@ -349,13 +364,14 @@ class GgufQuantizedModelTest {
         } finally {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
         }
-        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q6_K))) {
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q4_K))) {
             System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
             try {
-                assertFalse(m.interleaveTurnedOff(), "Q6_K experts have no interleaved layout to turn off");
+                assertFalse(m.interleaveTurnedOff(), "Q4_K experts have no repacked layout to turn off");
             } finally {
                 System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
             }
+            assertEquals(GgmlType.Q4_K, m.expertType());
             assertEquals(0, m.repack(0, 1));
             assertEquals(0, m.copiedBytes());
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());

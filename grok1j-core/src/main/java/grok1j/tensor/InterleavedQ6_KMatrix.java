@@ -1,0 +1,443 @@
+package grok1j.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.util.stream.IntStream;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A GGUF Q6_K weight unpacked for decode: each 6-bit weight as one signed byte {@code q - 32}, the stored rows in
+ * groups of {@value #GROUP} interleaved as in {@link InterleavedQ8_0Matrix}, so that a vector's lanes run over rows.
+ *
+ * <p>Why: a Q6_K weight is four bits in {@code ql} and two in {@code qh}; cutting them out and merging them costs the
+ * file-layout kernel ({@link GgmlMatvec#q6_Kx4p}) about 6.5 vector operations per 16 weights, so decode ran at a third
+ * of the memory probe, bound by arithmetic (Zen 5, 2-layer file: 68 ms per layer, 0.69x llama.cpp). Unpacked, a vector
+ * of 16 rows at one input position is one widening load, one conversion and one FMA with the broadcast activation,
+ * the kernel of the interleaved Q8_0 layout, which streams at the probe. The price is memory: 1.078 bytes per weight
+ * against the file's 0.82 (about 31 % more), which is why the copy is made only when it fits
+ * ({@code GgufModel.repackPlan}).
+ *
+ * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}), for input positions
+ * {@code i < K}, 16-position sub-blocks {@code b < K / 16} and 256-position superblocks {@code s < K / 256}:
+ * <ul>
+ *   <li>weights, position-major: {@code q[i][r] - 32} (int8) at byte {@code 32 i + r};</li>
+ *   <li>sub-block scales (the file's int8 {@code scales}): {@code sc[b][r]} at {@code 32 K + 32 b + r};</li>
+ *   <li>superblock scales, f16 converted to float32 (exact): {@code d[s][r]} at {@code 34 K + 128 s + 4 r}.</li>
+ * </ul>
+ * A group is {@code 34.5 K} bytes, against the {@code 26.25 K} of its 32 rows in the file.
+ *
+ * <p>Numerics (exact float32, as every GGUF kernel, {@link GgmlMatvec}): per row and sub-block the kernel sums
+ * {@code (q - 32) * x} in one float32 FMA chain over the sub-block's 16 positions, then adds
+ * {@code (sc * d) * sum} to the row's total. The file-layout kernel sums {@code q * x} and takes the offset 32 out at
+ * the end, so the two agree to float32 rounding, not bit for bit. Prefill dequantizes each group into the same
+ * floats as the GGUF rows give ({@code (sc * d) * (q - 32)}, {@link GgmlRowDequant}) and runs
+ * {@link InterleavedPrefill}, so it is bit for bit the GGUF layout's GEMM ({@link GgufPanelGemm}).
+ *
+ * <p>Kernels for both vector widths, as {@link InterleavedQ8_0Matrix}: with 512-bit vectors decode takes four groups
+ * per pass (two vectors of 16 rows each, four sequential streams); with 256-bit vectors one group per pass (four
+ * vectors of 8 rows).
+ */
+public final class InterleavedQ6_KMatrix implements WeightMatrix {
+    /** Stored rows per group: two 16-lane vectors. */
+    public static final int GROUP = InterleavedPrefill.GROUP;
+    private static final int L = GgmlKernels.L;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+    /** The 256-bit kernels' species (8 lanes). */
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Bytes of a Q6_K superblock of 256 weights in the file. */
+    private static final int SUPERBLOCK_BYTES = 210;
+
+    private final MemorySegment data;
+    private final int k;
+    private final int n;
+    /** Bytes from one group to the next. */
+    private final long groupBytes;
+    /** Where, in a group, input position 0's weights, sub-block 0's scales and superblock 0's d are (views of input rows move them). */
+    private final long weightOffset;
+    private final long scaleOffset;
+    private final long dOffset;
+
+    private InterleavedQ6_KMatrix(MemorySegment data, int k, int n, long groupBytes, long weightOffset, long scaleOffset,
+            long dOffset) {
+        this.data = data;
+        this.k = k;
+        this.n = n;
+        this.groupBytes = groupBytes;
+        this.weightOffset = weightOffset;
+        this.scaleOffset = scaleOffset;
+        this.dOffset = dOffset;
+    }
+
+    /** Whether this machine's kernels can use the layout: true for both widths the kernels have (16 or 8 lanes). */
+    public static boolean supported() {
+        return L == 16 || L == 8;
+    }
+
+    /** Whether {@code m} can be unpacked: Q6_K with a multiple of {@value #GROUP} rows, on a machine that {@link #supported}. */
+    public static boolean canRepack(GgufMatrix m) {
+        return supported() && m.type() == GgmlType.Q6_K && m.outputDim() % GROUP == 0;
+    }
+
+    /** Bytes the unpacked copy of {@code m} takes: 34.5 per 32 weights. */
+    public static long storedBytes(GgufMatrix m) {
+        return groupBytes(m.inputDim()) * (m.outputDim() / GROUP);
+    }
+
+    private static long groupBytes(int k) {
+        return 34L * k + k / 2;
+    }
+
+    /**
+     * Copies {@code m} into the unpacked, interleaved layout, in memory of {@code arena}, on the common fork-join
+     * pool's threads when both segments may be used from them.
+     *
+     * @throws IllegalArgumentException if {@code m} cannot be repacked ({@link #canRepack})
+     */
+    public static InterleavedQ6_KMatrix repack(GgufMatrix m, Arena arena) {
+        if (!canRepack(m)) {
+            throw new IllegalArgumentException("cannot unpack a " + m.type() + " matrix of " + m.outputDim()
+                    + " rows (needs Q6_K with rows a multiple of " + GROUP + ")");
+        }
+        int k = m.inputDim();
+        int n = m.outputDim();
+        int superblocks = k / 256;
+        long groupBytes = groupBytes(k);
+        MemorySegment src = m.data();
+        long rowBytes = m.rowBytes();
+        MemorySegment dst = AnonymousMemory.allocate(groupBytes * (n / GROUP), arena);
+        IntStream groups = IntStream.range(0, n / GROUP);
+        Thread other = new Thread(() -> { });
+        if (src.isAccessibleBy(other) && dst.isAccessibleBy(other)) {
+            groups = groups.parallel(); // a confined segment (a test's) is copied on its own thread
+        }
+        int rb = SUPERBLOCK_BYTES * superblocks;
+        // per thread: the group's 32 file rows, the same rows unpacked to one byte per weight, the group's copy
+        ThreadLocal<byte[][]> buffers = ThreadLocal.withInitial(
+                () -> new byte[][] {new byte[rb * GROUP], new byte[k * GROUP], new byte[(int) groupBytes]});
+        groups.forEach(g -> {
+            byte[][] buf = buffers.get();
+            byte[] rows = buf[0];
+            byte[] unpacked = buf[1];
+            byte[] out = buf[2];
+            // through array views, not heap segments (see InterleavedQ8_0Matrix#repack)
+            for (int r = 0; r < GROUP; r++) {
+                MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
+            }
+            for (int r = 0; r < GROUP; r++) {
+                for (int s = 0; s < superblocks; s++) {
+                    int o = r * rb + SUPERBLOCK_BYTES * s;
+                    unpack(rows, o, unpacked, r * k + 256 * s);
+                    for (int b = 0; b < 16; b++) {
+                        out[32 * k + 32 * (16 * s + b) + r] = rows[o + 192 + b];
+                    }
+                    float d = Float.float16ToFloat((short) SHORT_LE.get(rows, o + 208));
+                    FLOAT_LE.set(out, 34 * k + 128 * s + 4 * r, d);
+                }
+            }
+            for (int r = 0; r < GROUP; r += 8) {
+                for (int i = 0; i < k; i += 8) {
+                    InterleavedQ8_0Matrix.transpose8x8(unpacked, r * k + i, k, out, 32 * i + r, 32);
+                }
+            }
+            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
+        });
+        return new InterleavedQ6_KMatrix(dst, k, n, groupBytes, 0, 32L * k, 34L * k);
+    }
+
+    private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, LE);
+    private static final VarHandle SHORT_LE = MethodHandles.byteArrayViewVarHandle(short[].class, LE);
+    private static final VarHandle FLOAT_LE = MethodHandles.byteArrayViewVarHandle(float[].class, LE);
+    private static final long LOW_NIBBLES = 0x0F0F0F0F0F0F0F0FL;
+    private static final long TWO_BITS = 0x0303030303030303L;
+    private static final long BIT_5 = 0x2020202020202020L;
+
+    /**
+     * The 256 weights of the Q6_K superblock at {@code rows[o]} as signed bytes {@code q - 32} into
+     * {@code to[at, at + 256)}, eight at a time in a long. Per half of 128 (ql +64, qh +32), element l, l+32, l+64,
+     * l+96 take the low or high nibble of {@code ql[l]} or {@code ql[l + 32]} and bits 0-1, 2-3, 4-5 or 6-7 of
+     * {@code qh[l]} (the layout of {@link GgmlDequant#q6_k}).
+     */
+    static void unpack(byte[] rows, int o, byte[] to, int at) {
+        for (int half = 0; half < 2; half++) {
+            int ql = o + 64 * half, qh = o + 128 + 32 * half, y = at + 128 * half;
+            for (int l = 0; l < 32; l += 8) {
+                long a = (long) LONG_LE.get(rows, ql + l);
+                long b = (long) LONG_LE.get(rows, ql + 32 + l);
+                long h = (long) LONG_LE.get(rows, qh + l);
+                LONG_LE.set(to, y + l, minus32((a & LOW_NIBBLES) | (h & TWO_BITS) << 4));
+                LONG_LE.set(to, y + 32 + l, minus32((b & LOW_NIBBLES) | (h >>> 2 & TWO_BITS) << 4));
+                LONG_LE.set(to, y + 64 + l, minus32((a >>> 4 & LOW_NIBBLES) | (h >>> 4 & TWO_BITS) << 4));
+                LONG_LE.set(to, y + 96 + l, minus32((b >>> 4 & LOW_NIBBLES) | (h >>> 6 & TWO_BITS) << 4));
+            }
+        }
+    }
+
+    /**
+     * Eight 6-bit values {@code q} (one per byte) to the signed bytes {@code q - 32}: flipping bit 5 gives
+     * {@code q - 32} in 6-bit two's complement, and the flipped bit 5 copied into bits 6 and 7 sign-extends it (no
+     * carry crosses a byte: {@code 0x20 * 7 = 0xE0}).
+     */
+    static long minus32(long q) {
+        long x = q ^ BIT_5;
+        return x | (x & BIT_5) * 7;
+    }
+
+    @Override public int inputDim() { return k; }
+    @Override public int outputDim() { return n; }
+    @Override public int columnAlignment() { return GROUP; }
+    @Override public long storedBytes() { return groupBytes(k) * (n / GROUP); }
+    @Override public String typeName() { return "Q6_K (unpacked to int8, rows interleaved by " + GROUP + ")"; }
+
+    @Override
+    public int partsPerThread(int tokens) {
+        return tokens < GgufPanelGemm.MIN_TOKENS ? GgufMatrix.DECODE_PARTS_PER_THREAD : 1;
+    }
+
+    /** Output columns {@code [from, to)}: whole groups, so both ends must be multiples of {@value #GROUP}. */
+    @Override
+    public WeightMatrix columns(int from, int to) {
+        WeightMatrix.checkRange("columns", from, to, n);
+        if (from % GROUP != 0 || to % GROUP != 0) {
+            throw new IllegalArgumentException("cannot split an interleaved Q6_K matrix at output columns [" + from
+                    + ", " + to + "): its groups hold " + GROUP + " columns");
+        }
+        return new InterleavedQ6_KMatrix(data.asSlice((from / GROUP) * groupBytes, ((to - from) / GROUP) * groupBytes),
+                k, to - from, groupBytes, weightOffset, scaleOffset, dOffset);
+    }
+
+    /** Input rows {@code [from, to)}: both ends on a Q6_K superblock boundary (256). */
+    @Override
+    public WeightMatrix rows(int from, int to) {
+        WeightMatrix.checkRange("rows", from, to, k);
+        if (from % 256 != 0 || to % 256 != 0) {
+            throw new IllegalArgumentException("cannot split a Q6_K matrix at input rows [" + from + ", " + to
+                    + "): Q6_K blocks hold 256 elements");
+        }
+        return new InterleavedQ6_KMatrix(data, to - from, n, groupBytes, weightOffset + 32L * from,
+                scaleOffset + 32L * (from / 16), dOffset + 128L * (from / 256));
+    }
+
+    /** One token: the decode kernel; 2 to {@code MIN_TOKENS - 1}: the decode kernel per token; more: the GEMM. */
+    @Override
+    public void multiply(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (tokens >= GgufPanelGemm.MIN_TOKENS) {
+            multiplyBatch(x, tokens, y, n0, n1);
+            return;
+        }
+        for (int t = 0; t < tokens; t++) {
+            matvec(x, t * k, y, t * n, n0, n1);
+        }
+    }
+
+    @Override
+    public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
+        if (tokens > 0 && n0 < n1) {
+            InterleavedPrefill.multiply(x, tokens, y, k, n, n0, n1, L == 16 ? this::dequantizeStrip : this::dequantizeStrip8);
+        }
+    }
+
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[GROUP]);
+
+    /**
+     * {@code y[yo + c] = sum_i W[c][i] * x[xo + i]} for {@code c in [n0, n1)}: whole groups four per pass, one from
+     * each quarter of the range (with 256-bit vectors one per pass); groups cut by {@code n0} or {@code n1} whole
+     * into scratch, as {@link InterleavedQ8_0Matrix}.
+     */
+    void matvec(float[] x, int xo, float[] y, int yo, int n0, int n1) {
+        int g0 = (n0 + GROUP - 1) / GROUP;
+        int g1 = n1 / GROUP;
+        if (g0 > g1) { // [n0, n1) inside one group
+            edge(x, xo, y, yo, n0 / GROUP, n0, n1);
+            return;
+        }
+        if (n0 % GROUP != 0) {
+            edge(x, xo, y, yo, g0 - 1, n0, g0 * GROUP);
+        }
+        if (n1 % GROUP != 0) {
+            edge(x, xo, y, yo, g1, g1 * GROUP, n1);
+        }
+        long so = scaleOffset - weightOffset, dso = dOffset - weightOffset;
+        if (L == 8) {
+            for (int g = g0; g < g1; g++) {
+                pass8(data, g * groupBytes + weightOffset, so, dso, x, xo, k, y, yo + g * GROUP);
+            }
+            return;
+        }
+        int q = (g1 - g0) / 4;
+        for (int g = g0; g < g0 + q; g++) {
+            pass(data, g * groupBytes + weightOffset, q * groupBytes, so, dso, x, xo, k, y, yo + g * GROUP, q * GROUP);
+        }
+        for (int g = g0 + 4 * q; g < g1; g++) {
+            pass(data, g * groupBytes + weightOffset, 0, so, dso, x, xo, k, y, yo + g * GROUP, 0);
+        }
+    }
+
+    private void edge(float[] x, int xo, float[] y, int yo, int g, int c0, int c1) {
+        float[] e = EDGE.get();
+        long so = scaleOffset - weightOffset, dso = dOffset - weightOffset;
+        if (L == 8) {
+            pass8(data, g * groupBytes + weightOffset, so, dso, x, xo, k, e, 0);
+        } else {
+            pass(data, g * groupBytes + weightOffset, 0, so, dso, x, xo, k, e, 0, 0);
+        }
+        System.arraycopy(e, c0 - g * GROUP, y, yo + c0, c1 - c0);
+    }
+
+    /**
+     * Four groups, at {@code off + j * gs} for {@code j < 4}, into {@code y[yo + j * ys, + 32)}: per superblock its
+     * scales {@code sc * d} of the 128 rows into scratch, then one flat loop over its 256 positions (see
+     * {@link InterleavedQ8_0Matrix#pass}), per position one broadcast of the activation and eight 16-byte loads, each
+     * widened, converted and FMA'd into its sub-block partial; at a sub-block's end each partial times its 16 scales
+     * joins the total. One thread on Zen 5, K = 6144, from cache: 32 billion weights per second.
+     *
+     * @param so  bytes from a group's position-0 weights to its sub-block-0 scales
+     * @param dso bytes from a group's position-0 weights to its superblock-0 {@code d}
+     */
+    static void pass(MemorySegment w, long off, long gs, long so, long dso, float[] x, int xo, int k, float[] y, int yo, int ys) {
+        float[] sc = SCALES.get();
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, e0 = z, e1 = z;
+        FloatVector s0 = z, s1 = z, t0 = z, t1 = z, u0 = z, u1 = z, v0 = z, v1 = z;
+        final long o1 = off + gs, o2 = off + 2 * gs, o3 = off + 3 * gs;
+        for (int i0 = 0; i0 < k; i0 += 256) {
+            // the superblock's scales sc * d, 16 sub-blocks x 8 vectors of 16 rows, into scratch first: converted in
+            // the loop below, at each sub-block's end, they outgrew C2's inlining budget (NodeCountInliningCutoff)
+            // and the vectors of the calls left out of line were boxed (30 KB per call at K = 512)
+            for (int v = 0; v < 128; v++) {
+                long g = off + (v >> 5) * gs; // group v / 32, sub-block (v / 2) % 16, rows 16 (v % 2) ..
+                int b = i0 / 16 + ((v >> 1) & 15), half = v & 1;
+                scales(w, g + so + 32L * b + 16 * half, g + dso + (i0 >> 8) * 128L + 64 * half).intoArray(sc, 16 * v);
+            }
+            for (int i = i0; i < i0 + 256; i++) {
+                long o = i * 32L;
+                FloatVector xv = FloatVector.broadcast(F, x[xo + i]);
+                a0 = widen(w, off + o).fma(xv, a0);
+                a1 = widen(w, off + o + 16).fma(xv, a1);
+                b0 = widen(w, o1 + o).fma(xv, b0);
+                b1 = widen(w, o1 + o + 16).fma(xv, b1);
+                c0 = widen(w, o2 + o).fma(xv, c0);
+                c1 = widen(w, o2 + o + 16).fma(xv, c1);
+                e0 = widen(w, o3 + o).fma(xv, e0);
+                e1 = widen(w, o3 + o + 16).fma(xv, e1);
+                if ((i & 15) == 15) {
+                    int at = 2 * (i & 0xF0); // 32 floats per sub-block (i % 256) / 16
+                    s0 = a0.fma(FloatVector.fromArray(F, sc, at), s0);
+                    s1 = a1.fma(FloatVector.fromArray(F, sc, at + 16), s1);
+                    t0 = b0.fma(FloatVector.fromArray(F, sc, at + 512), t0);
+                    t1 = b1.fma(FloatVector.fromArray(F, sc, at + 528), t1);
+                    u0 = c0.fma(FloatVector.fromArray(F, sc, at + 1024), u0);
+                    u1 = c1.fma(FloatVector.fromArray(F, sc, at + 1040), u1);
+                    v0 = e0.fma(FloatVector.fromArray(F, sc, at + 1536), v0);
+                    v1 = e1.fma(FloatVector.fromArray(F, sc, at + 1552), v1);
+                    a0 = z; a1 = z; b0 = z; b1 = z; c0 = z; c1 = z; e0 = z; e1 = z;
+                }
+            }
+        }
+        s0.intoArray(y, yo);
+        s1.intoArray(y, yo + 16);
+        t0.intoArray(y, yo + ys);
+        t1.intoArray(y, yo + ys + 16);
+        u0.intoArray(y, yo + 2 * ys);
+        u1.intoArray(y, yo + 2 * ys + 16);
+        v0.intoArray(y, yo + 3 * ys);
+        v1.intoArray(y, yo + 3 * ys + 16);
+    }
+
+    /** Per thread: a superblock's scales of the four groups of a pass, {@code [group][sub-block][row]}. */
+    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[4 * 16 * 32]);
+
+    /** 16 int8 weights at {@code off}, as floats. */
+    private static FloatVector widen(MemorySegment w, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, w, off, LE).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** 16 rows' sub-block scales {@code sc * d}: the int8 {@code sc} at {@code sc}, the float32 {@code d} at {@code d}. */
+    private static FloatVector scales(MemorySegment w, long sc, long d) {
+        return widen(w, sc).mul(FloatVector.fromMemorySegment(F, w, d, LE));
+    }
+
+    /**
+     * {@link #pass} with 256-bit vectors: one group at {@code off} into {@code y[yo, + 32)}, four vectors of 8 rows,
+     * each with its sub-block partial and its total. Per output the same chains as {@link #pass}.
+     */
+    static void pass8(MemorySegment w, long off, long so, long dso, float[] x, int xo, int k, float[] y, int yo) {
+        FloatVector z = FloatVector.zero(F8);
+        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, s0 = z, s1 = z, s2 = z, s3 = z;
+        for (int i = 0; i < k; i++) {
+            long o = off + i * 32L;
+            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+            a0 = widen8(w, o).fma(xv, a0);
+            a1 = widen8(w, o + 8).fma(xv, a1);
+            a2 = widen8(w, o + 16).fma(xv, a2);
+            a3 = widen8(w, o + 24).fma(xv, a3);
+            if ((i & 15) == 15) {
+                long sc = off + so + (i >> 4) * 32L;
+                long d = off + dso + (i >> 8) * 128L;
+                s0 = a0.fma(scales8(w, sc, d), s0);
+                s1 = a1.fma(scales8(w, sc + 8, d + 32), s1);
+                s2 = a2.fma(scales8(w, sc + 16, d + 64), s2);
+                s3 = a3.fma(scales8(w, sc + 24, d + 96), s3);
+                a0 = z; a1 = z; a2 = z; a3 = z;
+            }
+        }
+        s0.intoArray(y, yo);
+        s1.intoArray(y, yo + 8);
+        s2.intoArray(y, yo + 16);
+        s3.intoArray(y, yo + 24);
+    }
+
+    /** 8 int8 weights at {@code off}, as floats. */
+    private static FloatVector widen8(MemorySegment w, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B8, w, off, LE).convertShape(VectorOperators.B2F, F8, 0);
+    }
+
+    private static FloatVector scales8(MemorySegment w, long sc, long d) {
+        return widen8(w, sc).mul(FloatVector.fromMemorySegment(F8, w, d, LE));
+    }
+
+    /** {@code strip[i * 32 + j] = (sc * d) * (q - 32)} for group {@code g}'s columns {@code j} and input rows {@code kb + i}, {@code i < kc}. */
+    private void dequantizeStrip(int g, int kb, int kc, float[] strip) {
+        long go = g * groupBytes;
+        for (int b = kb; b < kb + kc; b += 16) {
+            long sc = go + scaleOffset + 32L * (b / 16);
+            long d = go + dOffset + 128L * (b / 256);
+            FloatVector d0 = scales(data, sc, d);
+            FloatVector d1 = scales(data, sc + 16, d + 64);
+            for (int i = b; i < b + 16; i++) {
+                long wo = go + weightOffset + 32L * i;
+                widen(data, wo).mul(d0).intoArray(strip, (i - kb) * GROUP);
+                widen(data, wo + 16).mul(d1).intoArray(strip, (i - kb) * GROUP + 16);
+            }
+        }
+    }
+
+    /** {@link #dequantizeStrip} for 256-bit vectors, in two halves of 16 columns ({@link InterleavedPrefill.Strips}). */
+    private void dequantizeStrip8(int g, int kb, int kc, float[] strip) {
+        long go = g * groupBytes;
+        int half = InterleavedPrefill.KB * 16;
+        for (int b = kb; b < kb + kc; b += 16) {
+            long sc = go + scaleOffset + 32L * (b / 16);
+            long d = go + dOffset + 128L * (b / 256);
+            FloatVector d0 = scales8(data, sc, d), d1 = scales8(data, sc + 8, d + 32);
+            FloatVector d2 = scales8(data, sc + 16, d + 64), d3 = scales8(data, sc + 24, d + 96);
+            for (int i = b; i < b + 16; i++) {
+                long wo = go + weightOffset + 32L * i;
+                int at = (i - kb) * 16;
+                widen8(data, wo).mul(d0).intoArray(strip, at);
+                widen8(data, wo + 8).mul(d1).intoArray(strip, at + 8);
+                widen8(data, wo + 16).mul(d2).intoArray(strip, half + at);
+                widen8(data, wo + 24).mul(d3).intoArray(strip, half + at + 8);
+            }
+        }
+    }
+}
