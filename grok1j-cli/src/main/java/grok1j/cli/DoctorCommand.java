@@ -224,9 +224,11 @@ final class DoctorCommand implements Callable<Integer> {
                     ? "is made without the memory check (-Dgrok1j.gguf.interleave=true)" + (fits ? "" : ", although it does not fit" + against)
                     : fits ? "fits" + against + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)"
                     : "does not fit" + against + ", so open keeps the file's rows (-Dgrok1j.gguf.interleave=true copies anyway)";
-            String layout = f instanceof GgufModel g && g.expertType() == GgmlType.Q6_K
-                    ? "one byte per weight with the rows interleaved (34.5 bytes per 32 weights instead of 26.25"
-                    : "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34";
+            String layout = switch (f instanceof GgufModel g ? g.expertType() : GgmlType.Q8_0) {
+                case Q6_K -> "one byte per weight with the rows interleaved (34.5 bytes per 32 weights instead of 26.25";
+                case Q4_K -> "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18";
+                default -> "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34";
+            };
             out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into " + layout + ", in the process's "
                     + "own memory), faster to decode and prefill, when it fits; here it " + fit);
         } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {

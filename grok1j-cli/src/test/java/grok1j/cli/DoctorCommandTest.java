@@ -134,7 +134,7 @@ class DoctorCommandTest {
 
     // ---- a Grok-1-sized GGUF, header only ----
 
-    static final int D = 6144, F = 32768, V = 131072, L = 64, F32 = 0, Q8_0 = 8, Q6_K = 14;
+    static final int D = 6144, F = 32768, V = 131072, L = 64, F32 = 0, Q8_0 = 8, Q4_K = 12, Q6_K = 14;
 
     /** Q8_0 bytes of {@code elements} weights: 34-byte blocks of 32. */
     static long q8(long elements) {
@@ -168,6 +168,29 @@ class DoctorCommandTest {
                 } finally {
                     System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
                 }
+            }
+        } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /** Q4_K experts are copied at open into the interleaved Q4_K layout (19 bytes per 32 weights, against 18 in the file). */
+    @Test
+    void q4_KExpertsAreInterleavedWhenTheCopyFits() throws IOException {
+        Path dir = Files.createTempDirectory("grok1j-doctor");
+        Path file = dir.resolve("grok-1-q4_k.gguf");
+        try {
+            writeSparseGrok1(file, Q4_K);
+            long copy = grok1j.tensor.InterleavedQ4_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 19) : 0;
+            JsonNode j = doctorJson(file, "--ram", "256G");
+            assertEquals(copy, j.get("repack_bytes").asLong());
+            if (copy > 0) {
+                assertTrue(j.get("repack_fits").asBoolean(), "183.6 GB of copy and 5.8 GB of the rest in 90 % of 256 GiB");
+                CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
+                assertTrue(text.out().contains("experts: 183.6 GB copied at open into the interleaved Q4_K layout (19 bytes "
+                        + "per 32 weights instead of 18, in the process's own memory)"), text.out());
+                assertFalse(doctorJson(file, "--ram", "192G").get("repack_fits").asBoolean(), "a 192 GiB machine keeps the file's rows");
             }
         } finally {
             Files.deleteIfExists(file);
@@ -252,7 +275,7 @@ class DoctorCommandTest {
         writeSparseGrok1(file, Q8_0);
     }
 
-    /** {@link #writeSparseGrok1(Path)} with the experts in ggml type {@code expertType} (Q8_0 or Q6_K). */
+    /** {@link #writeSparseGrok1(Path)} with the experts in ggml type {@code expertType} (Q8_0, Q4_K or Q6_K). */
     static void writeSparseGrok1(Path file, int expertType) throws IOException {
         Header h = new Header();
         int tensors = 2 + L * 12;
@@ -320,7 +343,7 @@ class DoctorCommandTest {
                 n *= d;
             }
             u32(type).u64(offset[0]);
-            long bytes = type == Q8_0 ? q8(n) : type == Q6_K ? n / 256 * 210 : 4 * n;
+            long bytes = type == Q8_0 ? q8(n) : type == Q6_K ? n / 256 * 210 : type == Q4_K ? n / 256 * 144 : 4 * n;
             offset[0] += (bytes + 31) / 32 * 32;
         }
     }

@@ -310,14 +310,10 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         FloatVector s0 = z, s1 = z, t0 = z, t1 = z, u0 = z, u1 = z, v0 = z, v1 = z;
         final long o1 = off + gs, o2 = off + 2 * gs, o3 = off + 3 * gs;
         for (int i0 = 0; i0 < k; i0 += 256) {
-            // the superblock's scales sc * d, 16 sub-blocks x 8 vectors of 16 rows, into scratch first: converted in
-            // the loop below, at each sub-block's end, they outgrew C2's inlining budget (NodeCountInliningCutoff)
-            // and the vectors of the calls left out of line were boxed (30 KB per call at K = 512)
-            for (int v = 0; v < 128; v++) {
-                long g = off + (v >> 5) * gs; // group v / 32, sub-block (v / 2) % 16, rows 16 (v % 2) ..
-                int b = i0 / 16 + ((v >> 1) & 15), half = v & 1;
-                scales(w, g + so + 32L * b + 16 * half, g + dso + (i0 >> 8) * 128L + 64 * half).intoArray(sc, 16 * v);
-            }
+            // the superblock's scales into scratch first: converted in the loop below, at each sub-block's end, they
+            // outgrew C2's inlining budget (NodeCountInliningCutoff) and the vectors of the calls left out of line
+            // were boxed (30 KB per call at K = 512)
+            superblockScales(w, off, gs, so, dso, i0, sc);
             for (int i = i0; i < i0 + 256; i++) {
                 long o = i * 32L;
                 FloatVector xv = FloatVector.broadcast(F, x[xo + i]);
@@ -351,6 +347,19 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         u1.intoArray(y, yo + 2 * ys + 16);
         v0.intoArray(y, yo + 3 * ys);
         v1.intoArray(y, yo + 3 * ys + 16);
+    }
+
+    /**
+     * The scales {@code sc * d} of the superblock at input position {@code i0} for the four groups of a {@link #pass}
+     * into {@code sc}, {@code [group][sub-block][row]}. A method of its own with no vector in its signature: C2 inlines
+     * it into the pass or, past its inlining budget, calls it, and either way no vector is boxed.
+     */
+    static void superblockScales(MemorySegment w, long off, long gs, long so, long dso, int i0, float[] sc) {
+        for (int v = 0; v < 128; v++) {
+            long g = off + (v >> 5) * gs; // group v / 32, sub-block (v / 2) % 16, rows 16 (v % 2) ..
+            int b = i0 / 16 + ((v >> 1) & 15), half = v & 1;
+            scales(w, g + so + 32L * b + 16 * half, g + dso + (i0 >> 8) * 128L + 64 * half).intoArray(sc, 16 * v);
+        }
     }
 
     /** Per thread: a superblock's scales of the four groups of a pass, {@code [group][sub-block][row]}. */

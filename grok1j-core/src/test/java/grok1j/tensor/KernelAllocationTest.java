@@ -133,6 +133,9 @@ class KernelAllocationTest {
         GgufMatrix q6 = new GgufMatrix(GgmlType.Q6_K, randomBytes(GgmlType.Q6_K.bytesFor(k) * n, 14), k, n);
         InterleavedQ6_KMatrix unpacked = InterleavedQ6_KMatrix.repack(q6, arena);
         assertNoAllocationOnceCompiled("InterleavedQ6_KMatrix.multiply", () -> unpacked.multiply(x, 1, y, 0, n));
+        GgufMatrix q4 = new GgufMatrix(GgmlType.Q4_K, randomBytes(GgmlType.Q4_K.bytesFor(k) * n, 15), k, n);
+        InterleavedQ4_KMatrix nibbles = InterleavedQ4_KMatrix.repack(q4, arena);
+        assertNoAllocationOnceCompiled("InterleavedQ4_KMatrix.multiply", () -> nibbles.multiply(x, 1, y, 0, n));
     }
 
     @Test

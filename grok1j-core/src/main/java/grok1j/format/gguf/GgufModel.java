@@ -12,6 +12,7 @@ import grok1j.model.Partition;
 import grok1j.tensor.GgmlDequant;
 import grok1j.tensor.GgmlType;
 import grok1j.tensor.GgufMatrix;
+import grok1j.tensor.InterleavedQ4_KMatrix;
 import grok1j.tensor.InterleavedQ6_KMatrix;
 import grok1j.tensor.InterleavedQ8_0Matrix;
 import grok1j.tensor.PreparedSlice;
@@ -45,9 +46,9 @@ import java.util.Map;
  */
 public final class GgufModel implements ModelFile {
     /**
-     * System property for {@link #repack(int, int)}: unset, the Q8_0 and Q6_K expert matrices are repacked into
-     * {@link InterleavedQ8_0Matrix} and {@link InterleavedQ6_KMatrix} when the copy fits in memory; {@code false}
-     * never repacks; {@code true} repacks without the memory check.
+     * System property for {@link #repack(int, int)}: unset, the Q8_0, Q6_K and Q4_K expert matrices are repacked into
+     * {@link InterleavedQ8_0Matrix}, {@link InterleavedQ6_KMatrix} and {@link InterleavedQ4_KMatrix} when the copy
+     * fits in memory; {@code false} never repacks; {@code true} repacks without the memory check.
      */
     public static final String INTERLEAVE_PROPERTY = "grok1j.gguf.interleave";
 
@@ -185,7 +186,7 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps the Q8_0 or Q6_K experts in the
+     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps the Q8_0, Q6_K or Q4_K experts in the
      * file's rows (the machine's vectors would take the repacked copy, and nothing was copied yet): for {@code doctor}
      * to say so.
      *
@@ -228,20 +229,34 @@ public final class GgufModel implements ModelFile {
     }
 
     private static boolean repackable(WeightMatrix[] experts) {
-        return Arrays.stream(experts).allMatch(m -> m instanceof GgufMatrix g
-                && (InterleavedQ8_0Matrix.canRepack(g) || InterleavedQ6_KMatrix.canRepack(g)));
+        return Arrays.stream(experts).allMatch(m -> m instanceof GgufMatrix g && (InterleavedQ8_0Matrix.canRepack(g)
+                || InterleavedQ6_KMatrix.canRepack(g) || InterleavedQ4_KMatrix.canRepack(g)));
     }
 
     /** Bytes of the decode layout a repackable {@code m} is copied into. */
     private static long copyBytes(GgufMatrix m) {
-        return m.type() == GgmlType.Q6_K ? InterleavedQ6_KMatrix.storedBytes(m) : InterleavedQ8_0Matrix.storedBytes(m);
+        return switch (m.type()) {
+            case Q6_K -> InterleavedQ6_KMatrix.storedBytes(m);
+            case Q4_K -> InterleavedQ4_KMatrix.storedBytes(m);
+            default -> InterleavedQ8_0Matrix.storedBytes(m);
+        };
+    }
+
+    /** The copy of a repackable {@code m} in its decode layout, in memory of {@code arena}. */
+    private static WeightMatrix copy(GgufMatrix m, Arena arena) {
+        return switch (m.type()) {
+            case Q6_K -> InterleavedQ6_KMatrix.repack(m, arena);
+            case Q4_K -> InterleavedQ4_KMatrix.repack(m, arena);
+            default -> InterleavedQ8_0Matrix.repack(m, arena);
+        };
     }
 
     /**
-     * Copies the Q8_0 and Q6_K expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel job
-     * takes, into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32
-     * weights instead of 34) and {@link InterleavedQ6_KMatrix} (the same with one byte per weight and its scales, 34.5
-     * bytes per 32 weights instead of 26.25) in memory of this model's own, where decode and prefill run faster than on
+     * Copies the Q8_0, Q6_K and Q4_K expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel
+     * job takes, into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32
+     * weights instead of 34), {@link InterleavedQ6_KMatrix} (the same with one byte per weight and its scales, 34.5
+     * bytes per 32 weights instead of 26.25) and {@link InterleavedQ4_KMatrix} (two weights per byte, 19 bytes per 32
+     * weights instead of 18) in memory of this model's own, where decode and prefill run faster than on
      * the file's rows (Q8_0 with 256-bit vectors: prefill only), when the copies and (about) the rest of the rank's part of the mapped files, times the
      * {@code ranksOnHost} ranks of this host, fit in {@value #REPACK_FIT} of {@code memAvailable} ({@link RepackPlan};
      * a model larger than RAM keeps reading its file). Afterwards
@@ -289,8 +304,7 @@ public final class GgufModel implements ModelFile {
         WeightMatrix[] copies = new WeightMatrix[experts.length];
         for (int e = 0; e < experts.length; e++) {
             GgufMatrix g = (GgufMatrix) views[e];
-            WeightMatrix copy = g.type() == GgmlType.Q6_K ? InterleavedQ6_KMatrix.repack(g, arena)
-                    : InterleavedQ8_0Matrix.repack(g, arena);
+            WeightMatrix copy = copy(g, arena);
             if (p.isWhole()) {
                 copies[e] = copy;
                 superseded.add(g.data());

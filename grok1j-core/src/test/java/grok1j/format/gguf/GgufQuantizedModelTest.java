@@ -210,6 +210,16 @@ class GgufQuantizedModelTest {
         repackedExpertsComputeTheSameLogits(GgmlType.Q6_K, grok1j.tensor.InterleavedQ6_KMatrix.class, 276, 210);
     }
 
+    /**
+     * The same for Q4_K ({@link grok1j.tensor.InterleavedQ4_KMatrix}): still four bits per weight, the scales and mins
+     * one byte each and d and dmin in float32, 152 bytes per 256 weights instead of the file's 144.
+     */
+    @Test
+    void repackedQ4_KExpertsComputeTheSameLogits() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ4_KMatrix.supported());
+        repackedExpertsComputeTheSameLogits(GgmlType.Q4_K, grok1j.tensor.InterleavedQ4_KMatrix.class, 152, 144);
+    }
+
     /** The experts of the {@code type} file repacked into {@code layout}, {@code copyBytes} per {@code fileBytes} of the file's. */
     private void repackedExpertsComputeTheSameLogits(GgmlType type, Class<?> layout, long copyBytes, long fileBytes) throws IOException {
         float[] prompt;
@@ -364,14 +374,14 @@ class GgufQuantizedModelTest {
         } finally {
             System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
         }
-        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q4_K))) {
+        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.F32))) {
             System.setProperty(GgufModel.INTERLEAVE_PROPERTY, "false");
             try {
-                assertFalse(m.interleaveTurnedOff(), "Q4_K experts have no repacked layout to turn off");
+                assertFalse(m.interleaveTurnedOff(), "F32 experts have no repacked layout to turn off");
             } finally {
                 System.clearProperty(GgufModel.INTERLEAVE_PROPERTY);
             }
-            assertEquals(GgmlType.Q4_K, m.expertType());
+            assertEquals(GgmlType.F32, m.expertType());
             assertEquals(0, m.repack(0, 1));
             assertEquals(0, m.copiedBytes());
             assertEquals(GgufMatrix.class, m.weights().layers().get(0).gate()[0].getClass());
