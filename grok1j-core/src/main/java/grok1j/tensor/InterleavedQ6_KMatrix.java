@@ -24,12 +24,14 @@ import jdk.incubator.vector.VectorSpecies;
  * against the file's 0.82 (about 31 % more), which is why the copy is made only when it fits
  * ({@code GgufModel.repackPlan}).
  *
- * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}), for input positions
- * {@code i < K}, 16-position sub-blocks {@code b < K / 16} and 256-position superblocks {@code s < K / 256}:
+ * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}): the group's
+ * superblocks of 256 input positions one after the other, {@value #SUPERBLOCK} bytes each, a superblock's scales before
+ * its weights, so that a pass reads each group as one sequential stream (as {@link InterleavedQ4_KMatrix}). In a
+ * superblock, for positions {@code i < 256} and 16-position sub-blocks {@code b < 16}:
  * <ul>
- *   <li>weights, position-major: {@code q[i][r] - 32} (int8) at byte {@code 32 i + r};</li>
- *   <li>sub-block scales (the file's int8 {@code scales}): {@code sc[b][r]} at {@code 32 K + 32 b + r};</li>
- *   <li>superblock scales, f16 converted to float32 (exact): {@code d[s][r]} at {@code 34 K + 128 s + 4 r}.</li>
+ *   <li>sub-block scales (the file's int8 {@code scales}): {@code sc[b][r]} at byte {@code 32 b + r};</li>
+ *   <li>the superblock's scale, f16 converted to float32 (exact): {@code d[r]} at {@code 512 + 4 r};</li>
+ *   <li>weights, position-major: {@code q[i][r] - 32} (int8) at {@code 640 + 32 i + r}.</li>
  * </ul>
  * A group is {@code 34.5 K} bytes, against the {@code 26.25 K} of its 32 rows in the file.
  *
@@ -56,26 +58,25 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Bytes of a Q6_K superblock of 256 weights in the file. */
     private static final int SUPERBLOCK_BYTES = 210;
+    /** Bytes of one superblock (256 input positions) of a group: 34.5 per position. */
+    static final int SUPERBLOCK = 8832;
+    /** Where, in a group's superblock, the sub-block scales, d and the weights are. */
+    private static final int SCALES = 0, D = 512, WEIGHTS = 640;
 
     private final MemorySegment data;
     private final int k;
     private final int n;
     /** Bytes from one group to the next. */
     private final long groupBytes;
-    /** Where, in a group, input position 0's weights, sub-block 0's scales and superblock 0's d are (views of input rows move them). */
-    private final long weightOffset;
-    private final long scaleOffset;
-    private final long dOffset;
+    /** Where, in a group, this matrix's first superblock is (not 0 in a view of some input rows). */
+    private final long offset;
 
-    private InterleavedQ6_KMatrix(MemorySegment data, int k, int n, long groupBytes, long weightOffset, long scaleOffset,
-            long dOffset) {
+    private InterleavedQ6_KMatrix(MemorySegment data, int k, int n, long groupBytes, long offset) {
         this.data = data;
         this.k = k;
         this.n = n;
         this.groupBytes = groupBytes;
-        this.weightOffset = weightOffset;
-        this.scaleOffset = scaleOffset;
-        this.dOffset = dOffset;
+        this.offset = offset;
     }
 
     /** Whether this machine's kernels can use the layout: true for both widths the kernels have (16 or 8 lanes). */
@@ -94,7 +95,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     }
 
     private static long groupBytes(int k) {
-        return 34L * k + k / 2;
+        return (long) SUPERBLOCK * (k / 256);
     }
 
     /**
@@ -138,20 +139,23 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
                     int o = r * rb + SUPERBLOCK_BYTES * s;
                     unpack(rows, o, unpacked, r * k + 256 * s);
                     for (int b = 0; b < 16; b++) {
-                        out[32 * k + 32 * (16 * s + b) + r] = rows[o + 192 + b];
+                        out[SUPERBLOCK * s + SCALES + 32 * b + r] = rows[o + 192 + b];
                     }
                     float d = Float.float16ToFloat((short) SHORT_LE.get(rows, o + 208));
-                    FLOAT_LE.set(out, 34 * k + 128 * s + 4 * r, d);
+                    FLOAT_LE.set(out, SUPERBLOCK * s + D + 4 * r, d);
                 }
             }
-            for (int r = 0; r < GROUP; r += 8) {
-                for (int i = 0; i < k; i += 8) {
-                    InterleavedQ8_0Matrix.transpose8x8(unpacked, r * k + i, k, out, 32 * i + r, 32);
+            for (int s = 0; s < superblocks; s++) {
+                for (int r = 0; r < GROUP; r += 8) {
+                    for (int i = 0; i < 256; i += 8) {
+                        InterleavedQ8_0Matrix.transpose8x8(unpacked, r * k + 256 * s + i, k, out,
+                                SUPERBLOCK * s + WEIGHTS + 32 * i + r, 32);
+                    }
                 }
             }
             MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
         });
-        return new InterleavedQ6_KMatrix(dst, k, n, groupBytes, 0, 32L * k, 34L * k);
+        return new InterleavedQ6_KMatrix(dst, k, n, groupBytes, 0);
     }
 
     private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, LE);
@@ -212,7 +216,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
                     + ", " + to + "): its groups hold " + GROUP + " columns");
         }
         return new InterleavedQ6_KMatrix(data.asSlice((from / GROUP) * groupBytes, ((to - from) / GROUP) * groupBytes),
-                k, to - from, groupBytes, weightOffset, scaleOffset, dOffset);
+                k, to - from, groupBytes, offset);
     }
 
     /** Input rows {@code [from, to)}: both ends on a Q6_K superblock boundary (256). */
@@ -223,8 +227,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
             throw new IllegalArgumentException("cannot split a Q6_K matrix at input rows [" + from + ", " + to
                     + "): Q6_K blocks hold 256 elements");
         }
-        return new InterleavedQ6_KMatrix(data, to - from, n, groupBytes, weightOffset + 32L * from,
-                scaleOffset + 32L * (from / 16), dOffset + 128L * (from / 256));
+        return new InterleavedQ6_KMatrix(data, to - from, n, groupBytes, offset + (long) SUPERBLOCK * (from / 256));
     }
 
     /** One token: the decode kernel; 2 to {@code MIN_TOKENS - 1}: the decode kernel per token; more: the GEMM. */
@@ -266,29 +269,27 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         if (n1 % GROUP != 0) {
             edge(x, xo, y, yo, g1, g1 * GROUP, n1);
         }
-        long so = scaleOffset - weightOffset, dso = dOffset - weightOffset;
         if (L == 8) {
             for (int g = g0; g < g1; g++) {
-                pass8(data, g * groupBytes + weightOffset, so, dso, x, xo, k, y, yo + g * GROUP);
+                pass8(data, g * groupBytes + offset, x, xo, k, y, yo + g * GROUP);
             }
             return;
         }
         int q = (g1 - g0) / 4;
         for (int g = g0; g < g0 + q; g++) {
-            pass(data, g * groupBytes + weightOffset, q * groupBytes, so, dso, x, xo, k, y, yo + g * GROUP, q * GROUP);
+            pass(data, g * groupBytes + offset, q * groupBytes, x, xo, k, y, yo + g * GROUP, q * GROUP);
         }
         for (int g = g0 + 4 * q; g < g1; g++) {
-            pass(data, g * groupBytes + weightOffset, 0, so, dso, x, xo, k, y, yo + g * GROUP, 0);
+            pass(data, g * groupBytes + offset, 0, x, xo, k, y, yo + g * GROUP, 0);
         }
     }
 
     private void edge(float[] x, int xo, float[] y, int yo, int g, int c0, int c1) {
         float[] e = EDGE.get();
-        long so = scaleOffset - weightOffset, dso = dOffset - weightOffset;
         if (L == 8) {
-            pass8(data, g * groupBytes + weightOffset, so, dso, x, xo, k, e, 0);
+            pass8(data, g * groupBytes + offset, x, xo, k, e, 0);
         } else {
-            pass(data, g * groupBytes + weightOffset, 0, so, dso, x, xo, k, e, 0, 0);
+            pass(data, g * groupBytes + offset, 0, x, xo, k, e, 0, 0);
         }
         System.arraycopy(e, c0 - g * GROUP, y, yo + c0, c1 - c0);
     }
@@ -298,35 +299,38 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
      * scales {@code sc * d} of the 128 rows into scratch, then one flat loop over its 256 positions (see
      * {@link InterleavedQ8_0Matrix#pass}), per position one broadcast of the activation and eight 16-byte loads, each
      * widened, converted and FMA'd into its sub-block partial; at a sub-block's end each partial times its 16 scales
-     * joins the total. One thread on Zen 5, K = 6144, from cache: 32 billion weights per second.
-     *
-     * @param so  bytes from a group's position-0 weights to its sub-block-0 scales
-     * @param dso bytes from a group's position-0 weights to its superblock-0 {@code d}
+     * joins the total. The scales are converted before the loop: converted in it, at each sub-block's end, they
+     * outgrew C2's inlining budget (NodeCountInliningCutoff) and the vectors of the calls left out of line were boxed
+     * (30 KB per call at K = 512).
      */
-    static void pass(MemorySegment w, long off, long gs, long so, long dso, float[] x, int xo, int k, float[] y, int yo, int ys) {
-        float[] sc = SCALES.get();
+    static void pass(MemorySegment w, long off, long gs, float[] x, int xo, int k, float[] y, int yo, int ys) {
+        float[] sc = SCALE_SCRATCH.get();
         FloatVector z = FloatVector.zero(F);
         FloatVector a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, e0 = z, e1 = z;
         FloatVector s0 = z, s1 = z, t0 = z, t1 = z, u0 = z, u1 = z, v0 = z, v1 = z;
-        final long o1 = off + gs, o2 = off + 2 * gs, o3 = off + 3 * gs;
         for (int i0 = 0; i0 < k; i0 += 256) {
-            // the superblock's scales into scratch first: converted in the loop below, at each sub-block's end, they
-            // outgrew C2's inlining budget (NodeCountInliningCutoff) and the vectors of the calls left out of line
-            // were boxed (30 KB per call at K = 512)
-            superblockScales(w, off, gs, so, dso, i0, sc);
-            for (int i = i0; i < i0 + 256; i++) {
-                long o = i * 32L;
-                FloatVector xv = FloatVector.broadcast(F, x[xo + i]);
-                a0 = widen(w, off + o).fma(xv, a0);
-                a1 = widen(w, off + o + 16).fma(xv, a1);
-                b0 = widen(w, o1 + o).fma(xv, b0);
-                b1 = widen(w, o1 + o + 16).fma(xv, b1);
-                c0 = widen(w, o2 + o).fma(xv, c0);
-                c1 = widen(w, o2 + o + 16).fma(xv, c1);
-                e0 = widen(w, o3 + o).fma(xv, e0);
-                e1 = widen(w, o3 + o + 16).fma(xv, e1);
+            final long sb0 = off + (long) SUPERBLOCK * (i0 >> 8), sb1 = sb0 + gs, sb2 = sb0 + 2 * gs, sb3 = sb0 + 3 * gs;
+            for (int u = 0; u < 8; u++) { // group u / 2, rows 16 (u % 2) ..: [group][sub-block][row]
+                long sb = sb0 + (u >> 1) * gs;
+                FloatVector d = FloatVector.fromMemorySegment(F, w, sb + D + 64 * (u & 1), LE);
+                int at = 512 * (u >> 1) + 16 * (u & 1);
+                for (int b = 0; b < 16; b++) {
+                    widen(w, sb + SCALES + 32 * b + 16 * (u & 1)).mul(d).intoArray(sc, at + 32 * b);
+                }
+            }
+            for (int i = 0; i < 256; i++) {
+                long o = WEIGHTS + i * 32L;
+                FloatVector xv = FloatVector.broadcast(F, x[xo + i0 + i]);
+                a0 = widen(w, sb0 + o).fma(xv, a0);
+                a1 = widen(w, sb0 + o + 16).fma(xv, a1);
+                b0 = widen(w, sb1 + o).fma(xv, b0);
+                b1 = widen(w, sb1 + o + 16).fma(xv, b1);
+                c0 = widen(w, sb2 + o).fma(xv, c0);
+                c1 = widen(w, sb2 + o + 16).fma(xv, c1);
+                e0 = widen(w, sb3 + o).fma(xv, e0);
+                e1 = widen(w, sb3 + o + 16).fma(xv, e1);
                 if ((i & 15) == 15) {
-                    int at = 2 * (i & 0xF0); // 32 floats per sub-block (i % 256) / 16
+                    int at = 2 * (i & 0xF0); // 32 floats per sub-block i / 16
                     s0 = a0.fma(FloatVector.fromArray(F, sc, at), s0);
                     s1 = a1.fma(FloatVector.fromArray(F, sc, at + 16), s1);
                     t0 = b0.fma(FloatVector.fromArray(F, sc, at + 512), t0);
@@ -349,21 +353,8 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         v1.intoArray(y, yo + 3 * ys + 16);
     }
 
-    /**
-     * The scales {@code sc * d} of the superblock at input position {@code i0} for the four groups of a {@link #pass}
-     * into {@code sc}, {@code [group][sub-block][row]}. A method of its own with no vector in its signature: C2 inlines
-     * it into the pass or, past its inlining budget, calls it, and either way no vector is boxed.
-     */
-    static void superblockScales(MemorySegment w, long off, long gs, long so, long dso, int i0, float[] sc) {
-        for (int v = 0; v < 128; v++) {
-            long g = off + (v >> 5) * gs; // group v / 32, sub-block (v / 2) % 16, rows 16 (v % 2) ..
-            int b = i0 / 16 + ((v >> 1) & 15), half = v & 1;
-            scales(w, g + so + 32L * b + 16 * half, g + dso + (i0 >> 8) * 128L + 64 * half).intoArray(sc, 16 * v);
-        }
-    }
-
     /** Per thread: a superblock's scales of the four groups of a pass, {@code [group][sub-block][row]}. */
-    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[4 * 16 * 32]);
+    private static final ThreadLocal<float[]> SCALE_SCRATCH = ThreadLocal.withInitial(() -> new float[4 * 16 * 32]);
 
     /** 16 int8 weights at {@code off}, as floats. */
     private static FloatVector widen(MemorySegment w, long off) {
@@ -379,24 +370,26 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
      * {@link #pass} with 256-bit vectors: one group at {@code off} into {@code y[yo, + 32)}, four vectors of 8 rows,
      * each with its sub-block partial and its total. Per output the same chains as {@link #pass}.
      */
-    static void pass8(MemorySegment w, long off, long so, long dso, float[] x, int xo, int k, float[] y, int yo) {
+    static void pass8(MemorySegment w, long off, float[] x, int xo, int k, float[] y, int yo) {
         FloatVector z = FloatVector.zero(F8);
         FloatVector a0 = z, a1 = z, a2 = z, a3 = z, s0 = z, s1 = z, s2 = z, s3 = z;
-        for (int i = 0; i < k; i++) {
-            long o = off + i * 32L;
-            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
-            a0 = widen8(w, o).fma(xv, a0);
-            a1 = widen8(w, o + 8).fma(xv, a1);
-            a2 = widen8(w, o + 16).fma(xv, a2);
-            a3 = widen8(w, o + 24).fma(xv, a3);
-            if ((i & 15) == 15) {
-                long sc = off + so + (i >> 4) * 32L;
-                long d = off + dso + (i >> 8) * 128L;
-                s0 = a0.fma(scales8(w, sc, d), s0);
-                s1 = a1.fma(scales8(w, sc + 8, d + 32), s1);
-                s2 = a2.fma(scales8(w, sc + 16, d + 64), s2);
-                s3 = a3.fma(scales8(w, sc + 24, d + 96), s3);
-                a0 = z; a1 = z; a2 = z; a3 = z;
+        for (int i0 = 0; i0 < k; i0 += 256) {
+            final long sb = off + (long) SUPERBLOCK * (i0 >> 8);
+            for (int i = 0; i < 256; i++) {
+                long o = sb + WEIGHTS + i * 32L;
+                FloatVector xv = FloatVector.broadcast(F8, x[xo + i0 + i]);
+                a0 = widen8(w, o).fma(xv, a0);
+                a1 = widen8(w, o + 8).fma(xv, a1);
+                a2 = widen8(w, o + 16).fma(xv, a2);
+                a3 = widen8(w, o + 24).fma(xv, a3);
+                if ((i & 15) == 15) {
+                    long sc = sb + SCALES + 2 * (i & 0xF0), d = sb + D;
+                    s0 = a0.fma(scales8(w, sc, d), s0);
+                    s1 = a1.fma(scales8(w, sc + 8, d + 32), s1);
+                    s2 = a2.fma(scales8(w, sc + 16, d + 64), s2);
+                    s3 = a3.fma(scales8(w, sc + 24, d + 96), s3);
+                    a0 = z; a1 = z; a2 = z; a3 = z;
+                }
             }
         }
         s0.intoArray(y, yo);
@@ -414,38 +407,39 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         return widen8(w, sc).mul(FloatVector.fromMemorySegment(F8, w, d, LE));
     }
 
-    /** {@code strip[i * 32 + j] = (sc * d) * (q - 32)} for group {@code g}'s columns {@code j} and input rows {@code kb + i}, {@code i < kc}. */
+    /** {@code strip[(i - kb) * 32 + j] = (sc * d) * (q - 32)} for group {@code g}'s columns {@code j} and input rows {@code i in [kb, kb + kc)}. */
     private void dequantizeStrip(int g, int kb, int kc, float[] strip) {
-        long go = g * groupBytes;
-        for (int b = kb; b < kb + kc; b += 16) {
-            long sc = go + scaleOffset + 32L * (b / 16);
-            long d = go + dOffset + 128L * (b / 256);
-            FloatVector d0 = scales(data, sc, d);
-            FloatVector d1 = scales(data, sc + 16, d + 64);
-            for (int i = b; i < b + 16; i++) {
-                long wo = go + weightOffset + 32L * i;
-                widen(data, wo).mul(d0).intoArray(strip, (i - kb) * GROUP);
-                widen(data, wo + 16).mul(d1).intoArray(strip, (i - kb) * GROUP + 16);
+        for (int i0 = kb; i0 < kb + kc; i0 += 256) {
+            long sb = g * groupBytes + offset + (long) SUPERBLOCK * (i0 / 256);
+            for (int b = 0; b < 16; b++) {
+                FloatVector d0 = scales(data, sb + SCALES + 32 * b, sb + D);
+                FloatVector d1 = scales(data, sb + SCALES + 32 * b + 16, sb + D + 64);
+                for (int i = 16 * b; i < 16 * b + 16; i++) {
+                    long wo = sb + WEIGHTS + 32L * i;
+                    widen(data, wo).mul(d0).intoArray(strip, (i0 + i - kb) * GROUP);
+                    widen(data, wo + 16).mul(d1).intoArray(strip, (i0 + i - kb) * GROUP + 16);
+                }
             }
         }
     }
 
     /** {@link #dequantizeStrip} for 256-bit vectors, in two halves of 16 columns ({@link InterleavedPrefill.Strips}). */
     private void dequantizeStrip8(int g, int kb, int kc, float[] strip) {
-        long go = g * groupBytes;
         int half = InterleavedPrefill.KB * 16;
-        for (int b = kb; b < kb + kc; b += 16) {
-            long sc = go + scaleOffset + 32L * (b / 16);
-            long d = go + dOffset + 128L * (b / 256);
-            FloatVector d0 = scales8(data, sc, d), d1 = scales8(data, sc + 8, d + 32);
-            FloatVector d2 = scales8(data, sc + 16, d + 64), d3 = scales8(data, sc + 24, d + 96);
-            for (int i = b; i < b + 16; i++) {
-                long wo = go + weightOffset + 32L * i;
-                int at = (i - kb) * 16;
-                widen8(data, wo).mul(d0).intoArray(strip, at);
-                widen8(data, wo + 8).mul(d1).intoArray(strip, at + 8);
-                widen8(data, wo + 16).mul(d2).intoArray(strip, half + at);
-                widen8(data, wo + 24).mul(d3).intoArray(strip, half + at + 8);
+        for (int i0 = kb; i0 < kb + kc; i0 += 256) {
+            long sb = g * groupBytes + offset + (long) SUPERBLOCK * (i0 / 256);
+            for (int b = 0; b < 16; b++) {
+                long sc = sb + SCALES + 32 * b, d = sb + D;
+                FloatVector d0 = scales8(data, sc, d), d1 = scales8(data, sc + 8, d + 32);
+                FloatVector d2 = scales8(data, sc + 16, d + 64), d3 = scales8(data, sc + 24, d + 96);
+                for (int i = 16 * b; i < 16 * b + 16; i++) {
+                    long wo = sb + WEIGHTS + 32L * i;
+                    int at = (i0 + i - kb) * 16;
+                    widen8(data, wo).mul(d0).intoArray(strip, at);
+                    widen8(data, wo + 8).mul(d1).intoArray(strip, at + 8);
+                    widen8(data, wo + 16).mul(d2).intoArray(strip, half + at);
+                    widen8(data, wo + 24).mul(d3).intoArray(strip, half + at + 8);
+                }
             }
         }
     }
