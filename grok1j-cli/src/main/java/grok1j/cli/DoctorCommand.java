@@ -229,10 +229,8 @@ final class DoctorCommand implements Callable<Integer> {
                 case Q4_K -> "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18";
                 default -> "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34";
             };
-            boolean table = f instanceof GgufModel g && g.unembeddingRepackBytes(0, r.ranks()) > 0;
-            out.println((table ? "experts and unembedding: " : "experts: ") + gb(plan.copyBytes()) + rank
-                    + " copied at open into " + layout + ", in the process's own memory), faster to decode and prefill, "
-                    + "when it fits; here it " + fit);
+            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into " + layout + ", in the process's "
+                    + "own memory), faster to decode and prefill, when it fits; here it " + fit);
         } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {
             out.println("experts: kept in the file's " + g.expertType() + " rows (-Dgrok1j.gguf.interleave=false); without it "
                     + "open copies them into a layout faster to decode and prefill, when the copy fits in memory");

@@ -101,22 +101,16 @@ public final class GgufModel implements ModelFile {
         return repackSizes(rank, ranks)[0];
     }
 
-    /** The part of {@link #repackBytes(int, int)} that is the unembedding's copy (0 when it stays in the file's rows). */
-    public long unembeddingRepackBytes(int rank, int ranks) {
-        return repackSizes(rank, ranks)[2];
-    }
-
     /**
-     * {@code {copy, source, unembedding}}: the bytes {@link #repack(int, int)} would copy for that rank, the bytes of
-     * the mapped file those copies replace, and the unembedding's part of the copy (all 0 as
-     * {@link #repackBytes(int, int)} says).
+     * {@code {copy, source}}: the bytes {@link #repack(int, int)} would copy for that rank, and the bytes of the
+     * mapped file those copies are made from (both 0 as {@link #repackBytes(int, int)} says).
      */
     private long[] repackSizes(int rank, int ranks) {
-        long[] none = {0, 0, 0};
+        long[] none = {0, 0};
         if (repacked != null || interleaveSetting() == Boolean.FALSE || !InterleavedQ8_0Matrix.supported()) {
             return none;
         }
-        long copy = 0, source = 0, table = 0;
+        long copy = 0, source = 0;
         try {
             Partition p = Partition.of(config, rank, ranks);
             for (LayerWeights l : weights.layers()) {
@@ -129,17 +123,10 @@ public final class GgufModel implements ModelFile {
                     }
                 }
             }
-            WeightMatrix u = unembeddingView(p);
-            if (repackable(new WeightMatrix[] {u})) {
-                table = copyBytes((GgufMatrix) u);
-                copy += table;
-                // a tied table stays mapped for the embedding lookup; an output projection is read only as the copy
-                source += weights.output() != null ? u.storedBytes() : 0;
-            }
         } catch (IllegalArgumentException e) {
             return none; // a split the model does not allow: the forward pass refuses it, naming the tensor
         }
-        return new long[] {copy, source, table};
+        return new long[] {copy, source};
     }
 
     /**
@@ -232,12 +219,6 @@ public final class GgufModel implements ModelFile {
         return plan.copies() ? plan.copyBytes() : 0;
     }
 
-    /** The unembedding's slice that rank's partition takes (the matrix itself for one rank). */
-    private WeightMatrix unembeddingView(Partition p) {
-        WeightMatrix u = weights.unembedding();
-        return p.isWhole() ? u : u.columns(p.vocab0(), p.vocab0() + p.vocab());
-    }
-
     /** The slices of {@code experts} that rank's partition takes (the matrices themselves for one rank). */
     private static WeightMatrix[] views(WeightMatrix[] experts, Partition p, boolean byRows) {
         if (p.isWhole()) {
@@ -303,29 +284,8 @@ public final class GgufModel implements ModelFile {
                         repack(l.up(), p, false, arena), repack(l.down(), p, true, arena), l.postMoeNorm(),
                         l.denseGate(), l.denseUp(), l.denseDown()));
             }
-            WeightMatrix[] unembedding = {weights.unembedding()};
-            WeightMatrix[] copied = repack(unembedding, p, arena);
-            Embedding embedding = weights.embedding();
-            WeightMatrix output = weights.output();
-            if (copied != unembedding && output != null) {
-                output = copied[0];
-            } else if (copied != unembedding) {
-                // the tied table: lookups keep reading the file's rows, the unembedding reads the copy
-                Embedding table = embedding;
-                WeightMatrix u = copied[0];
-                embedding = new Embedding() {
-                    @Override
-                    public void lookup(int token, float[] out, int off) {
-                        table.lookup(token, out, off);
-                    }
-
-                    @Override
-                    public WeightMatrix unembedding() {
-                        return u;
-                    }
-                };
-            }
-            weights = new GrokWeights(weights.config(), embedding, weights.finalNorm(), List.copyOf(layers), output);
+            weights = new GrokWeights(weights.config(), weights.embedding(), weights.finalNorm(), List.copyOf(layers),
+                    weights.output());
         } catch (RuntimeException | Error e) {
             superseded.clear();
             arena.close();
@@ -334,27 +294,6 @@ public final class GgufModel implements ModelFile {
         repacked = arena;
         copied = bytes;
         return bytes;
-    }
-
-    /**
-     * The unembedding's copy (or rank's slice of it) in {@code [0]} of a new array, or {@code unembedding} itself when
-     * it is not repacked. A tied table is neither released nor left out of the read-in: the embedding lookup reads it.
-     */
-    private WeightMatrix[] repack(WeightMatrix[] unembedding, Partition p, Arena arena) {
-        WeightMatrix view = unembeddingView(p);
-        if (!repackable(new WeightMatrix[] {view})) {
-            return unembedding;
-        }
-        GgufMatrix g = (GgufMatrix) view;
-        WeightMatrix copy = copy(g, arena);
-        if (!p.isWhole()) {
-            return new WeightMatrix[] {new PreparedSlice(unembedding[0], false, p.vocab0(), p.vocab0() + p.vocab(), copy)};
-        }
-        if (weights.output() != null) {
-            superseded.add(g.data());
-            Prefetch.release(g.data());
-        }
-        return new WeightMatrix[] {copy};
     }
 
     private WeightMatrix[] repack(WeightMatrix[] experts, Partition p, boolean byRows, Arena arena) {
