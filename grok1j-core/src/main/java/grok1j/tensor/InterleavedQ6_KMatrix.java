@@ -42,9 +42,11 @@ import jdk.incubator.vector.VectorSpecies;
  * floats as the GGUF rows give ({@code (sc * d) * (q - 32)}, {@link GgmlRowDequant}) and runs
  * {@link InterleavedPrefill}, so it is bit for bit the GGUF layout's GEMM ({@link GgufPanelGemm}).
  *
- * <p>Kernels for both vector widths, as {@link InterleavedQ8_0Matrix}: with 512-bit vectors decode takes four groups
- * per pass (two vectors of 16 rows each, four sequential streams); with 256-bit vectors one group per pass (four
- * vectors of 8 rows).
+ * <p>512-bit vectors only: decode takes four groups per pass (two vectors of 16 rows each, four sequential streams).
+ * With 256-bit vectors (AVX2) a vector holds 8 rows, each widened from 8 bytes, and the unpacked copy decoded slower
+ * than the file's rows (one thread from memory, Zen 5 as AVX2 code, {@code -XX:UseAVX=2 -Dgrok1j.kernel.lanes=8}, K =
+ * 6144: 6.1-6.3 against 7.7-7.9 billion weights per second; with 512-bit vectors in the same conditions 9.0-9.3
+ * against 5.7-5.8), so there the file's rows stay.
  */
 public final class InterleavedQ6_KMatrix implements WeightMatrix {
     /** Stored rows per group: two 16-lane vectors. */
@@ -52,9 +54,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     private static final int L = GgmlKernels.L;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
-    /** The 256-bit kernels' species (8 lanes). */
-    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
-    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Bytes of a Q6_K superblock of 256 weights in the file. */
     private static final int SUPERBLOCK_BYTES = 210;
@@ -79,9 +78,9 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         this.offset = offset;
     }
 
-    /** Whether this machine's kernels can use the layout: true for both widths the kernels have (16 or 8 lanes). */
+    /** Whether this machine's kernels take the layout: with 512-bit vectors (16 lanes) only, see the class comment. */
     public static boolean supported() {
-        return L == 16 || L == 8;
+        return L == 16;
     }
 
     /** Whether {@code m} can be unpacked: Q6_K with a multiple of {@value #GROUP} rows, on a machine that {@link #supported}. */
@@ -245,7 +244,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     @Override
     public void multiplyBatch(float[] x, int tokens, float[] y, int n0, int n1) {
         if (tokens > 0 && n0 < n1) {
-            InterleavedPrefill.multiply(x, tokens, y, k, n, n0, n1, L == 16 ? this::dequantizeStrip : this::dequantizeStrip8);
+            InterleavedPrefill.multiply(x, tokens, y, k, n, n0, n1, this::dequantizeStrip);
         }
     }
 
@@ -253,8 +252,8 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
 
     /**
      * {@code y[yo + c] = sum_i W[c][i] * x[xo + i]} for {@code c in [n0, n1)}: whole groups four per pass, one from
-     * each quarter of the range (with 256-bit vectors one per pass); groups cut by {@code n0} or {@code n1} whole
-     * into scratch, as {@link InterleavedQ8_0Matrix}.
+     * each quarter of the range; groups cut by {@code n0} or {@code n1} whole into scratch, as
+     * {@link InterleavedQ8_0Matrix}.
      */
     void matvec(float[] x, int xo, float[] y, int yo, int n0, int n1) {
         int g0 = (n0 + GROUP - 1) / GROUP;
@@ -269,12 +268,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         if (n1 % GROUP != 0) {
             edge(x, xo, y, yo, g1, g1 * GROUP, n1);
         }
-        if (L == 8) {
-            for (int g = g0; g < g1; g++) {
-                pass8(data, g * groupBytes + offset, x, xo, k, y, yo + g * GROUP);
-            }
-            return;
-        }
         int q = (g1 - g0) / 4;
         for (int g = g0; g < g0 + q; g++) {
             pass(data, g * groupBytes + offset, q * groupBytes, x, xo, k, y, yo + g * GROUP, q * GROUP);
@@ -286,11 +279,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
 
     private void edge(float[] x, int xo, float[] y, int yo, int g, int c0, int c1) {
         float[] e = EDGE.get();
-        if (L == 8) {
-            pass8(data, g * groupBytes + offset, x, xo, k, e, 0);
-        } else {
-            pass(data, g * groupBytes + offset, 0, x, xo, k, e, 0, 0);
-        }
+        pass(data, g * groupBytes + offset, 0, x, xo, k, e, 0, 0);
         System.arraycopy(e, c0 - g * GROUP, y, yo + c0, c1 - c0);
     }
 
@@ -366,47 +355,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         return widen(w, sc).mul(FloatVector.fromMemorySegment(F, w, d, LE));
     }
 
-    /**
-     * {@link #pass} with 256-bit vectors: one group at {@code off} into {@code y[yo, + 32)}, four vectors of 8 rows,
-     * each with its sub-block partial and its total. Per output the same chains as {@link #pass}.
-     */
-    static void pass8(MemorySegment w, long off, float[] x, int xo, int k, float[] y, int yo) {
-        FloatVector z = FloatVector.zero(F8);
-        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, s0 = z, s1 = z, s2 = z, s3 = z;
-        for (int i0 = 0; i0 < k; i0 += 256) {
-            final long sb = off + (long) SUPERBLOCK * (i0 >> 8);
-            for (int i = 0; i < 256; i++) {
-                long o = sb + WEIGHTS + i * 32L;
-                FloatVector xv = FloatVector.broadcast(F8, x[xo + i0 + i]);
-                a0 = widen8(w, o).fma(xv, a0);
-                a1 = widen8(w, o + 8).fma(xv, a1);
-                a2 = widen8(w, o + 16).fma(xv, a2);
-                a3 = widen8(w, o + 24).fma(xv, a3);
-                if ((i & 15) == 15) {
-                    long sc = sb + SCALES + 2 * (i & 0xF0), d = sb + D;
-                    s0 = a0.fma(scales8(w, sc, d), s0);
-                    s1 = a1.fma(scales8(w, sc + 8, d + 32), s1);
-                    s2 = a2.fma(scales8(w, sc + 16, d + 64), s2);
-                    s3 = a3.fma(scales8(w, sc + 24, d + 96), s3);
-                    a0 = z; a1 = z; a2 = z; a3 = z;
-                }
-            }
-        }
-        s0.intoArray(y, yo);
-        s1.intoArray(y, yo + 8);
-        s2.intoArray(y, yo + 16);
-        s3.intoArray(y, yo + 24);
-    }
-
-    /** 8 int8 weights at {@code off}, as floats. */
-    private static FloatVector widen8(MemorySegment w, long off) {
-        return (FloatVector) ByteVector.fromMemorySegment(B8, w, off, LE).convertShape(VectorOperators.B2F, F8, 0);
-    }
-
-    private static FloatVector scales8(MemorySegment w, long sc, long d) {
-        return widen8(w, sc).mul(FloatVector.fromMemorySegment(F8, w, d, LE));
-    }
-
     /** {@code strip[(i - kb) * 32 + j] = (sc * d) * (q - 32)} for group {@code g}'s columns {@code j} and input rows {@code i in [kb, kb + kc)}. */
     private void dequantizeStrip(int g, int kb, int kc, float[] strip) {
         for (int i0 = kb; i0 < kb + kc; i0 += 256) {
@@ -418,27 +366,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
                     long wo = sb + WEIGHTS + 32L * i;
                     widen(data, wo).mul(d0).intoArray(strip, (i0 + i - kb) * GROUP);
                     widen(data, wo + 16).mul(d1).intoArray(strip, (i0 + i - kb) * GROUP + 16);
-                }
-            }
-        }
-    }
-
-    /** {@link #dequantizeStrip} for 256-bit vectors, in two halves of 16 columns ({@link InterleavedPrefill.Strips}). */
-    private void dequantizeStrip8(int g, int kb, int kc, float[] strip) {
-        int half = InterleavedPrefill.KB * 16;
-        for (int i0 = kb; i0 < kb + kc; i0 += 256) {
-            long sb = g * groupBytes + offset + (long) SUPERBLOCK * (i0 / 256);
-            for (int b = 0; b < 16; b++) {
-                long sc = sb + SCALES + 32 * b, d = sb + D;
-                FloatVector d0 = scales8(data, sc, d), d1 = scales8(data, sc + 8, d + 32);
-                FloatVector d2 = scales8(data, sc + 16, d + 64), d3 = scales8(data, sc + 24, d + 96);
-                for (int i = 16 * b; i < 16 * b + 16; i++) {
-                    long wo = sb + WEIGHTS + 32L * i;
-                    int at = (i0 + i - kb) * 16;
-                    widen8(data, wo).mul(d0).intoArray(strip, at);
-                    widen8(data, wo + 8).mul(d1).intoArray(strip, at + 8);
-                    widen8(data, wo + 16).mul(d2).intoArray(strip, half + at);
-                    widen8(data, wo + 24).mul(d3).intoArray(strip, half + at + 8);
                 }
             }
         }

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
  * one FMA chain of {@code (q - 32) * x} over the sub-block, then {@code total = fma(sum, sc * d, total)}, with the
  * weights read from the file's bits by the test itself; prefill is the GGUF layout's GEMM. Decode also
  * agrees with the file-layout kernel to float32 rounding. Shapes leave a group over after the four-group passes, and
- * ranges cut groups. The surefire execution {@code kernels-256-bit} runs this class with 256-bit vectors.
+ * ranges cut groups. The layout is for 512-bit vectors only: the surefire execution {@code kernels-256-bit} checks
+ * that it is refused there.
  */
 class InterleavedQ6_KMatrixTest {
     private static final int K = 3 * 256;
@@ -199,7 +200,7 @@ class InterleavedQ6_KMatrixTest {
                     GgufPanelGemmTest.randomRows(arena, GgmlType.Q8_0, K, N, new Random(9)), K, N);
             assertFalse(InterleavedQ6_KMatrix.canRepack(q8));
             GgufMatrix fits = random(arena, K, N, 10);
-            assertTrue(InterleavedQ6_KMatrix.canRepack(fits), "kernels for 256- and 512-bit vectors");
+            assertEquals(GgmlMatvec.lanes() == 16, InterleavedQ6_KMatrix.canRepack(fits), "512-bit vectors only");
             assertEquals(34.5 * K * N / 32, InterleavedQ6_KMatrix.storedBytes(fits));
         }
     }

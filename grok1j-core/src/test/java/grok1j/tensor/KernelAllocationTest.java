@@ -130,9 +130,11 @@ class KernelAllocationTest {
         GgufMatrix q8 = new GgufMatrix(GgmlType.Q8_0, randomBytes(GgmlType.Q8_0.bytesFor(k) * n, 13), k, n);
         InterleavedQ8_0Matrix interleaved = InterleavedQ8_0Matrix.repack(q8, arena);
         assertNoAllocationOnceCompiled("InterleavedQ8_0Matrix.multiply", () -> interleaved.multiply(x, 1, y, 0, n));
-        GgufMatrix q6 = new GgufMatrix(GgmlType.Q6_K, randomBytes(GgmlType.Q6_K.bytesFor(k) * n, 14), k, n);
-        InterleavedQ6_KMatrix unpacked = InterleavedQ6_KMatrix.repack(q6, arena);
-        assertNoAllocationOnceCompiled("InterleavedQ6_KMatrix.multiply", () -> unpacked.multiply(x, 1, y, 0, n));
+        if (InterleavedQ6_KMatrix.supported()) { // 512-bit vectors only
+            GgufMatrix q6 = new GgufMatrix(GgmlType.Q6_K, randomBytes(GgmlType.Q6_K.bytesFor(k) * n, 14), k, n);
+            InterleavedQ6_KMatrix unpacked = InterleavedQ6_KMatrix.repack(q6, arena);
+            assertNoAllocationOnceCompiled("InterleavedQ6_KMatrix.multiply", () -> unpacked.multiply(x, 1, y, 0, n));
+        }
         GgufMatrix q4 = new GgufMatrix(GgmlType.Q4_K, randomBytes(GgmlType.Q4_K.bytesFor(k) * n, 15), k, n);
         InterleavedQ4_KMatrix nibbles = InterleavedQ4_KMatrix.repack(q4, arena);
         assertNoAllocationOnceCompiled("InterleavedQ4_KMatrix.multiply", () -> nibbles.multiply(x, 1, y, 0, n));
