@@ -192,6 +192,15 @@ final class DoctorCommand implements Callable<Integer> {
      * What open would copy for rank 0 ({@code GgufModel#repackPlan}; one rank per host, as {@code --ranks} plans for
      * that many hosts) against this machine's (or {@code --ram}'s) available memory; null for other formats.
      */
+    /** What the copies of experts of {@code types} are, e.g. "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18)". */
+    static String layouts(java.util.Set<GgmlType> types) {
+        return types.stream().map(t -> switch (t) {
+            case Q6_K -> "one byte per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25)";
+            case Q4_K -> "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18)";
+            default -> "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34)";
+        }).collect(java.util.stream.Collectors.joining(" and "));
+    }
+
     private static GgufModel.RepackPlan repackPlan(ModelFile f, int ranks, Machine m) {
         return f instanceof GgufModel g ? g.repackPlan(0, ranks, 1, m.memAvailable()) : null;
     }
@@ -205,6 +214,8 @@ final class DoctorCommand implements Callable<Integer> {
         WeightBytes w = p.weights();
         Request r = p.request();
         Machine m = p.machine();
+        // first: a bad -Dgrok1j.gguf.interleave is refused before any of the report is printed
+        GgufModel.RepackPlan plan = repackPlan(f, r.ranks(), m);
         String rank = r.ranks() > 1 ? " per rank of " + r.ranks() : "";
         out.println("model: " + f.location() + " (" + c.layers() + " layers, " + c.experts() + " experts, top-"
                 + c.expertsPerToken() + ", context " + c.contextLength() + ")");
@@ -215,7 +226,6 @@ final class DoctorCommand implements Callable<Integer> {
         out.println("  embedding table: " + (w.embedding() == 0 ? "the unembedding (tied)"
                 : gb(w.embedding()) + " more, mapped but read one row per token"));
         out.println("a decode step reads: " + gb(w.perToken()) + rank);
-        GgufModel.RepackPlan plan = repackPlan(f, r.ranks(), m);
         if (plan != null && plan.copyBytes() > 0) {
             boolean fits = plan.fits();
             String against = ": the copy and the rest of the file (" + gb(plan.hostBytes()) + ") against "
@@ -224,16 +234,13 @@ final class DoctorCommand implements Callable<Integer> {
                     ? "is made without the memory check (-Dgrok1j.gguf.interleave=true)" + (fits ? "" : ", although it does not fit" + against)
                     : fits ? "fits" + against + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)"
                     : "does not fit" + against + ", so open keeps the file's rows (-Dgrok1j.gguf.interleave=true copies anyway)";
-            String layout = switch (f instanceof GgufModel g ? g.expertType() : GgmlType.Q8_0) {
-                case Q6_K -> "one byte per weight with the rows interleaved (34.5 bytes per 32 weights instead of 26.25";
-                case Q4_K -> "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18";
-                default -> "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34";
-            };
-            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open into " + layout + ", in the process's "
-                    + "own memory), faster to decode and prefill, when it fits; here it " + fit);
+            String layouts = f instanceof GgufModel g ? layouts(g.repackTypes()) : layouts(java.util.Set.of(GgmlType.Q8_0));
+            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open (in the process's own memory) into "
+                    + layouts + ", faster to decode and prefill, when it fits; here it " + fit);
         } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {
-            out.println("experts: kept in the file's " + g.expertType() + " rows (-Dgrok1j.gguf.interleave=false); without it "
-                    + "open copies them into a layout faster to decode and prefill, when the copy fits in memory");
+            out.println("experts: kept in the file's " + g.repackTypes().stream().map(Enum::name)
+                    .collect(java.util.stream.Collectors.joining(" and ")) + " rows (-Dgrok1j.gguf.interleave=false); without it "
+                    + "open copies them into layouts faster to decode and prefill, when the copy fits in memory");
         }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
                 r.parallel(), r.parallel() == 1 ? "" : "s", bytes(MemoryPlan.kvBytesPerPosition(c, r.ranks())));

@@ -157,8 +157,8 @@ class DoctorCommandTest {
             assertEquals(copy > 0 ? true : null, copy > 0 ? big.get("repack_fits").asBoolean() : null);
             if (copy > 0) {
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
-                assertTrue(text.out().contains("experts: 333.4 GB copied at open into one byte per weight with the rows "
-                        + "interleaved (34.5 bytes per 32 weights instead of 26.25, in the process's own memory), faster "
+                assertTrue(text.out().contains("experts: 333.4 GB copied at open (in the process's own memory) into one byte "
+                        + "per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25), faster "
                         + "to decode and prefill, when it fits; here it fits"), text.out());
                 System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
                 try {
@@ -188,9 +188,37 @@ class DoctorCommandTest {
             if (copy > 0) {
                 assertTrue(j.get("repack_fits").asBoolean(), "183.6 GB of copy and 5.8 GB of the rest in 90 % of 256 GiB");
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
-                assertTrue(text.out().contains("experts: 183.6 GB copied at open into the interleaved Q4_K layout (19 bytes "
-                        + "per 32 weights instead of 18, in the process's own memory)"), text.out());
+                assertTrue(text.out().contains("experts: 183.6 GB copied at open (in the process's own memory) into the "
+                        + "interleaved Q4_K layout (19 bytes per 32 weights instead of 18), faster"), text.out());
                 assertFalse(doctorJson(file, "--ram", "192G").get("repack_fits").asBoolean(), "a 192 GiB machine keeps the file's rows");
+            }
+        } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /** A file with Q4_K gate and up and Q6_K down (as llama.cpp's Q4_K_M): doctor names both copies and adds them up. */
+    @Test
+    void mixedExpertTypesAreNamedEach() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ6_KMatrix.supported());
+        Path dir = Files.createTempDirectory("grok1j-doctor");
+        Path file = dir.resolve("grok-1-q4_k_m.gguf");
+        try {
+            writeSparseGrok1(file, Q4_K, Q6_K);
+            long copy = L * 8 * ((long) D * F / 32) * (2 * 19 + 69 / 2) + L * 8 * ((long) D * F / 32) / 2;
+            JsonNode j = doctorJson(file, "--ram", "600G");
+            assertEquals(copy, j.get("repack_bytes").asLong(), "19 bytes per 32 weights for gate and up, 34.5 for down");
+            CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
+            assertTrue(text.out().contains("copied at open (in the process's own memory) into the interleaved Q4_K layout "
+                    + "(19 bytes per 32 weights instead of 18) and one byte per weight with the rows interleaved (Q6_K: 34.5 "
+                    + "bytes per 32 weights instead of 26.25)"), text.out());
+            System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
+            try {
+                CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
+                assertTrue(off.out().contains("experts: kept in the file's Q4_K and Q6_K rows"), off.out());
+            } finally {
+                System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
             }
         } finally {
             Files.deleteIfExists(file);
@@ -277,6 +305,11 @@ class DoctorCommandTest {
 
     /** {@link #writeSparseGrok1(Path)} with the experts in ggml type {@code expertType} (Q8_0, Q4_K or Q6_K). */
     static void writeSparseGrok1(Path file, int expertType) throws IOException {
+        writeSparseGrok1(file, expertType, expertType);
+    }
+
+    /** {@link #writeSparseGrok1(Path)} with the experts' gate and up in ggml type {@code gateUp}, their down in {@code down}. */
+    static void writeSparseGrok1(Path file, int gateUp, int down) throws IOException {
         Header h = new Header();
         int tensors = 2 + L * 12;
         h.u32(0x46554747L).u32(3).u64(tensors).u64(6);
@@ -299,9 +332,9 @@ class DoctorCommandTest {
             h.tensor(p + "attn_output_norm.weight", F32, offset, D);
             h.tensor(p + "ffn_norm.weight", F32, offset, D);
             h.tensor(p + "ffn_gate_inp.weight", F32, offset, D, 8);
-            h.tensor(p + "ffn_gate_exps.weight", expertType, offset, D, F, 8);
-            h.tensor(p + "ffn_up_exps.weight", expertType, offset, D, F, 8);
-            h.tensor(p + "ffn_down_exps.weight", expertType, offset, F, D, 8);
+            h.tensor(p + "ffn_gate_exps.weight", gateUp, offset, D, F, 8);
+            h.tensor(p + "ffn_up_exps.weight", gateUp, offset, D, F, 8);
+            h.tensor(p + "ffn_down_exps.weight", down, offset, F, D, 8);
             h.tensor(p + "layer_output_norm.weight", F32, offset, D);
         }
         while (h.out.size() % 32 != 0) {

@@ -25,8 +25,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A Grok family model in GGUF ({@code general.architecture = "grok"}, spec §6): hyperparameters from the
@@ -186,30 +188,36 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps the Q8_0, Q6_K or Q4_K experts in the
-     * file's rows (the machine's vectors would take the repacked copy, and nothing was copied yet): for {@code doctor}
-     * to say so.
+     * True when {@link #INTERLEAVE_PROPERTY} is {@code false} and is all that keeps some experts in the file's rows
+     * ({@link #repackTypes()} is not empty, and nothing was copied yet): for {@code doctor} to say so.
      *
      * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither true nor false
      */
     public boolean interleaveTurnedOff() {
-        if (interleaveSetting() != Boolean.FALSE || repacked != null || !InterleavedQ8_0Matrix.supported()
-                || weights.layers().isEmpty()) {
-            return false;
-        }
-        LayerWeights l = weights.layers().get(0);
-        return repackable(l.gate()) && repackable(l.up()) && repackable(l.down());
+        return interleaveSetting() == Boolean.FALSE && !repackTypes().isEmpty();
     }
 
     /**
-     * The file's type of the first layer's expert matrices (what {@link #repack(int, int)} would copy from), or null
-     * when they were copied already or are not GGUF tensors.
+     * The file types of the expert matrices {@link #repack(int, int)} would copy on this machine, whatever
+     * {@link #INTERLEAVE_PROPERTY} says (gate, up and down of every layer, each set of experts as a whole, as
+     * {@code repack} takes them), in the order met; empty when the model was copied already or the machine's vectors
+     * take no copy.
      */
-    public GgmlType expertType() {
-        if (weights.layers().isEmpty() || !(weights.layers().get(0).gate()[0] instanceof GgufMatrix g)) {
-            return null;
+    public Set<GgmlType> repackTypes() {
+        Set<GgmlType> types = new LinkedHashSet<>();
+        if (repacked != null || !InterleavedQ8_0Matrix.supported()) {
+            return types;
         }
-        return g.type();
+        for (LayerWeights l : weights.layers()) {
+            for (WeightMatrix[] experts : List.of(l.gate(), l.up(), l.down())) {
+                if (repackable(experts)) {
+                    for (WeightMatrix m : experts) {
+                        types.add(((GgufMatrix) m).type());
+                    }
+                }
+            }
+        }
+        return types;
     }
 
     /** {@link RepackPlan#copyBytes()} of {@link #repackPlan} when the plan {@link RepackPlan#copies() copies}, else 0. */
