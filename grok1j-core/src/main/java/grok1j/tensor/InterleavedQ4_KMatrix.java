@@ -6,7 +6,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.util.stream.IntStream;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -123,27 +122,8 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
         int n = m.outputDim();
         int superblocks = k / 256;
         long groupBytes = 19L * k;
-        MemorySegment src = m.data();
-        long rowBytes = m.rowBytes();
-        MemorySegment dst = AnonymousMemory.allocate(groupBytes * (n / GROUP), arena);
-        IntStream groups = IntStream.range(0, n / GROUP);
-        Thread other = new Thread(() -> { });
-        if (src.isAccessibleBy(other) && dst.isAccessibleBy(other)) {
-            groups = groups.parallel(); // a confined segment (a test's) is copied on its own thread
-        }
-        int rb = FILE_SUPERBLOCK * superblocks;
-        // per thread: the group's 32 file rows, one superblock of a row at one byte per weight, the copy
-        ThreadLocal<byte[][]> buffers = ThreadLocal.withInitial(
-                () -> new byte[][] {new byte[rb * GROUP], new byte[256], new byte[(int) groupBytes]});
-        groups.forEach(g -> {
-            byte[][] buf = buffers.get();
-            byte[] rows = buf[0];
-            byte[] unpacked = buf[1];
-            byte[] out = buf[2];
-            // through array views, not heap segments (see InterleavedQ8_0Matrix#repack)
-            for (int r = 0; r < GROUP; r++) {
-                MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
-            }
+        // scratch: one superblock of a row at one byte per weight
+        MemorySegment dst = InterleavedGroups.copy(m, arena, groupBytes, 256, (rows, rb, unpacked, out) -> {
             for (int r = 0; r < GROUP; r++) {
                 for (int s = 0; s < superblocks; s++) {
                     int o = r * rb + FILE_SUPERBLOCK * s;
@@ -169,7 +149,6 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
                     FLOAT_LE.set(out, sb + D + 128 + 4 * r, Float.float16ToFloat((short) SHORT_LE.get(rows, o + 2)));
                 }
             }
-            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
         });
         return new InterleavedQ4_KMatrix(dst, k, n, groupBytes, 0);
     }

@@ -6,7 +6,6 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.util.stream.IntStream;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -112,27 +111,8 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         int n = m.outputDim();
         int superblocks = k / 256;
         long groupBytes = groupBytes(k);
-        MemorySegment src = m.data();
-        long rowBytes = m.rowBytes();
-        MemorySegment dst = AnonymousMemory.allocate(groupBytes * (n / GROUP), arena);
-        IntStream groups = IntStream.range(0, n / GROUP);
-        Thread other = new Thread(() -> { });
-        if (src.isAccessibleBy(other) && dst.isAccessibleBy(other)) {
-            groups = groups.parallel(); // a confined segment (a test's) is copied on its own thread
-        }
-        int rb = SUPERBLOCK_BYTES * superblocks;
-        // per thread: the group's 32 file rows, the same rows unpacked to one byte per weight, the group's copy
-        ThreadLocal<byte[][]> buffers = ThreadLocal.withInitial(
-                () -> new byte[][] {new byte[rb * GROUP], new byte[k * GROUP], new byte[(int) groupBytes]});
-        groups.forEach(g -> {
-            byte[][] buf = buffers.get();
-            byte[] rows = buf[0];
-            byte[] unpacked = buf[1];
-            byte[] out = buf[2];
-            // through array views, not heap segments (see InterleavedQ8_0Matrix#repack)
-            for (int r = 0; r < GROUP; r++) {
-                MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
-            }
+        // scratch: the group's rows unpacked to one byte per weight
+        MemorySegment dst = InterleavedGroups.copy(m, arena, groupBytes, k * GROUP, (rows, rb, unpacked, out) -> {
             for (int r = 0; r < GROUP; r++) {
                 for (int s = 0; s < superblocks; s++) {
                     int o = r * rb + SUPERBLOCK_BYTES * s;
@@ -152,7 +132,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
                     }
                 }
             }
-            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
         });
         return new InterleavedQ6_KMatrix(dst, k, n, groupBytes, 0);
     }

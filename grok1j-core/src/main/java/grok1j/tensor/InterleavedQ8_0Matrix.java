@@ -4,7 +4,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.stream.IntStream;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -107,31 +106,9 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
         int n = m.outputDim();
         int blocks = k / 32;
         long groupBytes = 36L * k;
-        MemorySegment src = m.data();
-        long rowBytes = m.rowBytes();
-        // written once, group by group, by the threads below: no zeroing pass first (AnonymousMemory)
-        MemorySegment dst = AnonymousMemory.allocate(groupBytes * (n / GROUP), arena);
-        IntStream groups = IntStream.range(0, n / GROUP);
-        Thread other = new Thread(() -> { });
-        if (src.isAccessibleBy(other) && dst.isAccessibleBy(other)) {
-            groups = groups.parallel(); // a confined segment (a test's) is copied on its own thread
-        }
-        // one group at a time through heap arrays, its 32 GGUF rows in and the interleaved group out; the arrays are
-        // reused per thread (a fresh 6.7 MB pair per group made opening the 2-layer Q8_0 file 85 s instead of 60)
-        int rb = 34 * blocks;
-        ThreadLocal<byte[][]> buffers = ThreadLocal.withInitial(() -> new byte[][] {new byte[rb * GROUP], new byte[(int) groupBytes]});
-        groups.forEach(g -> {
-            byte[][] buf = buffers.get();
-            byte[] rows = buf[0];
-            byte[] out = buf[1];
-            for (int r = 0; r < GROUP; r++) {
-                MemorySegment.copy(src, ValueLayout.JAVA_BYTE, (long) (g * GROUP + r) * rowBytes, rows, r * rb, rb);
-            }
+        MemorySegment dst = InterleavedGroups.copy(m, arena, groupBytes, 0, (rows, rb, scratch, out) -> {
             for (int r = 0; r < GROUP; r++) {
                 for (int b = 0; b < blocks; b++) {
-                    // through array views, not heap segments: C2 inlines the kernels' segment accesses for the segment
-                    // classes the JDK's shared access code has seen, and a third class here made every kernel's
-                    // scalar loads a type switch (see FileMapping)
                     float d = Float.float16ToFloat((short) SHORT_ARRAY_LE.get(rows, r * rb + 34 * b));
                     FLOAT_ARRAY_LE.set(out, 32 * k + 128 * b + 4 * r, d);
                 }
@@ -144,7 +121,6 @@ public final class InterleavedQ8_0Matrix implements WeightMatrix {
                     }
                 }
             }
-            MemorySegment.copy(out, 0, dst, ValueLayout.JAVA_BYTE, g * groupBytes, out.length);
         });
         return new InterleavedQ8_0Matrix(dst, k, n, groupBytes, 0, 32L * k);
     }
