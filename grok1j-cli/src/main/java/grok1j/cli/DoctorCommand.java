@@ -234,9 +234,9 @@ final class DoctorCommand implements Callable<Integer> {
                     ? "is made without the memory check (-Dgrok1j.gguf.interleave=true)" + (fits ? "" : ", although it does not fit" + against)
                     : fits ? "fits" + against + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)"
                     : "does not fit" + against + ", so open keeps the file's rows (-Dgrok1j.gguf.interleave=true copies anyway)";
-            String layouts = f instanceof GgufModel g ? layouts(g.repackTypes()) : layouts(java.util.Set.of(GgmlType.Q8_0));
+            // a plan exists for GGUF models only
             out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open (in the process's own memory) into "
-                    + layouts + ", faster to decode and prefill, when it fits; here it " + fit);
+                    + layouts(((GgufModel) f).repackTypes()) + ", faster to decode and prefill, when it fits; here it " + fit);
         } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {
             out.println("experts: kept in the file's " + g.repackTypes().stream().map(Enum::name)
                     .collect(java.util.stream.Collectors.joining(" and ")) + " rows (-Dgrok1j.gguf.interleave=false); without it "

@@ -263,9 +263,10 @@ public final class GgufModel implements ModelFile {
      * Copies the Q8_0, Q6_K and Q4_K expert matrices, or the slices of them that rank {@code rank} of a tensor-parallel
      * job takes, into {@link InterleavedQ8_0Matrix} (groups of 32 rows stored position by position, 36 bytes per 32
      * weights instead of 34), {@link InterleavedQ6_KMatrix} (the same with one byte per weight and its scales, 34.5
-     * bytes per 32 weights instead of 26.25) and {@link InterleavedQ4_KMatrix} (two weights per byte, 19 bytes per 32
-     * weights instead of 18) in memory of this model's own, where decode and prefill run faster than on
-     * the file's rows (Q8_0 with 256-bit vectors: prefill only), when the copies and (about) the rest of the rank's part of the mapped files, times the
+     * bytes per 32 weights instead of 26.25; 512-bit vectors only) and {@link InterleavedQ4_KMatrix} (four bits per
+     * weight, 19 bytes per 32 weights instead of 18) in memory of this model's own, where decode and prefill run faster
+     * than on the file's rows (Q8_0 with 256-bit vectors: prefill only), when the copies and (about) the rest of the
+     * rank's part of the mapped files, times the
      * {@code ranksOnHost} ranks of this host, fit in {@value #REPACK_FIT} of {@code memAvailable} ({@link RepackPlan};
      * a model larger than RAM keeps reading its file). Afterwards
      * {@link #weights()} holds the copies (a rank's as {@link PreparedSlice}s, which its {@link Partition} cuts out),
