@@ -265,7 +265,15 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + mins;
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector t = acc;
+        t = t.add(t.rearrange(LaneSum.FOLD_1));
+        t = t.add(t.rearrange(LaneSum.FOLD_2));
+        t = t.add(t.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            t = t.add(t.rearrange(LaneSum.FOLD_4));
+        }
+        return t.lane(0) + mins;
     }
 
     /**
@@ -289,7 +297,15 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector t = acc;
+        t = t.add(t.rearrange(LaneSum.FOLD_1));
+        t = t.add(t.rearrange(LaneSum.FOLD_2));
+        t = t.add(t.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            t = t.add(t.rearrange(LaneSum.FOLD_4));
+        }
+        return t.lane(0);
     }
 
     /** Q5_1 row: the Q5_0 bits without the -16, value {@code d * q + m} (mins as in {@link #dotQ4_1}). */
@@ -312,7 +328,15 @@ public final class GgmlKernels {
             }
             acc = s.fma(FloatVector.broadcast(F, d), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD) + mins;
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector t = acc;
+        t = t.add(t.rearrange(LaneSum.FOLD_1));
+        t = t.add(t.rearrange(LaneSum.FOLD_2));
+        t = t.add(t.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            t = t.add(t.rearrange(LaneSum.FOLD_4));
+        }
+        return t.lane(0) + mins;
     }
 
     /**
@@ -346,7 +370,15 @@ public final class GgmlKernels {
             }
             mins += dmin * m;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector t = acc;
+        t = t.add(t.rearrange(LaneSum.FOLD_1));
+        t = t.add(t.rearrange(LaneSum.FOLD_2));
+        t = t.add(t.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            t = t.add(t.rearrange(LaneSum.FOLD_4));
+        }
+        return t.lane(0) - mins;
     }
 
     /**
@@ -385,7 +417,15 @@ public final class GgmlKernels {
                 }
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector t = acc;
+        t = t.add(t.rearrange(LaneSum.FOLD_1));
+        t = t.add(t.rearrange(LaneSum.FOLD_2));
+        t = t.add(t.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            t = t.add(t.rearrange(LaneSum.FOLD_4));
+        }
+        return t.lane(0);
     }
 
     /** Q5_K row: Q4_K's scales and nibbles, plus bit 2g (low nibbles) or 2g+1 (high) of {@code qh[l]} as 16. */
@@ -425,7 +465,15 @@ public final class GgmlKernels {
             }
             mins += dmin * m;
         }
-        return acc.reduceLanes(VectorOperators.ADD) - mins;
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector t = acc;
+        t = t.add(t.rearrange(LaneSum.FOLD_1));
+        t = t.add(t.rearrange(LaneSum.FOLD_2));
+        t = t.add(t.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            t = t.add(t.rearrange(LaneSum.FOLD_4));
+        }
+        return t.lane(0) - mins;
     }
 
     /** {@code sum a[i] * x[xo + i]} for {@code i < k}: the dot used after dequantizing a row into {@code a}. */

@@ -253,7 +253,13 @@ public final class GgmlMatvec {
             for (int j = L; j < size; j += L) {
                 v = v.add(FloatVector.fromArray(F, x, b * size + j));
             }
-            sums[b] = v.reduceLanes(VectorOperators.ADD);
+            v = v.add(v.rearrange(LaneSum.FOLD_1)); // a fixed order in every JIT tier (LaneSum.FOLD_1)
+            v = v.add(v.rearrange(LaneSum.FOLD_2));
+            v = v.add(v.rearrange(LaneSum.FOLD_3));
+            if (L == 16) {
+                v = v.add(v.rearrange(LaneSum.FOLD_4));
+            }
+            sums[b] = v.lane(0);
         }
         return sums;
     }
@@ -289,10 +295,39 @@ public final class GgmlMatvec {
             a2 = s2.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o2 + ob))), a2);
             a3 = s3.fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o3 + ob))), a3);
         }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
-        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD);
-        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector r0 = a0;
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_1));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_2));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r0 = r0.add(r0.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r1 = a1;
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_1));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_2));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r1 = r1.add(r1.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r2 = a2;
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_1));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_2));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r2 = r2.add(r2.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r3 = a3;
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_1));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_2));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r3 = r3.add(r3.rearrange(LaneSum.FOLD_4));
+        }
+        y[yo] = r0.lane(0);
+        y[yo + ys] = r1.lane(0);
+        y[yo + 2 * ys] = r2.lane(0);
+        y[yo + 3 * ys] = r3.lane(0);
     }
 
     /**
@@ -324,8 +359,23 @@ public final class GgmlMatvec {
             a0 = p0.add(q0).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, off + ob))), a0);
             a1 = p1.add(q1).fma(FloatVector.broadcast(F, Float.float16ToFloat(w.get(SHORT_LE, o1 + ob))), a1);
         }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector r0 = a0;
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_1));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_2));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r0 = r0.add(r0.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r1 = a1;
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_1));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_2));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r1 = r1.add(r1.rearrange(LaneSum.FOLD_4));
+        }
+        y[yo] = r0.lane(0);
+        y[yo + ys] = r1.lane(0);
     }
 
     /**
@@ -460,10 +510,39 @@ public final class GgmlMatvec {
                 }
             }
         }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD) - m0.reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - m1.reduceLanes(VectorOperators.ADD);
-        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD) - m2.reduceLanes(VectorOperators.ADD);
-        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - m3.reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector r0 = a0.sub(m0);
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_1));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_2));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r0 = r0.add(r0.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r1 = a1.sub(m1);
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_1));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_2));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r1 = r1.add(r1.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r2 = a2.sub(m2);
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_1));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_2));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r2 = r2.add(r2.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r3 = a3.sub(m3);
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_1));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_2));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r3 = r3.add(r3.rearrange(LaneSum.FOLD_4));
+        }
+        y[yo] = r0.lane(0);
+        y[yo + ys] = r1.lane(0);
+        y[yo + 2 * ys] = r2.lane(0);
+        y[yo + 3 * ys] = r3.lane(0);
     }
 
     /** {@code sums16[2 * b .. 2 * b + 16)} = 8 zeros, then the sums of the 8 sub-blocks of superblock {@code b / 8}: the mins' partners in {@link #q4_Kx4p}. */
@@ -598,10 +677,39 @@ public final class GgmlMatvec {
                 }
             }
         }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 0).reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 16).reduceLanes(VectorOperators.ADD);
-        y[yo + 2 * ys] = a2.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 32).reduceLanes(VectorOperators.ADD);
-        y[yo + 3 * ys] = a3.reduceLanes(VectorOperators.ADD) - 32 * FloatVector.fromArray(F, macc, 48).reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector r0 = a0.sub(FloatVector.fromArray(F, macc, 0).mul(32f));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_1));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_2));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r0 = r0.add(r0.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r1 = a1.sub(FloatVector.fromArray(F, macc, 16).mul(32f));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_1));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_2));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r1 = r1.add(r1.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r2 = a2.sub(FloatVector.fromArray(F, macc, 32).mul(32f));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_1));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_2));
+        r2 = r2.add(r2.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r2 = r2.add(r2.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r3 = a3.sub(FloatVector.fromArray(F, macc, 48).mul(32f));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_1));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_2));
+        r3 = r3.add(r3.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r3 = r3.add(r3.rearrange(LaneSum.FOLD_4));
+        }
+        y[yo] = r0.lane(0);
+        y[yo + ys] = r1.lane(0);
+        y[yo + 2 * ys] = r2.lane(0);
+        y[yo + 3 * ys] = r3.lane(0);
     }
 
     // ---------------------------------------------------------------- 256-bit vectors (AVX2): two rows per pass
@@ -662,8 +770,23 @@ public final class GgmlMatvec {
                 a1 = h1.fma(FloatVector.broadcast(F, sc[16 + 2 * g + 1]), l1.fma(FloatVector.broadcast(F, sc[16 + 2 * g]), a1));
             }
         }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD) - m0.reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - m1.reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector r0 = a0.sub(m0);
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_1));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_2));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r0 = r0.add(r0.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r1 = a1.sub(m1);
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_1));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_2));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r1 = r1.add(r1.rearrange(LaneSum.FOLD_4));
+        }
+        y[yo] = r0.lane(0);
+        y[yo + ys] = r1.lane(0);
     }
 
     /** Lanes 0-3 take scale 0 of an 8-float window, lanes 4-7 scale 1 (two 16-weight sub-blocks per vector). */
@@ -729,8 +852,23 @@ public final class GgmlMatvec {
                 }
             }
         }
-        y[yo] = a0.reduceLanes(VectorOperators.ADD) - 32 * m0.add(n0).reduceLanes(VectorOperators.ADD);
-        y[yo + ys] = a1.reduceLanes(VectorOperators.ADD) - 32 * m1.add(n1).reduceLanes(VectorOperators.ADD);
+        // lane sums in a fixed order, the same in every JIT tier (LaneSum.FOLD_1)
+        FloatVector r0 = a0.sub(m0.add(n0).mul(32f));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_1));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_2));
+        r0 = r0.add(r0.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r0 = r0.add(r0.rearrange(LaneSum.FOLD_4));
+        }
+        FloatVector r1 = a1.sub(m1.add(n1).mul(32f));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_1));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_2));
+        r1 = r1.add(r1.rearrange(LaneSum.FOLD_3));
+        if (L == 16) {
+            r1 = r1.add(r1.rearrange(LaneSum.FOLD_4));
+        }
+        y[yo] = r0.lane(0);
+        y[yo + ys] = r1.lane(0);
     }
 
     /**

@@ -43,6 +43,28 @@ class LaneSumTest {
         }
     }
 
+    /** The fold in registers ({@link LaneSum#FOLD_1} ..) gives the stored fold's sum, bit for bit, at the kernels' width. */
+    @Test
+    void foldInRegistersIsTheStoredFold() {
+        VectorSpecies<Float> species = GgmlKernels.L == 16 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+        int l = species.length();
+        Random rnd = new Random(12);
+        for (int round = 0; round < 1_000; round++) {
+            float[] lanes = new float[l];
+            for (int i = 0; i < l; i++) {
+                lanes[i] = (float) (rnd.nextGaussian() * Math.scalb(1.0, rnd.nextInt(41) - 20));
+            }
+            FloatVector v = FloatVector.fromArray(species, lanes, 0);
+            v = v.add(v.rearrange(LaneSum.FOLD_1));
+            v = v.add(v.rearrange(LaneSum.FOLD_2));
+            v = v.add(v.rearrange(LaneSum.FOLD_3));
+            if (l == 16) {
+                v = v.add(v.rearrange(LaneSum.FOLD_4));
+            }
+            assertEquals(tree(lanes, 0, l), v.lane(0), 0f, l + " lanes");
+        }
+    }
+
     @Test
     void scratchHoldsEightVectorsOfSixteenLanes() {
         assertEquals(8 * 16, LaneSum.scratch().length);
