@@ -194,6 +194,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             LlamaBench.check(compareLlama);
         }
+        grok1j.format.gguf.GgufModel.checkInterleaveSetting(); // before the half minute of probes
         ObjectNode r = new ObjectMapper().createObjectNode();
         r.put("threads", t);
         r.put("loadavg_start", loadavg());

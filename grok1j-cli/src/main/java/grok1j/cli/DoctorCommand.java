@@ -225,7 +225,9 @@ final class DoctorCommand implements Callable<Integer> {
                 gb(w.norms()), gb(w.unembedding()), w.dense() > 0 ? ", dense MLP " + gb(w.dense()) : "");
         out.println("  embedding table: " + (w.embedding() == 0 ? "the unembedding (tied)"
                 : gb(w.embedding()) + " more, mapped but read one row per token"));
-        out.println("a decode step reads: " + gb(w.perToken()) + rank);
+        long decodeStep = decodeStepBytes(w, plan);
+        out.println("a decode step reads: " + gb(decodeStep) + rank + (decodeStep == w.perToken() ? ""
+                : " (its experts from the copy below; " + gb(w.perToken()) + " in the file's rows)"));
         if (plan != null && plan.copyBytes() > 0) {
             boolean fits = plan.fits();
             String against = ": the copy and the rest of the file (" + gb(plan.hostBytes()) + ") against "
@@ -260,6 +262,18 @@ final class DoctorCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * The weight bytes a decode step reads, per rank: {@link WeightBytes#perToken()}, with the active experts' share
+     * of the copy's extra bytes when open makes the copy (every layer takes the same share of its experts, so the
+     * active experts' copy is that share of the whole copy).
+     */
+    static long decodeStepBytes(WeightBytes w, GgufModel.RepackPlan plan) {
+        if (plan == null || !plan.copies() || w.experts() == 0) {
+            return w.perToken();
+        }
+        return w.perToken() + Math.round((double) (plan.copyBytes() - plan.sourceBytes()) * w.activeExperts() / w.experts());
+    }
+
     private static ObjectNode json(ModelFile f, MemoryPlan p) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode o = mapper.createObjectNode();
@@ -275,6 +289,7 @@ final class DoctorCommand implements Callable<Integer> {
             o.put("repack_fits", plan.fits());
         }
         o.put("repack_copies", plan != null && plan.copies());
+        o.put("decode_step_bytes", decodeStepBytes(w, plan)); // weight_bytes.per_token counts the file's rows
         o.put("ranks", p.request().ranks());
         o.put("context", p.request().context());
         o.put("parallel", p.request().parallel());

@@ -145,6 +145,7 @@ final class ServeCommand implements Callable<Integer> {
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
         }
+        grok1j.format.gguf.GgufModel.checkInterleaveSetting(); // before the socket opens, not when the model does
         if (keepAlive < 1) {
             throw new IllegalArgumentException("--keep-alive must be >= 1 second, got " + keepAlive);
         }

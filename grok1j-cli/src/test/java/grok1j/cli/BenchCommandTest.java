@@ -48,6 +48,22 @@ class BenchCommandTest {
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("--threads"), err.toString(StandardCharsets.UTF_8));
     }
 
+    /** A bad {@code -Dgrok1j.gguf.interleave} is refused before the probes run (it used to be after them). */
+    @Test
+    void badInterleaveSettingIsRefusedBeforeTheProbes() {
+        System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "1");
+        try {
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int status = Main.run(new String[] {"bench", "--bandwidth-mib", "64"}, new PrintStream(new ByteArrayOutputStream()),
+                    new PrintStream(err, true, StandardCharsets.UTF_8));
+            assertEquals(Main.EXIT_BAD_INPUT, status);
+            assertEquals("grok1j: -Dgrok1j.gguf.interleave must be true or false, got \"1\"",
+                    err.toString(StandardCharsets.UTF_8).strip());
+        } finally {
+            System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
+        }
+    }
+
     @Test
     void eachBadSizeIsNamed() {
         String[][] cases = {{"--passes", "0", "--passes must be positive, got 0"},

@@ -156,7 +156,12 @@ class DoctorCommandTest {
             assertEquals(copy, big.get("repack_bytes").asLong());
             assertEquals(copy > 0 ? true : null, copy > 0 ? big.get("repack_fits").asBoolean() : null);
             if (copy > 0) {
+                // a decode step reads its two experts of eight from the copy: a quarter of the copy's extra bytes more
+                long source = L * 8 * 3 * ((long) D * F / 256 * 210);
+                long perToken = big.get("weight_bytes").get("per_token").asLong();
+                assertEquals(perToken + (copy - source) / 4, big.get("decode_step_bytes").asLong());
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
+                assertTrue(text.out().contains("(its experts from the copy below; "), text.out());
                 assertTrue(text.out().contains("experts: 333.4 GB copied at open (in the process's own memory) into one byte "
                         + "per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25), faster "
                         + "to decode and prefill, when it fits; here it fits"), text.out());
@@ -165,6 +170,7 @@ class DoctorCommandTest {
                     CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
                     assertTrue(off.out().contains("experts: kept in the file's Q6_K rows (-Dgrok1j.gguf.interleave=false)"),
                             off.out());
+                    assertEquals(perToken, doctorJson(file, "--ram", "600G").get("decode_step_bytes").asLong());
                 } finally {
                     System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
                 }

@@ -30,6 +30,22 @@ class ServeCommandTest {
         assertBadInput("no such file or directory: /no/such/model", "serve", "--model", "/no/such/model", "--port", "0");
     }
 
+    /** A bad {@code -Dgrok1j.gguf.interleave} is refused before the socket opens (it used to print "listening" first). */
+    @Test
+    void badInterleaveSettingIsRefusedBeforeListening() {
+        System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "maybe");
+        try {
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int code = Main.run(new String[] {"serve", "--model", "x.gguf", "--port", "0"}, System.out,
+                    new PrintStream(err, true, StandardCharsets.UTF_8));
+            String e = err.toString(StandardCharsets.UTF_8);
+            assertEquals(2, code, e);
+            assertEquals("grok1j: -Dgrok1j.gguf.interleave must be true or false, got \"maybe\"", e.strip());
+        } finally {
+            System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
+        }
+    }
+
     @Test
     void helpListsTheOptions() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();

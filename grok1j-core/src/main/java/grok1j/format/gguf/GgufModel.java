@@ -132,6 +132,16 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
+     * Refuses a bad {@link #INTERLEAVE_PROPERTY} now, before a command starts work that opening the model would
+     * waste (bench's probes, serve's listening socket).
+     *
+     * @throws IllegalArgumentException if it is set to neither true nor false
+     */
+    public static void checkInterleaveSetting() {
+        interleaveSetting();
+    }
+
+    /**
      * {@link #INTERLEAVE_PROPERTY}: null when unset, else true or false (in any case).
      *
      * @throws IllegalArgumentException for any other value
@@ -153,11 +163,14 @@ public final class GgufModel implements ModelFile {
      * {@value #REPACK_FIT} of {@code memAvailable} together (the ranks of one host share its memory; each checks the
      * same MemAvailable, read before any of them copied).
      *
-     * @param copyBytes  bytes the rank would copy, 0 if nothing can be repacked
-     * @param fileBytes  bytes of the rank's part of the mapped files besides the ranges it would copy
+     * @param copyBytes   bytes the rank would copy, 0 if nothing can be repacked
+     * @param sourceBytes bytes of the file ranges the copy replaces (the copy is larger: Q6_K 34.5 bytes per 32
+     *                    weights instead of 26.25, Q8_0 36 instead of 34, Q4_K 19 instead of 18)
+     * @param fileBytes   bytes of the rank's part of the mapped files besides the ranges it would copy
      * @param forced     {@code -Dgrok1j.gguf.interleave=true}: copied without the memory check
      */
-    public record RepackPlan(long copyBytes, long fileBytes, int ranksOnHost, long memAvailable, boolean forced) {
+    public record RepackPlan(long copyBytes, long sourceBytes, long fileBytes, int ranksOnHost, long memAvailable,
+            boolean forced) {
         /** Bytes the ranks of this host would hold with the copies: {@code ranksOnHost * (copyBytes + fileBytes)}. */
         public long hostBytes() {
             return ranksOnHost * (copyBytes + fileBytes);
@@ -184,7 +197,8 @@ public final class GgufModel implements ModelFile {
         long[] sizes = repackSizes(rank, ranks);
         long mapped = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum();
         long rest = Math.max(0, mapped - sizes[1] * ranks) / ranks;
-        return new RepackPlan(sizes[0], rest, Math.max(1, ranksOnHost), memAvailable, interleaveSetting() == Boolean.TRUE);
+        return new RepackPlan(sizes[0], sizes[1], rest, Math.max(1, ranksOnHost), memAvailable,
+                interleaveSetting() == Boolean.TRUE);
     }
 
     /**
