@@ -408,6 +408,12 @@ public final class TiktokenTokenizer implements Tokenizer {
     }
 
     @Override
+    public byte[] rawBytes(int id) {
+        byte[] b = tokenBytes[checkId(id)];
+        return b != null && !special[id] && b.length > 1 && type(id) == PieceType.BYTE ? b.clone() : null;
+    }
+
+    @Override
     public int pieceId(String piece) {
         Integer id = idByPiece.get(piece);
         return id == null ? -1 : id;

@@ -86,6 +86,17 @@ public interface Tokenizer {
      */
     int byteValue(int id);
 
+    /**
+     * @return the bytes token {@code id} stands for in decoded text where {@link #piece(int)} does not spell them
+     *     (a tiktoken token of several bytes that is not valid UTF-8 on its own, which {@code piece} shows as
+     *     {@code <0xXX>} text), else null: the piece's text is the token (SentencePiece's "▁" a space, a byte
+     *     piece {@link #byteValue(int)})
+     * @throws IndexOutOfBoundsException if the id is outside {@code [0, vocabSize())}
+     */
+    default byte[] rawBytes(int id) {
+        return null;
+    }
+
     /** @return the id of the token with exactly this text (as {@link #piece(int)} gives it), or -1 if there is none */
     int pieceId(String piece);
 

@@ -2,6 +2,7 @@ package grok1j.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -111,6 +112,26 @@ class TiktokenTokenizerTest {
         assertEquals("<0xC3>", tok.piece(lone));
         assertArrayEquals(new byte[] {(byte) 0xC3}, tok.tokenBytes(lone));
         assertTrue(id >= 0);
+    }
+
+    /**
+     * A token of several bytes that is not UTF-8 on its own (grok-2-tiny's 358: E8 AF 8D E5, a whole character and a
+     * lead byte) is shown as {@code <0xXX>} text, and {@link TiktokenTokenizer#rawBytes} gives its bytes (what the
+     * server's logprobs report as {@code bytes}); tokens whose text is exact have none.
+     */
+    @Test
+    void multiByteNonUtf8TokensKeepTheirRawBytes() {
+        TiktokenTokenizer tok = Holder.TINY;
+        assertEquals(PieceType.BYTE, tok.type(358));
+        assertEquals("<0xE8><0xAF><0x8D><0xE5>", tok.piece(358));
+        assertArrayEquals(new byte[] {(byte) 0xE8, (byte) 0xAF, (byte) 0x8D, (byte) 0xE5}, tok.rawBytes(358));
+        int lone = -1;
+        for (int i = 0; i < tok.vocabSize() && lone < 0; i++) {
+            lone = tok.byteValue(i) >= 0 ? i : -1;
+        }
+        assertNull(tok.rawBytes(lone), "a single byte is byteValue's");
+        assertNull(tok.rawBytes(tok.encode("hello")[0]));
+        assertNull(tok.rawBytes(2), "a special token");
     }
 
     @Test

@@ -930,13 +930,8 @@ public final class OpenAiServer implements AutoCloseable {
             t.put("token", tokenText(tok, id));
             t.put("logprob", logprob);
             ArrayNode bytes = t.putArray("bytes");
-            int b = tok.byteValue(id);
-            if (b >= 0) {
-                bytes.add(b);
-            } else {
-                for (byte x : tokenText(tok, id).getBytes(StandardCharsets.UTF_8)) {
-                    bytes.add(x & 0xFF);
-                }
+            for (byte x : tokenBytes(tok, id)) {
+                bytes.add(x & 0xFF);
             }
         }
 
@@ -951,6 +946,19 @@ public final class OpenAiServer implements AutoCloseable {
             out.write(frame);
             out.flush();
         }
+    }
+
+    /**
+     * A token's bytes as logprobs report them ({@code bytes}): a byte piece's byte, a tiktoken token that is not UTF-8
+     * on its own as its raw bytes (its {@link #tokenText} is {@code <0xXX>} text), else the UTF-8 of its text.
+     */
+    static byte[] tokenBytes(Tokenizer tok, int id) {
+        int b = tok.byteValue(id);
+        if (b >= 0) {
+            return new byte[] {(byte) b};
+        }
+        byte[] raw = tok.rawBytes(id);
+        return raw != null ? raw : tokenText(tok, id).getBytes(StandardCharsets.UTF_8);
     }
 
     /** A token's text as the API shows it: spaces for "▁", byte pieces as {@code <0xXX>}, control pieces by name. */
