@@ -63,6 +63,7 @@ final class DoctorCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        GgufModel.checkInterleaveSetting(); // for every model, as the other commands
         int n = ranks != null ? ranks : OpenMpi.launchedSize();
         if (n < 1) {
             throw new IllegalArgumentException("--ranks must be positive, got " + n);
@@ -214,7 +215,7 @@ final class DoctorCommand implements Callable<Integer> {
         WeightBytes w = p.weights();
         Request r = p.request();
         Machine m = p.machine();
-        // first: a bad -Dgrok1j.gguf.interleave is refused before any of the report is printed
+        // the plan first, so that nothing is printed before an error it raises
         GgufModel.RepackPlan plan = repackPlan(f, r.ranks(), m);
         String rank = r.ranks() > 1 ? " per rank of " + r.ranks() : "";
         out.println("model: " + f.location() + " (" + c.layers() + " layers, " + c.experts() + " experts, top-"

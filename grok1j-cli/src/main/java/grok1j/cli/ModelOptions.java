@@ -35,6 +35,8 @@ final class ModelOptions {
 
     /** As {@link #open()}; the other ranks of a job first warm their kernels up for {@code followerWarmup}. */
     Model open(Duration followerWarmup) throws IOException {
+        // refused for every model, not only when a GGUF file's experts come to be copied (as bench and serve do)
+        grok1j.format.gguf.GgufModel.checkInterleaveSetting();
         int t = ThreadCount.resolve(threads, oversubscribe);
         ThreadPool pool = threads == null ? ThreadPool.shared() : new ThreadPool(t);
         var comm = Cluster.communicator();

@@ -90,6 +90,25 @@ class CliTest {
         return root;
     }
 
+    /** A bad {@code -Dgrok1j.gguf.interleave} is refused for a checkpoint too, not only for GGUF files. */
+    @Test
+    void badInterleaveSettingIsRefusedForEveryModel() {
+        System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "maybe");
+        try {
+            for (String[] args : new String[][] {{"generate", "--prompt", "hi", "--max-tokens", "1"}, {"score", "--prompt", "hi"},
+                    {"doctor"}}) {
+                String[] withModel = java.util.Arrays.copyOf(args, args.length + 2);
+                withModel[args.length] = "--model";
+                withModel[args.length + 1] = tiny.toString();
+                Run r = run(withModel);
+                assertBadInput(r, "-Dgrok1j.gguf.interleave must be true or false, got \"maybe\"");
+                assertEquals("", r.out(), args[0]);
+            }
+        } finally {
+            System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
+        }
+    }
+
     @Test
     void generateJsonGivesTheReferenceGreedyTokens() throws IOException {
         JsonNode c = expected.get("cases").get(0);
