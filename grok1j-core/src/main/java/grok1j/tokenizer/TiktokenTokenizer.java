@@ -409,8 +409,7 @@ public final class TiktokenTokenizer implements Tokenizer {
 
     @Override
     public byte[] rawBytes(int id) {
-        byte[] b = tokenBytes[checkId(id)];
-        return b != null && !special[id] && b.length > 1 && type(id) == PieceType.BYTE ? b.clone() : null;
+        return type(id) == PieceType.BYTE && byteValue(id) < 0 ? tokenBytes(id) : null; // a lone byte is byteValue's
     }
 
     @Override
