@@ -10,6 +10,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import static jdk.incubator.vector.VectorOperators.B2F;
 
 /**
  * A GGUF Q6_K weight unpacked for decode: each 6-bit weight as one signed byte {@code q - 32}, the stored rows in
@@ -23,16 +24,16 @@ import jdk.incubator.vector.VectorSpecies;
  * against the file's 0.82 (about 31 % more), which is why the copy is made only when it fits
  * ({@code GgufModel.repackPlan}).
  *
- * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}): the group's
- * superblocks of 256 input positions one after the other, {@value #SUPERBLOCK} bytes each, a superblock's scales before
- * its weights, so that a pass reads each group as one sequential stream (as {@link InterleavedQ4_KMatrix}). In a
- * superblock, for positions {@code i < 256} and 16-position sub-blocks {@code b < 16}:
- * <ul>
- *   <li>sub-block scales (the file's int8 {@code scales}): {@code sc[b][r]} at byte {@code 32 b + r};</li>
- *   <li>the superblock's scale, f16 converted to float32 (exact): {@code d[r]} at {@code 512 + 4 r};</li>
- *   <li>weights, position-major: {@code q[i][r] - 32} (int8) at {@code 640 + 32 i + r}.</li>
- * </ul>
- * A group is {@code 34.5 K} bytes, against the {@code 26.25 K} of its 32 rows in the file.
+ * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}): first the weights of
+ * all {@code K} input positions, position-major, {@code q[i][r] - 32} (int8) at byte {@code 32 i + r}; then, per
+ * superblock {@code s} of 256 positions, {@value #SCALE_BYTES} bytes at {@code 32 K + 640 s}: the sub-block scales
+ * (the file's int8 {@code scales}) {@code sc[b][r]} at {@code 32 b + r} for the 16-position sub-blocks {@code b < 16},
+ * and the superblock's scale, f16 converted to float32 (exact), {@code d[r]} at {@code 512 + 4 r}. A group is
+ * {@code 34.5 K} bytes, against the {@code 26.25 K} of its 32 rows in the file. The weights run as one stream, as in
+ * {@link InterleavedQ8_0Matrix}, so that the decode loop is one flat loop over the input positions with the scales
+ * converted where a sub-block ends: with the scales between each superblock's weights, a loop per superblock that
+ * converted its 16 x 32 scales into scratch first read memory at 12-18 GB/s on one thread against 17-23 for this
+ * layout and loop (Zen 5, 32,768 x 6,144, same JVM, alternating).
  *
  * <p>Numerics (exact float32, as every GGUF kernel, {@link GgmlMatvec}): per row and sub-block the kernel sums
  * {@code (q - 32) * x} in one float32 FMA chain over the sub-block's 16 positions, then adds
@@ -53,28 +54,31 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     private static final int L = GgmlKernels.L;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Bytes of a Q6_K superblock of 256 weights in the file. */
     private static final int SUPERBLOCK_BYTES = 210;
-    /** Bytes of one superblock (256 input positions) of a group: 34.5 per position. */
-    static final int SUPERBLOCK = 8832;
-    /** Where, in a group's superblock, the sub-block scales, d and the weights are. */
-    private static final int SCALES = 0, D = 512, WEIGHTS = 640;
+    /** Bytes of one superblock's scales in a group: 16 x 32 int8 sub-block scales, then 32 float32 d. */
+    static final int SCALE_BYTES = 640;
+    /** Where, in a superblock's scales, the float32 d are. */
+    private static final int D = 512;
 
     private final MemorySegment data;
     private final int k;
     private final int n;
     /** Bytes from one group to the next. */
     private final long groupBytes;
-    /** Where, in a group, this matrix's first superblock is (not 0 in a view of some input rows). */
-    private final long offset;
+    /** Where, in a group, input position 0's weights and superblock 0's scales are (not 0 in a view of some input rows). */
+    private final long weightOffset;
+    private final long scaleOffset;
 
-    private InterleavedQ6_KMatrix(MemorySegment data, int k, int n, long groupBytes, long offset) {
+    private InterleavedQ6_KMatrix(MemorySegment data, int k, int n, long groupBytes, long weightOffset, long scaleOffset) {
         this.data = data;
         this.k = k;
         this.n = n;
         this.groupBytes = groupBytes;
-        this.offset = offset;
+        this.weightOffset = weightOffset;
+        this.scaleOffset = scaleOffset;
     }
 
     /** Whether this machine's kernels take the layout: with 512-bit vectors (16 lanes) only, see the class comment. */
@@ -93,7 +97,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     }
 
     private static long groupBytes(int k) {
-        return (long) SUPERBLOCK * (k / 256);
+        return 32L * k + (long) SCALE_BYTES * (k / 256);
     }
 
     /**
@@ -117,23 +121,24 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
                 for (int s = 0; s < superblocks; s++) {
                     int o = r * rb + SUPERBLOCK_BYTES * s;
                     unpack(rows, o, unpacked, r * k + 256 * s);
+                    int scales = 32 * k + SCALE_BYTES * s;
                     for (int b = 0; b < 16; b++) {
-                        out[SUPERBLOCK * s + SCALES + 32 * b + r] = rows[o + 192 + b];
+                        out[scales + 32 * b + r] = rows[o + 192 + b];
                     }
                     float d = Float.float16ToFloat((short) SHORT_LE.get(rows, o + 208));
-                    FLOAT_LE.set(out, SUPERBLOCK * s + D + 4 * r, d);
+                    FLOAT_LE.set(out, scales + D + 4 * r, d);
                 }
             }
             for (int s = 0; s < superblocks; s++) {
                 for (int r = 0; r < GROUP; r += 8) {
                     for (int i = 0; i < 256; i += 8) {
                         InterleavedQ8_0Matrix.transpose8x8(unpacked, r * k + 256 * s + i, k, out,
-                                SUPERBLOCK * s + WEIGHTS + 32 * i + r, 32);
+                                32 * (256 * s + i) + r, 32);
                     }
                 }
             }
         });
-        return new InterleavedQ6_KMatrix(dst, k, n, groupBytes, 0);
+        return new InterleavedQ6_KMatrix(dst, k, n, groupBytes, 0, 32L * k);
     }
 
     private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, LE);
@@ -194,7 +199,7 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
                     + ", " + to + "): its groups hold " + GROUP + " columns");
         }
         return new InterleavedQ6_KMatrix(data.asSlice((from / GROUP) * groupBytes, ((to - from) / GROUP) * groupBytes),
-                k, to - from, groupBytes, offset);
+                k, to - from, groupBytes, weightOffset, scaleOffset);
     }
 
     /** Input rows {@code [from, to)}: both ends on a Q6_K superblock boundary (256). */
@@ -205,7 +210,8 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
             throw new IllegalArgumentException("cannot split a Q6_K matrix at input rows [" + from + ", " + to
                     + "): Q6_K blocks hold 256 elements");
         }
-        return new InterleavedQ6_KMatrix(data, to - from, n, groupBytes, offset + (long) SUPERBLOCK * (from / 256));
+        return new InterleavedQ6_KMatrix(data, to - from, n, groupBytes, weightOffset + 32L * from,
+                scaleOffset + (long) SCALE_BYTES * (from / 256));
     }
 
     /** One token: the decode kernel; 2 to {@code MIN_TOKENS - 1}: the decode kernel per token; more: the GEMM. */
@@ -248,67 +254,67 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
             edge(x, xo, y, yo, g1, g1 * GROUP, n1);
         }
         int q = (g1 - g0) / 4;
+        long ds = scaleOffset - weightOffset;
         for (int g = g0; g < g0 + q; g++) {
-            pass(data, g * groupBytes + offset, q * groupBytes, x, xo, k, y, yo + g * GROUP, q * GROUP);
+            pass(data, g * groupBytes + weightOffset, q * groupBytes, ds, x, xo, k, y, yo + g * GROUP, q * GROUP);
         }
         for (int g = g0 + 4 * q; g < g1; g++) {
-            pass(data, g * groupBytes + offset, 0, x, xo, k, y, yo + g * GROUP, 0);
+            pass(data, g * groupBytes + weightOffset, 0, ds, x, xo, k, y, yo + g * GROUP, 0);
         }
     }
 
     private void edge(float[] x, int xo, float[] y, int yo, int g, int c0, int c1) {
         float[] e = EDGE.get();
-        pass(data, g * groupBytes + offset, 0, x, xo, k, e, 0, 0);
+        pass(data, g * groupBytes + weightOffset, 0, scaleOffset - weightOffset, x, xo, k, e, 0, 0);
         System.arraycopy(e, c0 - g * GROUP, y, yo + c0, c1 - c0);
     }
 
     /**
-     * Four groups, at {@code off + j * gs} for {@code j < 4}, into {@code y[yo + j * ys, + 32)}: per superblock its
-     * scales {@code sc * d} of the 128 rows into scratch, then one flat loop over its 256 positions (see
-     * {@link InterleavedQ8_0Matrix#pass}), per position one broadcast of the activation and eight 16-byte loads, each
-     * widened, converted and FMA'd into its sub-block partial; at a sub-block's end each partial times its 16 scales
-     * joins the total. The scales are converted before the loop: converted in it, at each sub-block's end, they
-     * outgrew C2's inlining budget (NodeCountInliningCutoff) and the vectors of the calls left out of line were boxed
-     * (30 KB per call at K = 512).
+     * Four groups, at {@code off + j * gs} for {@code j < 4}, into {@code y[yo + j * ys, + 32)}: one flat loop over
+     * the input positions (see {@link InterleavedQ8_0Matrix#pass}), per position one broadcast of the activation and
+     * eight 16-byte loads, each widened, converted and FMA'd into its sub-block partial; at a sub-block's end each
+     * partial times its 16 scales {@code sc * d} joins the total. The scales are converted there, from one 32-byte
+     * load per group (both halves' {@code sc}) and eight loads of {@code d}. The kernel is big for C2: past its
+     * inlining budget ({@code NodeCountInliningCutoff}) it leaves a call to a method of ours out of line and boxes
+     * its vectors (four times slower), while the Vector API's own methods, forced inline, are inlined late. So every
+     * vector operation is written out here, with no helper: a helper for the conversions was inlined in one caller and
+     * not in another (a JMH harness), and with sixteen 16-byte loads of {@code sc}, or eight {@code d} kept in
+     * registers from one superblock to the next, the budget ran out sooner.
+     *
+     * @param ds bytes from a group's position-0 weights to its superblock-0 scales
      */
-    static void pass(MemorySegment w, long off, long gs, float[] x, int xo, int k, float[] y, int yo, int ys) {
-        float[] sc = SCALE_SCRATCH.get();
+    static void pass(MemorySegment w, long off, long gs, long ds, float[] x, int xo, int k, float[] y, int yo, int ys) {
         FloatVector z = FloatVector.zero(F);
         FloatVector a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, e0 = z, e1 = z;
         FloatVector s0 = z, s1 = z, t0 = z, t1 = z, u0 = z, u1 = z, v0 = z, v1 = z;
-        for (int i0 = 0; i0 < k; i0 += 256) {
-            final long sb0 = off + (long) SUPERBLOCK * (i0 >> 8), sb1 = sb0 + gs, sb2 = sb0 + 2 * gs, sb3 = sb0 + 3 * gs;
-            for (int u = 0; u < 8; u++) { // group u / 2, rows 16 (u % 2) ..: [group][sub-block][row]
-                long sb = sb0 + (u >> 1) * gs;
-                FloatVector d = FloatVector.fromMemorySegment(F, w, sb + D + 64 * (u & 1), LE);
-                int at = 512 * (u >> 1) + 16 * (u & 1);
-                for (int b = 0; b < 16; b++) {
-                    widen(w, sb + SCALES + 32 * b + 16 * (u & 1)).mul(d).intoArray(sc, at + 32 * b);
-                }
-            }
-            for (int i = 0; i < 256; i++) {
-                long o = WEIGHTS + i * 32L;
-                FloatVector xv = FloatVector.broadcast(F, x[xo + i0 + i]);
-                a0 = widen(w, sb0 + o).fma(xv, a0);
-                a1 = widen(w, sb0 + o + 16).fma(xv, a1);
-                b0 = widen(w, sb1 + o).fma(xv, b0);
-                b1 = widen(w, sb1 + o + 16).fma(xv, b1);
-                c0 = widen(w, sb2 + o).fma(xv, c0);
-                c1 = widen(w, sb2 + o + 16).fma(xv, c1);
-                e0 = widen(w, sb3 + o).fma(xv, e0);
-                e1 = widen(w, sb3 + o + 16).fma(xv, e1);
-                if ((i & 15) == 15) {
-                    int at = 2 * (i & 0xF0); // 32 floats per sub-block i / 16
-                    s0 = a0.fma(FloatVector.fromArray(F, sc, at), s0);
-                    s1 = a1.fma(FloatVector.fromArray(F, sc, at + 16), s1);
-                    t0 = b0.fma(FloatVector.fromArray(F, sc, at + 512), t0);
-                    t1 = b1.fma(FloatVector.fromArray(F, sc, at + 528), t1);
-                    u0 = c0.fma(FloatVector.fromArray(F, sc, at + 1024), u0);
-                    u1 = c1.fma(FloatVector.fromArray(F, sc, at + 1040), u1);
-                    v0 = e0.fma(FloatVector.fromArray(F, sc, at + 1536), v0);
-                    v1 = e1.fma(FloatVector.fromArray(F, sc, at + 1552), v1);
-                    a0 = z; a1 = z; b0 = z; b1 = z; c0 = z; c1 = z; e0 = z; e1 = z;
-                }
+        final long o1 = off + gs, o2 = off + 2 * gs, o3 = off + 3 * gs;
+        for (int i = 0; i < k; i++) {
+            long o = i * 32L;
+            FloatVector xv = FloatVector.broadcast(F, x[xo + i]);
+            a0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o, LE).convertShape(B2F, F, 0)).fma(xv, a0);
+            a1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o + 16, LE).convertShape(B2F, F, 0)).fma(xv, a1);
+            b0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + o, LE).convertShape(B2F, F, 0)).fma(xv, b0);
+            b1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + o + 16, LE).convertShape(B2F, F, 0)).fma(xv, b1);
+            c0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + o, LE).convertShape(B2F, F, 0)).fma(xv, c0);
+            c1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + o + 16, LE).convertShape(B2F, F, 0)).fma(xv, c1);
+            e0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + o, LE).convertShape(B2F, F, 0)).fma(xv, e0);
+            e1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + o + 16, LE).convertShape(B2F, F, 0)).fma(xv, e1);
+            if ((i & 15) == 15) {
+                long d = ds + (long) SCALE_BYTES * (i >> 8) + D;
+                long sc = ds + (long) SCALE_BYTES * (i >> 8) + 2 * (i & 0xF0); // 32 bytes per sub-block (i & 255) / 16
+                ByteVector g0 = ByteVector.fromMemorySegment(B32, w, off + sc, LE);
+                ByteVector g1 = ByteVector.fromMemorySegment(B32, w, o1 + sc, LE);
+                ByteVector g2 = ByteVector.fromMemorySegment(B32, w, o2 + sc, LE);
+                ByteVector g3 = ByteVector.fromMemorySegment(B32, w, o3 + sc, LE);
+                s0 = a0.fma(((FloatVector) g0.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, off + d, LE)), s0);
+                s1 = a1.fma(((FloatVector) g0.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, off + d + 64, LE)), s1);
+                t0 = b0.fma(((FloatVector) g1.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o1 + d, LE)), t0);
+                t1 = b1.fma(((FloatVector) g1.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o1 + d + 64, LE)), t1);
+                u0 = c0.fma(((FloatVector) g2.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o2 + d, LE)), u0);
+                u1 = c1.fma(((FloatVector) g2.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o2 + d + 64, LE)), u1);
+                v0 = e0.fma(((FloatVector) g3.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o3 + d, LE)), v0);
+                v1 = e1.fma(((FloatVector) g3.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o3 + d + 64, LE)), v1);
+                a0 = z; a1 = z; b0 = z; b1 = z; c0 = z; c1 = z; e0 = z; e1 = z;
             }
         }
         s0.intoArray(y, yo);
@@ -320,9 +326,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
         v0.intoArray(y, yo + 3 * ys);
         v1.intoArray(y, yo + 3 * ys + 16);
     }
-
-    /** Per thread: a superblock's scales of the four groups of a pass, {@code [group][sub-block][row]}. */
-    private static final ThreadLocal<float[]> SCALE_SCRATCH = ThreadLocal.withInitial(() -> new float[4 * 16 * 32]);
 
     /** 16 int8 weights at {@code off}, as floats. */
     private static FloatVector widen(MemorySegment w, long off) {
@@ -336,15 +339,15 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
 
     /** {@code strip[(i - kb) * 32 + j] = (sc * d) * (q - 32)} for group {@code g}'s columns {@code j} and input rows {@code i in [kb, kb + kc)}. */
     private void dequantizeStrip(int g, int kb, int kc, float[] strip) {
+        long wo = g * groupBytes + weightOffset;
         for (int i0 = kb; i0 < kb + kc; i0 += 256) {
-            long sb = g * groupBytes + offset + (long) SUPERBLOCK * (i0 / 256);
+            long so = g * groupBytes + scaleOffset + (long) SCALE_BYTES * (i0 / 256);
             for (int b = 0; b < 16; b++) {
-                FloatVector d0 = scales(data, sb + SCALES + 32 * b, sb + D);
-                FloatVector d1 = scales(data, sb + SCALES + 32 * b + 16, sb + D + 64);
-                for (int i = 16 * b; i < 16 * b + 16; i++) {
-                    long wo = sb + WEIGHTS + 32L * i;
-                    widen(data, wo).mul(d0).intoArray(strip, (i0 + i - kb) * GROUP);
-                    widen(data, wo + 16).mul(d1).intoArray(strip, (i0 + i - kb) * GROUP + 16);
+                FloatVector d0 = scales(data, so + 32 * b, so + D);
+                FloatVector d1 = scales(data, so + 32 * b + 16, so + D + 64);
+                for (int i = i0 + 16 * b; i < i0 + 16 * b + 16; i++) {
+                    widen(data, wo + 32L * i).mul(d0).intoArray(strip, (i - kb) * GROUP);
+                    widen(data, wo + 32L * i + 16).mul(d1).intoArray(strip, (i - kb) * GROUP + 16);
                 }
             }
         }
