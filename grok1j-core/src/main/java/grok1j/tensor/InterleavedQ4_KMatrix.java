@@ -11,6 +11,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import static jdk.incubator.vector.VectorOperators.B2F;
 
 /**
  * A GGUF Q4_K weight with its stored rows in groups of {@value #GROUP} interleaved, as {@link InterleavedQ8_0Matrix},
@@ -27,17 +28,20 @@ import jdk.incubator.vector.VectorSpecies;
  * against 44.0, 41.4 and 33.6. The loop alone (no scales), one thread from cache: 45-52 billion weights per second
  * against 35-39 with two positions per byte, each byte widened to an int lane.
  *
- * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}): the group's
- * superblocks of 256 input positions one after the other, {@value #SUPERBLOCK} bytes each, so that a pass reads each
- * group as one sequential stream. In superblock {@code s}, for positions {@code i < 256} and sub-blocks {@code b < 8}:
+ * <p>Layout, per group of {@value #GROUP} stored rows (output columns {@code 32g .. 32g + 31}): first the weights of
+ * all {@code K} input positions, eight positions per little-endian int, {@code q[8p + j][r] << 4 j} summed over
+ * {@code j < 8}, the int of row {@code 16 h + l} ({@code h < 2}, {@code l < 16}) at byte {@code 128 p + 64 h + 4 l};
+ * then, per superblock {@code s} of 256 positions, {@value #SCALE_BYTES} bytes at {@code 16 K + 768 s}, for its
+ * sub-blocks {@code b < 8}:
  * <ul>
  *   <li>the sub-blocks' scales and mins (the file's 6-bit values, one byte each): {@code sc[b][r]} at
  *       {@code 64 b + r}, {@code m[b][r]} at {@code 64 b + 32 + r};</li>
  *   <li>the superblock's scales, f16 converted to float32 (exact): {@code d[r]} at {@code 512 + 4 r},
- *       {@code dmin[r]} at {@code 640 + 4 r};</li>
- *   <li>weights, eight positions per little-endian int: {@code q[8p + j][r] << 4 j} summed over {@code j < 8}, the
- *       int of row {@code 16 h + l} ({@code h < 2}, {@code l < 16}) at byte {@code 768 + 128 p + 64 h + 4 l}.</li>
+ *       {@code dmin[r]} at {@code 640 + 4 r}.</li>
  * </ul>
+ * The weights run as one stream, as in {@link InterleavedQ8_0Matrix}, so that the decode loop is one flat loop over
+ * the input positions that converts a sub-block's scales where it ends. With each superblock's scales before its
+ * weights, a loop per superblock that first converted its scales into scratch ran at 0.6-0.75 of the memory probe.
  * A group is {@code 19 K} bytes.
  *
  * <p>Numerics (exact float32, {@link GgmlMatvec}): per row and sub-block the kernel sums {@code q * x} in one float32
@@ -56,18 +60,15 @@ import jdk.incubator.vector.VectorSpecies;
 public final class InterleavedQ4_KMatrix implements WeightMatrix {
     /** Stored rows per group: two 16-lane vectors. */
     public static final int GROUP = InterleavedPrefill.GROUP;
-    /** Bytes of one superblock (256 input positions) of a group: 19 per position. */
-    static final int SUPERBLOCK = 19 * 256;
-    /**
-     * Where, in a group's superblock, the sub-block scales and mins, d and dmin, and the weights are: the scales
-     * first, so that a pass reads them and then the weights in one sequential stream (after the weights, a pass
-     * jumped ahead for them and back, and read memory at 9 GB/s on one thread instead of 15).
-     */
-    private static final int SCALES = 0, D = 512, WEIGHTS = 768;
+    /** Bytes of one superblock's scales in a group: 8 x 32 scales and 8 x 32 mins (int8), 32 d and 32 dmin (float32). */
+    static final int SCALE_BYTES = 768;
+    /** Where, in a superblock's scales, the float32 d (and 128 bytes on, dmin) are. */
+    private static final int D = 512;
     private static final int L = GgmlKernels.L;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
     /** The 256-bit kernels' species (8 lanes). */
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> I8 = IntVector.SPECIES_256;
@@ -81,15 +82,17 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
     private final int n;
     /** Bytes from one group to the next. */
     private final long groupBytes;
-    /** Where, in a group, this matrix's first superblock is (not 0 in a view of some input rows). */
-    private final long offset;
+    /** Where, in a group, input position 0's weights and superblock 0's scales are (not 0 in a view of some input rows). */
+    private final long weightOffset;
+    private final long scaleOffset;
 
-    private InterleavedQ4_KMatrix(MemorySegment data, int k, int n, long groupBytes, long offset) {
+    private InterleavedQ4_KMatrix(MemorySegment data, int k, int n, long groupBytes, long weightOffset, long scaleOffset) {
         this.data = data;
         this.k = k;
         this.n = n;
         this.groupBytes = groupBytes;
-        this.offset = offset;
+        this.weightOffset = weightOffset;
+        this.scaleOffset = scaleOffset;
     }
 
     /** Whether this machine's kernels can use the layout: true for both widths the kernels have (16 or 8 lanes). */
@@ -127,7 +130,7 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
             for (int r = 0; r < GROUP; r++) {
                 for (int s = 0; s < superblocks; s++) {
                     int o = r * rb + FILE_SUPERBLOCK * s;
-                    int sb = SUPERBLOCK * s;
+                    int sb = 16 * k + SCALE_BYTES * s;
                     for (int c = 0; c < 4; c++) { // 64 weights per 32 bytes of qs: low nibbles first
                         for (int l = 0; l < 32; l++) {
                             int q = rows[o + 16 + 32 * c + l];
@@ -139,18 +142,18 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
                         long v = (long) LONG_LE.get(unpacked, i);
                         v = (v | v >>> 4) & 0x00FF00FF00FF00FFL;
                         v = (v | v >>> 8) & 0x0000FFFF0000FFFFL;
-                        INT_LE.set(out, sb + WEIGHTS + 16 * i + 64 * (r / 16) + 4 * (r % 16), (int) (v | v >>> 16));
+                        INT_LE.set(out, 16 * (256 * s + i) + 64 * (r / 16) + 4 * (r % 16), (int) (v | v >>> 16));
                     }
                     for (int b = 0; b < 8; b++) {
-                        out[sb + SCALES + 64 * b + r] = (byte) scale(rows, o + 4, b);
-                        out[sb + SCALES + 64 * b + 32 + r] = (byte) min(rows, o + 4, b);
+                        out[sb + 64 * b + r] = (byte) scale(rows, o + 4, b);
+                        out[sb + 64 * b + 32 + r] = (byte) min(rows, o + 4, b);
                     }
                     FLOAT_LE.set(out, sb + D + 4 * r, Float.float16ToFloat((short) SHORT_LE.get(rows, o)));
                     FLOAT_LE.set(out, sb + D + 128 + 4 * r, Float.float16ToFloat((short) SHORT_LE.get(rows, o + 2)));
                 }
             }
         });
-        return new InterleavedQ4_KMatrix(dst, k, n, groupBytes, 0);
+        return new InterleavedQ4_KMatrix(dst, k, n, groupBytes, 0, 16L * k);
     }
 
     /** The 6-bit scale of sub-block {@code j} from the 12 scale bytes at {@code rows[o]} (ggml's {@code get_scale_min_k4}). */
@@ -188,7 +191,7 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
                     + ", " + to + "): its groups hold " + GROUP + " columns");
         }
         return new InterleavedQ4_KMatrix(data.asSlice((from / GROUP) * groupBytes, ((to - from) / GROUP) * groupBytes),
-                k, to - from, groupBytes, offset);
+                k, to - from, groupBytes, weightOffset, scaleOffset);
     }
 
     /** Input rows {@code [from, to)}: both ends on a Q4_K superblock boundary (256). */
@@ -199,7 +202,8 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
             throw new IllegalArgumentException("cannot split a Q4_K matrix at input rows [" + from + ", " + to
                     + "): Q4_K blocks hold 256 elements");
         }
-        return new InterleavedQ4_KMatrix(data, to - from, n, groupBytes, offset + 19L * from);
+        return new InterleavedQ4_KMatrix(data, to - from, n, groupBytes, weightOffset + 16L * from,
+                scaleOffset + (long) SCALE_BYTES * (from / 256));
     }
 
     /** One token: the decode kernel; 2 to {@code MIN_TOKENS - 1}: the decode kernel per token; more: the GEMM. */
@@ -224,11 +228,10 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
     /** Per position of eight: the power of two that undoes the place of its nibble in a masked int (exact). */
     private static final float[] UNIT = {1f, 0x1p-4f, 0x1p-8f, 0x1p-12f, 1f, 0x1p-4f, 0x1p-8f, 0x1p-12f};
 
-    /** Per-thread decode scratch: the activation scaled by {@link #UNIT}, sub-block sums, superblock scales. */
+    /** Per-thread decode scratch: the activation scaled by {@link #UNIT}, sub-block sums. */
     private static final class Scratch {
         float[] x = new float[0];
         float[] sums = new float[0];
-        final float[] scales = new float[2 * 8 * 64];
         final float[] edge = new float[GROUP];
     }
 
@@ -265,89 +268,85 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
         if (n1 % GROUP != 0) {
             edge(s, y, yo, g1, g1 * GROUP, n1);
         }
+        long ds = scaleOffset - weightOffset;
         if (L == 8) {
             for (int g = g0; g < g1; g++) {
-                pass8(data, g * groupBytes + offset, s.x, s.sums, k, y, yo + g * GROUP, s.scales);
+                pass8(data, g * groupBytes + weightOffset, ds, s.x, s.sums, k, y, yo + g * GROUP);
             }
             return;
         }
         int q = (g1 - g0) / 2;
         for (int g = g0; g < g0 + q; g++) {
-            pass(data, g * groupBytes + offset, q * groupBytes, s.x, s.sums, k, y, yo + g * GROUP, q * GROUP, s.scales);
+            pass(data, g * groupBytes + weightOffset, q * groupBytes, ds, s.x, s.sums, k, y, yo + g * GROUP, q * GROUP);
         }
         if (g0 + 2 * q < g1) {
-            pass(data, (g1 - 1) * groupBytes + offset, 0, s.x, s.sums, k, y, yo + (g1 - 1) * GROUP, 0, s.scales);
+            pass(data, (g1 - 1) * groupBytes + weightOffset, 0, ds, s.x, s.sums, k, y, yo + (g1 - 1) * GROUP, 0);
         }
     }
 
     private void edge(Scratch s, float[] y, int yo, int g, int c0, int c1) {
+        long ds = scaleOffset - weightOffset;
         if (L == 8) {
-            pass8(data, g * groupBytes + offset, s.x, s.sums, k, s.edge, 0, s.scales);
+            pass8(data, g * groupBytes + weightOffset, ds, s.x, s.sums, k, s.edge, 0);
         } else {
-            pass(data, g * groupBytes + offset, 0, s.x, s.sums, k, s.edge, 0, 0, s.scales);
+            pass(data, g * groupBytes + weightOffset, 0, ds, s.x, s.sums, k, s.edge, 0, 0);
         }
         System.arraycopy(s.edge, c0 - g * GROUP, y, yo + c0, c1 - c0);
     }
 
     /**
-     * Two groups, at {@code off} and {@code off + gs}, into {@code y[yo, + 32)} and {@code y[yo + ys, + 32)}: per
-     * superblock its scales {@code sc * d} and mins {@code m * dmin}, 8 sub-blocks of the 64 rows, into scratch, then
-     * one loop over its blocks of eight positions: four 64-byte loads, and per position a broadcast and for each of
-     * the four a mask in place, a conversion and an FMA into its sub-block partial; at a sub-block's end each partial
+     * Two groups, at {@code off} and {@code off + gs}, into {@code y[yo, + 32)} and {@code y[yo + ys, + 32)}: one flat
+     * loop over blocks of eight positions: four 64-byte loads, and per position a broadcast and for each of the four
+     * a mask in place, a conversion and an FMA into its sub-block partial; at a sub-block's end its scales
+     * {@code sc * d} and mins {@code m * dmin} are converted (one 32-byte load of each kind per group), each partial
      * times its scales, and its mins times the negated activation sum, join the total. Two groups, not the four of
-     * {@link InterleavedQ8_0Matrix#pass}, and one loop body for the eight positions: larger, the loop outgrew C2's
-     * inlining budget (NodeCountInliningCutoff) in some runs of the model, and the vectors of the calls left out of
-     * line were boxed (378 MB per decode step). One thread on Zen 5, K = 6144, from cache: about 40 billion weights per
-     * second (50 without the scales, which cost a fifth).
+     * {@link InterleavedQ8_0Matrix#pass}: the loop body is larger. Every vector operation is written out, with no
+     * helper of ours: past C2's inlining budget ({@code NodeCountInliningCutoff}), reached in some runs of the model,
+     * a call to a helper is left out of line and its vectors are boxed (378 MB per decode step once), while the
+     * Vector API's own methods, forced inline, are inlined late.
      *
+     * @param ds   bytes from a group's position-0 weights to its superblock-0 scales
      * @param xs   the activation times {@link #UNIT}
      * @param sums per sub-block, the negated float32 sum of its activations
-     * @param sc   scratch of 2 x 8 x 64 floats, {@code [group][sub-block][scales, mins][row]}
      */
-    static void pass(MemorySegment w, long off, long gs, float[] xs, float[] sums, int k, float[] y, int yo, int ys,
-            float[] sc) {
+    static void pass(MemorySegment w, long off, long gs, long ds, float[] xs, float[] sums, int k, float[] y, int yo,
+            int ys) {
         FloatVector z = FloatVector.zero(F);
         FloatVector a0 = z, a1 = z, b0 = z, b1 = z, s0 = z, s1 = z, t0 = z, t1 = z;
-        for (int i0 = 0; i0 < k; i0 += 256) {
-            final long sb0 = off + 19L * i0, sb1 = sb0 + gs;
-            for (int u = 0; u < 8; u++) { // group u / 4, scales or mins (u / 2) % 2, rows 16 (u % 2) ..
-                int kind = (u >> 1) & 1, half = u & 1;
-                long sb = sb0 + (u >> 2) * gs;
-                FloatVector d = FloatVector.fromMemorySegment(F, w, sb + D + 128 * kind + 64 * half, LE);
-                long bytes = sb + SCALES + 32 * kind + 16 * half;
-                int at = 512 * (u >> 2) + 32 * kind + 16 * half;
-                for (int b = 0; b < 8; b++) {
-                    ((FloatVector) ByteVector.fromMemorySegment(B, w, bytes + 64L * b, LE).convertShape(VectorOperators.B2F, F, 0))
-                            .mul(d).intoArray(sc, at + 64 * b);
+        final long o1 = off + gs;
+        for (int i = 0; i < k; i += 8) {
+            long o = i * 16L;
+            IntVector q0 = IntVector.fromMemorySegment(I, w, off + o, LE), q1 = IntVector.fromMemorySegment(I, w, off + o + 64, LE);
+            IntVector q2 = IntVector.fromMemorySegment(I, w, o1 + o, LE), q3 = IntVector.fromMemorySegment(I, w, o1 + o + 64, LE);
+            for (int h = 0; h < 2; h++) {
+                for (int j = 0; j < 4; j++) {
+                    int mask = 0xF << 4 * j;
+                    FloatVector xv = FloatVector.broadcast(F, xs[i + 4 * h + j]);
+                    a0 = ((FloatVector) q0.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                    a1 = ((FloatVector) q1.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                    b0 = ((FloatVector) q2.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, b0);
+                    b1 = ((FloatVector) q3.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, b1);
                 }
+                q0 = q0.lanewise(VectorOperators.LSHR, 16);
+                q1 = q1.lanewise(VectorOperators.LSHR, 16);
+                q2 = q2.lanewise(VectorOperators.LSHR, 16);
+                q3 = q3.lanewise(VectorOperators.LSHR, 16);
             }
-            for (int i = 0; i < 256; i += 8) {
-                long o = WEIGHTS + i * 16L;
-                IntVector q0 = IntVector.fromMemorySegment(I, w, sb0 + o, LE), q1 = IntVector.fromMemorySegment(I, w, sb0 + o + 64, LE);
-                IntVector q2 = IntVector.fromMemorySegment(I, w, sb1 + o, LE), q3 = IntVector.fromMemorySegment(I, w, sb1 + o + 64, LE);
-                for (int h = 0; h < 2; h++) {
-                    for (int j = 0; j < 4; j++) {
-                        int mask = 0xF << 4 * j;
-                        FloatVector xv = FloatVector.broadcast(F, xs[i0 + i + 4 * h + j]);
-                        a0 = ((FloatVector) q0.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a0);
-                        a1 = ((FloatVector) q1.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a1);
-                        b0 = ((FloatVector) q2.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, b0);
-                        b1 = ((FloatVector) q3.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, b1);
-                    }
-                    q0 = q0.lanewise(VectorOperators.LSHR, 16);
-                    q1 = q1.lanewise(VectorOperators.LSHR, 16);
-                    q2 = q2.lanewise(VectorOperators.LSHR, 16);
-                    q3 = q3.lanewise(VectorOperators.LSHR, 16);
-                }
-                if ((i & 31) == 24) {
-                    int at = 2 * (i & 0xE0); // 64 floats per sub-block i / 32: 32 scales, 32 mins
-                    FloatVector m = FloatVector.broadcast(F, sums[(i0 + i) >> 5]);
-                    s0 = FloatVector.fromArray(F, sc, at + 32).fma(m, a0.fma(FloatVector.fromArray(F, sc, at), s0));
-                    s1 = FloatVector.fromArray(F, sc, at + 48).fma(m, a1.fma(FloatVector.fromArray(F, sc, at + 16), s1));
-                    t0 = FloatVector.fromArray(F, sc, at + 544).fma(m, b0.fma(FloatVector.fromArray(F, sc, at + 512), t0));
-                    t1 = FloatVector.fromArray(F, sc, at + 560).fma(m, b1.fma(FloatVector.fromArray(F, sc, at + 528), t1));
-                    a0 = z; a1 = z; b0 = z; b1 = z;
-                }
+            if ((i & 31) == 24) {
+                long d = ds + (long) SCALE_BYTES * (i >> 8) + D;
+                long sc = ds + (long) SCALE_BYTES * (i >> 8) + 2 * (i & 0xE0); // 64 bytes per sub-block (i & 255) / 32
+                ByteVector g0 = ByteVector.fromMemorySegment(B32, w, off + sc, LE), m0 = ByteVector.fromMemorySegment(B32, w, off + sc + 32, LE);
+                ByteVector g1 = ByteVector.fromMemorySegment(B32, w, o1 + sc, LE), m1 = ByteVector.fromMemorySegment(B32, w, o1 + sc + 32, LE);
+                FloatVector m = FloatVector.broadcast(F, sums[i >> 5]);
+                s0 = ((FloatVector) m0.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, off + d + 128, LE)).fma(m,
+                        a0.fma(((FloatVector) g0.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, off + d, LE)), s0));
+                s1 = ((FloatVector) m0.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, off + d + 192, LE)).fma(m,
+                        a1.fma(((FloatVector) g0.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, off + d + 64, LE)), s1));
+                t0 = ((FloatVector) m1.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o1 + d + 128, LE)).fma(m,
+                        b0.fma(((FloatVector) g1.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o1 + d, LE)), t0));
+                t1 = ((FloatVector) m1.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o1 + d + 192, LE)).fma(m,
+                        b1.fma(((FloatVector) g1.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o1 + d + 64, LE)), t1));
+                a0 = z; a1 = z; b0 = z; b1 = z;
             }
         }
         s0.intoArray(y, yo);
@@ -358,58 +357,49 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
 
     /** 16 rows' scales {@code sc * d} (or mins {@code m * dmin}): the bytes at {@code sc}, the float32 {@code d} at {@code d}. */
     private static FloatVector scales(MemorySegment w, long sc, long d) {
-        return ((FloatVector) ByteVector.fromMemorySegment(B, w, sc, LE).convertShape(VectorOperators.B2F, F, 0))
+        return ((FloatVector) ByteVector.fromMemorySegment(B, w, sc, LE).convertShape(B2F, F, 0))
                 .mul(FloatVector.fromMemorySegment(F, w, d, LE));
     }
 
     /**
      * {@link #pass} with 256-bit vectors: one group at {@code off} into {@code y[yo, + 32)}, four vectors of 8 rows,
      * each with its sub-block partial and its total. Per output the same chains as {@link #pass}.
-     *
-     * @param sc scratch of 8 x 64 floats (a superblock's scales and mins)
      */
-    static void pass8(MemorySegment w, long off, float[] xs, float[] sums, int k, float[] y, int yo, float[] sc) {
+    static void pass8(MemorySegment w, long off, long ds, float[] xs, float[] sums, int k, float[] y, int yo) {
         FloatVector z = FloatVector.zero(F8);
         FloatVector a0 = z, a1 = z, a2 = z, a3 = z, s0 = z, s1 = z, s2 = z, s3 = z;
-        for (int i0 = 0; i0 < k; i0 += 256) {
-            final long sb = off + 19L * i0;
-            for (int u = 0; u < 8; u++) { // scales or mins u / 4, rows 8 (u % 4) ..
-                int kind = u >> 2, quarter = u & 3;
-                FloatVector d = FloatVector.fromMemorySegment(F8, w, sb + D + 128 * kind + 32 * quarter, LE);
-                long bytes = sb + SCALES + 32 * kind + 8 * quarter;
-                int at = 32 * kind + 8 * quarter;
-                for (int b = 0; b < 8; b++) {
-                    ((FloatVector) ByteVector.fromMemorySegment(B8, w, bytes + 64L * b, LE).convertShape(VectorOperators.B2F, F8, 0))
-                            .mul(d).intoArray(sc, at + 64 * b);
+        for (int i = 0; i < k; i += 8) {
+            long o = off + i * 16L;
+            IntVector q0 = IntVector.fromMemorySegment(I8, w, o, LE), q1 = IntVector.fromMemorySegment(I8, w, o + 32, LE);
+            IntVector q2 = IntVector.fromMemorySegment(I8, w, o + 64, LE), q3 = IntVector.fromMemorySegment(I8, w, o + 96, LE);
+            for (int h = 0; h < 2; h++) { // as in pass
+                for (int j = 0; j < 4; j++) {
+                    int mask = 0xF << 4 * j;
+                    FloatVector xv = FloatVector.broadcast(F8, xs[i + 4 * h + j]);
+                    a0 = ((FloatVector) q0.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a0);
+                    a1 = ((FloatVector) q1.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a1);
+                    a2 = ((FloatVector) q2.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a2);
+                    a3 = ((FloatVector) q3.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a3);
                 }
+                q0 = q0.lanewise(VectorOperators.LSHR, 16);
+                q1 = q1.lanewise(VectorOperators.LSHR, 16);
+                q2 = q2.lanewise(VectorOperators.LSHR, 16);
+                q3 = q3.lanewise(VectorOperators.LSHR, 16);
             }
-            for (int i = 0; i < 256; i += 8) {
-                long o = sb + WEIGHTS + i * 16L;
-                IntVector q0 = IntVector.fromMemorySegment(I8, w, o, LE), q1 = IntVector.fromMemorySegment(I8, w, o + 32, LE);
-                IntVector q2 = IntVector.fromMemorySegment(I8, w, o + 64, LE), q3 = IntVector.fromMemorySegment(I8, w, o + 96, LE);
-                for (int h = 0; h < 2; h++) { // as in pass
-                    for (int j = 0; j < 4; j++) {
-                        int mask = 0xF << 4 * j;
-                        FloatVector xv = FloatVector.broadcast(F8, xs[i0 + i + 4 * h + j]);
-                        a0 = ((FloatVector) q0.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a0);
-                        a1 = ((FloatVector) q1.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a1);
-                        a2 = ((FloatVector) q2.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a2);
-                        a3 = ((FloatVector) q3.and(mask).convert(VectorOperators.I2F, 0)).fma(xv, a3);
-                    }
-                    q0 = q0.lanewise(VectorOperators.LSHR, 16);
-                    q1 = q1.lanewise(VectorOperators.LSHR, 16);
-                    q2 = q2.lanewise(VectorOperators.LSHR, 16);
-                    q3 = q3.lanewise(VectorOperators.LSHR, 16);
-                }
-                if ((i & 31) == 24) {
-                    int at = 2 * (i & 0xE0);
-                    FloatVector m = FloatVector.broadcast(F8, sums[(i0 + i) >> 5]);
-                    s0 = FloatVector.fromArray(F8, sc, at + 32).fma(m, a0.fma(FloatVector.fromArray(F8, sc, at), s0));
-                    s1 = FloatVector.fromArray(F8, sc, at + 40).fma(m, a1.fma(FloatVector.fromArray(F8, sc, at + 8), s1));
-                    s2 = FloatVector.fromArray(F8, sc, at + 48).fma(m, a2.fma(FloatVector.fromArray(F8, sc, at + 16), s2));
-                    s3 = FloatVector.fromArray(F8, sc, at + 56).fma(m, a3.fma(FloatVector.fromArray(F8, sc, at + 24), s3));
-                    a0 = z; a1 = z; a2 = z; a3 = z;
-                }
+            if ((i & 31) == 24) {
+                long d = off + ds + (long) SCALE_BYTES * (i >> 8) + D;
+                long sc = off + ds + (long) SCALE_BYTES * (i >> 8) + 2 * (i & 0xE0);
+                ByteVector g = ByteVector.fromMemorySegment(B32, w, sc, LE), mins = ByteVector.fromMemorySegment(B32, w, sc + 32, LE);
+                FloatVector m = FloatVector.broadcast(F8, sums[i >> 5]);
+                s0 = ((FloatVector) mins.convertShape(B2F, F8, 0)).mul(FloatVector.fromMemorySegment(F8, w, d + 128, LE)).fma(m,
+                        a0.fma(((FloatVector) g.convertShape(B2F, F8, 0)).mul(FloatVector.fromMemorySegment(F8, w, d, LE)), s0));
+                s1 = ((FloatVector) mins.convertShape(B2F, F8, 1)).mul(FloatVector.fromMemorySegment(F8, w, d + 160, LE)).fma(m,
+                        a1.fma(((FloatVector) g.convertShape(B2F, F8, 1)).mul(FloatVector.fromMemorySegment(F8, w, d + 32, LE)), s1));
+                s2 = ((FloatVector) mins.convertShape(B2F, F8, 2)).mul(FloatVector.fromMemorySegment(F8, w, d + 192, LE)).fma(m,
+                        a2.fma(((FloatVector) g.convertShape(B2F, F8, 2)).mul(FloatVector.fromMemorySegment(F8, w, d + 64, LE)), s2));
+                s3 = ((FloatVector) mins.convertShape(B2F, F8, 3)).mul(FloatVector.fromMemorySegment(F8, w, d + 224, LE)).fma(m,
+                        a3.fma(((FloatVector) g.convertShape(B2F, F8, 3)).mul(FloatVector.fromMemorySegment(F8, w, d + 96, LE)), s3));
+                a0 = z; a1 = z; a2 = z; a3 = z;
             }
         }
         s0.intoArray(y, yo);
@@ -419,7 +409,7 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
     }
 
     private static FloatVector scales8(MemorySegment w, long sc, long d) {
-        return ((FloatVector) ByteVector.fromMemorySegment(B8, w, sc, LE).convertShape(VectorOperators.B2F, F8, 0))
+        return ((FloatVector) ByteVector.fromMemorySegment(B8, w, sc, LE).convertShape(B2F, F8, 0))
                 .mul(FloatVector.fromMemorySegment(F8, w, d, LE));
     }
 
@@ -428,15 +418,16 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
      * rows {@code i in [kb, kb + kc)}.
      */
     private void dequantizeStrip(int g, int kb, int kc, float[] strip) {
+        long wo = g * groupBytes + weightOffset;
         for (int i0 = kb; i0 < kb + kc; i0 += 256) {
-            long sb = g * groupBytes + offset + 19L * i0;
+            long sb = g * groupBytes + scaleOffset + (long) SCALE_BYTES * (i0 / 256);
             for (int b = 0; b < 8; b++) {
-                long sc = sb + SCALES + 64 * b;
+                long sc = sb + 64 * b;
                 FloatVector d0 = scales(data, sc, sb + D), d1 = scales(data, sc + 16, sb + D + 64);
                 FloatVector m0 = scales(data, sc + 32, sb + D + 128), m1 = scales(data, sc + 48, sb + D + 192);
                 for (int i = 32 * b; i < 32 * b + 32; i += 8) {
-                    IntVector q0 = IntVector.fromMemorySegment(I, data, sb + WEIGHTS + 16L * i, LE);
-                    IntVector q1 = IntVector.fromMemorySegment(I, data, sb + WEIGHTS + 16L * i + 64, LE);
+                    IntVector q0 = IntVector.fromMemorySegment(I, data, wo + 16L * (i0 + i), LE);
+                    IntVector q1 = IntVector.fromMemorySegment(I, data, wo + 16L * (i0 + i) + 64, LE);
                     for (int j = 0; j < 8; j++) {
                         int at = (i0 + i + j - kb) * GROUP;
                         ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4 * j).and(0xF).convert(VectorOperators.I2F, 0))
@@ -452,16 +443,17 @@ public final class InterleavedQ4_KMatrix implements WeightMatrix {
     /** {@link #dequantizeStrip} for 256-bit vectors, in two halves of 16 columns ({@link InterleavedPrefill.Strips}). */
     private void dequantizeStrip8(int g, int kb, int kc, float[] strip) {
         int half = InterleavedPrefill.KB * 16;
+        long wo = g * groupBytes + weightOffset;
         for (int i0 = kb; i0 < kb + kc; i0 += 256) {
-            long sb = g * groupBytes + offset + 19L * i0;
+            long sb = g * groupBytes + scaleOffset + (long) SCALE_BYTES * (i0 / 256);
             for (int b = 0; b < 8; b++) {
-                long sc = sb + SCALES + 64 * b;
+                long sc = sb + 64 * b;
                 for (int r = 0; r < 4; r++) { // rows 8r .. 8r + 7: half r / 2, lanes 8 (r % 2) ..
                     FloatVector dr = scales8(data, sc + 8 * r, sb + D + 32 * r);
                     FloatVector mr = scales8(data, sc + 32 + 8 * r, sb + D + 128 + 32 * r);
                     int base = (r >> 1) * half + 8 * (r & 1);
                     for (int i = 32 * b; i < 32 * b + 32; i += 8) {
-                        IntVector q = IntVector.fromMemorySegment(I8, data, sb + WEIGHTS + 16L * i + 32 * r, LE);
+                        IntVector q = IntVector.fromMemorySegment(I8, data, wo + 16L * (i0 + i) + 32 * r, LE);
                         for (int j = 0; j < 8; j++) {
                             ((FloatVector) q.lanewise(VectorOperators.LSHR, 4 * j).and(0xF).convert(VectorOperators.I2F, 0))
                                     .mul(dr).sub(mr).intoArray(strip, base + (i0 + i + j - kb) * 16);
