@@ -195,11 +195,17 @@ final class DoctorCommand implements Callable<Integer> {
      */
     /** What the copies of experts of {@code types} are, e.g. "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18)". */
     static String layouts(java.util.Set<GgmlType> types) {
-        return types.stream().map(t -> switch (t) {
+        return and(types.stream().map(t -> switch (t) {
             case Q6_K -> "one byte per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25)";
             case Q4_K -> "the interleaved Q4_K layout (19 bytes per 32 weights instead of 18)";
             default -> "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34)";
-        }).collect(java.util.stream.Collectors.joining(" and "));
+        }).toList());
+    }
+
+    /** "a", "a and b", "a, b and c". */
+    static String and(java.util.List<String> items) {
+        int n = items.size();
+        return n < 2 ? String.join("", items) : String.join(", ", items.subList(0, n - 1)) + " and " + items.get(n - 1);
     }
 
     private static GgufModel.RepackPlan repackPlan(ModelFile f, int ranks, Machine m) {
@@ -228,7 +234,8 @@ final class DoctorCommand implements Callable<Integer> {
                 : gb(w.embedding()) + " more, mapped but read one row per token"));
         long decodeStep = decodeStepBytes(w, plan);
         out.println("a decode step reads: " + gb(decodeStep) + rank + (decodeStep == w.perToken() ? ""
-                : " (its experts from the copy below; " + gb(w.perToken()) + " in the file's rows)"));
+                : " (" + (plan.unembeddingCopyBytes() > 0 ? "its experts and unembedding" : "its experts")
+                + " from the copy below; " + gb(w.perToken()) + " in the file's rows)"));
         if (plan != null && plan.copyBytes() > 0) {
             boolean fits = plan.fits();
             String against = ": the copy and the rest of the file (" + gb(plan.hostBytes()) + ") against "
@@ -238,11 +245,12 @@ final class DoctorCommand implements Callable<Integer> {
                     : fits ? "fits" + against + " (-Dgrok1j.gguf.interleave=false keeps the file's rows)"
                     : "does not fit" + against + ", so open keeps the file's rows (-Dgrok1j.gguf.interleave=true copies anyway)";
             // a plan exists for GGUF models only
-            out.println("experts: " + gb(plan.copyBytes()) + rank + " copied at open (in the process's own memory) into "
-                    + layouts(((GgufModel) f).repackTypes()) + ", faster to decode and prefill, when it fits; here it " + fit);
+            boolean table = plan.unembeddingCopyBytes() > 0;
+            out.println((table ? "experts and unembedding: " : "experts: ") + gb(plan.copyBytes()) + rank
+                    + " copied at open (in the process's own memory) into " + layouts(((GgufModel) f).repackTypes())
+                    + ", faster to decode and prefill, when it fits; here it " + fit);
         } else if (f instanceof GgufModel g && g.interleaveTurnedOff()) {
-            out.println("experts: kept in the file's " + g.repackTypes().stream().map(Enum::name)
-                    .collect(java.util.stream.Collectors.joining(" and ")) + " rows (-Dgrok1j.gguf.interleave=false); without it "
+            out.println((g.repacksUnembedding() ? "experts and unembedding" : "experts") + ": kept in the file's " + and(g.repackTypes().stream().map(Enum::name).toList()) + " rows (-Dgrok1j.gguf.interleave=false); without it "
                     + "open copies them into layouts faster to decode and prefill, when the copy fits in memory");
         }
         out.printf("KV cache%s: %s (%d positions x %d sequence%s x %s, float32)%n", rank, gb(p.kvBytes()), r.context(),
@@ -265,14 +273,16 @@ final class DoctorCommand implements Callable<Integer> {
 
     /**
      * The weight bytes a decode step reads, per rank: {@link WeightBytes#perToken()}, with the active experts' share
-     * of the copy's extra bytes when open makes the copy (every layer takes the same share of its experts, so the
-     * active experts' copy is that share of the whole copy).
+     * of the experts' copy's extra bytes when open makes the copy (every layer takes the same share of its experts, so
+     * the active experts' copy is that share of the whole copy), and the unembedding's copy instead of its rows.
      */
     static long decodeStepBytes(WeightBytes w, GgufModel.RepackPlan plan) {
         if (plan == null || !plan.copies() || w.experts() == 0) {
             return w.perToken();
         }
-        return w.perToken() + Math.round((double) (plan.copyBytes() - plan.sourceBytes()) * w.activeExperts() / w.experts());
+        long expertCopy = plan.copyBytes() - plan.unembeddingCopyBytes();
+        return w.perToken() + Math.round((double) (expertCopy - plan.sourceBytes()) * w.activeExperts() / w.experts())
+                + plan.unembeddingCopyBytes() - plan.unembeddingRowBytes();
     }
 
     private static ObjectNode json(ModelFile f, MemoryPlan p) {

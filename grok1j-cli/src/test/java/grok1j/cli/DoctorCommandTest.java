@@ -151,24 +151,29 @@ class DoctorCommandTest {
         Path file = dir.resolve("grok-1-q6_k.gguf");
         try {
             writeSparseGrok1(file, Q6_K);
-            long copy = grok1j.tensor.InterleavedQ6_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 69 / 2) : 0;
+            // and the Q8_0 table, which the unembedding reads as an interleaved copy (the lookups read the file's rows)
+            long copy = grok1j.tensor.InterleavedQ6_KMatrix.supported()
+                    ? L * 8 * 3 * ((long) D * F / 32 * 69 / 2) + (long) V * D / 32 * 36 : 0;
             JsonNode big = doctorJson(file, "--ram", "600G");
             assertEquals(copy, big.get("repack_bytes").asLong());
             assertEquals(copy > 0 ? true : null, copy > 0 ? big.get("repack_fits").asBoolean() : null);
             if (copy > 0) {
-                // a decode step reads its two experts of eight from the copy: a quarter of the copy's extra bytes more
+                // a decode step reads its two experts of eight from the copy (a quarter of the experts' copy's extra
+                // bytes more) and the unembedding's copy instead of its rows
+                long table = (long) V * D / 32 * 36, tableRows = (long) V * D / 32 * 34;
                 long source = L * 8 * 3 * ((long) D * F / 256 * 210);
                 long perToken = big.get("weight_bytes").get("per_token").asLong();
-                assertEquals(perToken + (copy - source) / 4, big.get("decode_step_bytes").asLong());
+                assertEquals(perToken + (copy - table - source) / 4 + table - tableRows, big.get("decode_step_bytes").asLong());
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
-                assertTrue(text.out().contains("(its experts from the copy below; "), text.out());
-                assertTrue(text.out().contains("experts: 333.4 GB copied at open (in the process's own memory) into one byte "
-                        + "per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25), faster "
+                assertTrue(text.out().contains("(its experts and unembedding from the copy below; "), text.out());
+                assertTrue(text.out().contains("experts and unembedding: 334.3 GB copied at open (in the process's own memory) into "
+                        + "one byte per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25) and "
+                        + "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34), faster "
                         + "to decode and prefill, when it fits; here it fits"), text.out());
                 System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
                 try {
                     CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
-                    assertTrue(off.out().contains("experts: kept in the file's Q6_K rows (-Dgrok1j.gguf.interleave=false)"),
+                    assertTrue(off.out().contains("experts and unembedding: kept in the file's Q6_K and Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
                             off.out());
                     assertEquals(perToken, doctorJson(file, "--ram", "600G").get("decode_step_bytes").asLong());
                 } finally {
@@ -188,14 +193,15 @@ class DoctorCommandTest {
         Path file = dir.resolve("grok-1-q4_k.gguf");
         try {
             writeSparseGrok1(file, Q4_K);
-            long copy = grok1j.tensor.InterleavedQ4_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 19) : 0;
+            long copy = grok1j.tensor.InterleavedQ4_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 19) + (long) V * D / 32 * 36 : 0;
             JsonNode j = doctorJson(file, "--ram", "256G");
             assertEquals(copy, j.get("repack_bytes").asLong());
             if (copy > 0) {
-                assertTrue(j.get("repack_fits").asBoolean(), "183.6 GB of copy and 5.8 GB of the rest in 90 % of 256 GiB");
+                assertTrue(j.get("repack_fits").asBoolean(), "184.5 GB of copy and 5.8 GB of the rest in 90 % of 256 GiB");
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
-                assertTrue(text.out().contains("experts: 183.6 GB copied at open (in the process's own memory) into the "
-                        + "interleaved Q4_K layout (19 bytes per 32 weights instead of 18), faster"), text.out());
+                assertTrue(text.out().contains("experts and unembedding: 184.5 GB copied at open (in the process's own memory) "
+                        + "into the interleaved Q4_K layout (19 bytes per 32 weights instead of 18) and the interleaved Q8_0 "
+                        + "layout (36 bytes per 32 weights instead of 34), faster"), text.out());
                 assertFalse(doctorJson(file, "--ram", "192G").get("repack_fits").asBoolean(), "a 192 GiB machine keeps the file's rows");
             }
         } finally {
@@ -212,17 +218,18 @@ class DoctorCommandTest {
         Path file = dir.resolve("grok-1-q4_k_m.gguf");
         try {
             writeSparseGrok1(file, Q4_K, Q6_K);
-            long copy = L * 8 * ((long) D * F / 32) * (2 * 19 + 69 / 2) + L * 8 * ((long) D * F / 32) / 2;
+            long copy = L * 8 * ((long) D * F / 32) * (2 * 19 + 69 / 2) + L * 8 * ((long) D * F / 32) / 2
+                    + (long) V * D / 32 * 36; // and the Q8_0 table's copy
             JsonNode j = doctorJson(file, "--ram", "600G");
             assertEquals(copy, j.get("repack_bytes").asLong(), "19 bytes per 32 weights for gate and up, 34.5 for down");
             CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
             assertTrue(text.out().contains("copied at open (in the process's own memory) into the interleaved Q4_K layout "
-                    + "(19 bytes per 32 weights instead of 18) and one byte per weight with the rows interleaved (Q6_K: 34.5 "
-                    + "bytes per 32 weights instead of 26.25)"), text.out());
+                    + "(19 bytes per 32 weights instead of 18), one byte per weight with the rows interleaved (Q6_K: 34.5 "
+                    + "bytes per 32 weights instead of 26.25) and the interleaved Q8_0 layout"), text.out());
             System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
             try {
                 CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
-                assertTrue(off.out().contains("experts: kept in the file's Q4_K and Q6_K rows"), off.out());
+                assertTrue(off.out().contains("experts and unembedding: kept in the file's Q4_K, Q6_K and Q8_0 rows"), off.out());
             } finally {
                 System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
             }
@@ -249,7 +256,8 @@ class DoctorCommandTest {
             assertEquals(855_638_016L, w.get("unembedding").asLong());
             assertEquals(L * 8 * 3 * q8((long) D * F), w.get("experts").asLong());
             // the interleaved copy of the Q8_0 experts made at open (36 bytes per 32 weights), on 512-bit machines
-            long copy = grok1j.tensor.InterleavedQ8_0Matrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 36) : 0;
+            // and the Q8_0 table's, which the unembedding reads (the lookups read the file's rows)
+            long copy = grok1j.tensor.InterleavedQ8_0Matrix.supported() ? (L * 8 * 3 * ((long) D * F) + (long) V * D) / 32 * 36 : 0;
             assertEquals(copy, j.get("repack_bytes").asLong());
             assertFalse(j.get("repack_fits").asBoolean(), "copy and file in 24 GiB");
             assertEquals(4L * D * (4 * L + 1), w.get("norms").asLong());
@@ -270,7 +278,7 @@ class DoctorCommandTest {
             }
             JsonNode big = doctorJson(file, "--ram", "400G");
             assertEquals("runs_from_ram", big.get("verdict").asText());
-            // 347.9 GB of copy and 6.9 GB of the rest of the file against 90 % of 400 GiB
+            // 348.8 GB of copy and 6.9 GB of the rest of the file against 90 % of 400 GiB
             assertEquals(copy > 0, big.get("repack_fits").asBoolean());
             JsonNode two = doctorJson(file, "--ram", "200G", "--ranks", "2");
             assertEquals("runs_from_ram", two.get("verdict").asText());
@@ -281,13 +289,13 @@ class DoctorCommandTest {
             assertFalse(mid.get("repack_fits").asBoolean());
             if (copy > 0) {
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
-                assertTrue(text.out().contains("here it does not fit: the copy and the rest of the file (354.8 GB) against "
+                assertTrue(text.out().contains("here it does not fit: the copy and the rest of the file (355.7 GB) against "
                         + "90 % of the 274.9 GB available, so open keeps the file's rows"), text.out());
                 assertFalse(mid.get("repack_copies").asBoolean());
                 System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
                 try {
                     CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "400G");
-                    assertTrue(off.out().contains("experts: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
+                    assertTrue(off.out().contains("experts and unembedding: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
                             off.out());
                     assertFalse(off.out().contains("copied at open"), off.out());
                 } finally {

@@ -98,11 +98,11 @@ public final class Model implements AutoCloseable {
             if (comm.size() > 1) {
                 fingerprint = ModelFingerprint.of(file.weights());
             }
-            // weights whose file layout the kernels read slowly (GGUF Q8_0, Q6_K, Q4_K experts) are copied into a faster one
+            // weights whose file layout the kernels read slowly (GGUF Q8_0, Q6_K and Q4_K experts and unembedding) are copied into a faster one
             // when the copy fits: a tensor-parallel rank copies only its slices
             long copy = file.repackBytes(comm.rank(), comm.size(), ranksOnHost, memAvailable);
             if (copy >= ANNOUNCED_BYTES) {
-                progress.accept(String.format("copying %.1f GB of expert weights into the layout the kernels read "
+                progress.accept(String.format("copying %.1f GB of quantized weights into the layout the kernels read "
                         + "fastest (GROK1J_JAVA_OPTS=-D%s=false skips it)", copy / 1e9,
                         grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY));
             }

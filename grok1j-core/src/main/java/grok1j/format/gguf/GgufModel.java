@@ -100,19 +100,22 @@ public final class GgufModel implements ModelFile {
      * @throws IllegalArgumentException if {@link #INTERLEAVE_PROPERTY} is set to neither {@code true} nor {@code false}
      */
     public long repackBytes(int rank, int ranks) {
-        return repackSizes(rank, ranks)[0];
+        long[] sizes = repackSizes(rank, ranks);
+        return sizes[0] + sizes[2];
     }
 
     /**
-     * {@code {copy, source}}: the bytes {@link #repack(int, int)} would copy for that rank, and the bytes of the
-     * mapped file those copies are made from (both 0 as {@link #repackBytes(int, int)} says).
+     * {@code {expert copy, expert source, unembedding copy, unembedding rows}}: the bytes {@link #repack(int, int)}
+     * would copy of that rank's experts, the bytes of the mapped file they replace, the bytes of its copy of the
+     * unembedding, and the bytes of the unembedding (rank's slice) in the file's rows (all 0 as
+     * {@link #repackBytes(int, int)} says; the last two 0 when the unembedding stays in the file's rows).
      */
     private long[] repackSizes(int rank, int ranks) {
-        long[] none = {0, 0};
+        long[] none = {0, 0, 0, 0};
         if (repacked != null || interleaveSetting() == Boolean.FALSE || !InterleavedQ8_0Matrix.supported()) {
             return none;
         }
-        long copy = 0, source = 0;
+        long copy = 0, source = 0, table = 0, tableRows = 0;
         try {
             Partition p = Partition.of(config, rank, ranks);
             for (LayerWeights l : weights.layers()) {
@@ -125,10 +128,15 @@ public final class GgufModel implements ModelFile {
                     }
                 }
             }
+            WeightMatrix u = unembeddingView(p);
+            if (repackable(new WeightMatrix[] {u})) {
+                table = copyBytes((GgufMatrix) u);
+                tableRows = u.storedBytes();
+            }
         } catch (IllegalArgumentException e) {
             return none; // a split the model does not allow: the forward pass refuses it, naming the tensor
         }
-        return new long[] {copy, source};
+        return new long[] {copy, source, table, tableRows};
     }
 
     /**
@@ -163,14 +171,17 @@ public final class GgufModel implements ModelFile {
      * {@value #REPACK_FIT} of {@code memAvailable} together (the ranks of one host share its memory; each checks the
      * same MemAvailable, read before any of them copied).
      *
-     * @param copyBytes   bytes the rank would copy, 0 if nothing can be repacked
-     * @param sourceBytes bytes of the file ranges the copy replaces (the copy is larger: Q6_K 34.5 bytes per 32
-     *                    weights instead of 26.25, Q8_0 36 instead of 34, Q4_K 19 instead of 18)
-     * @param fileBytes   bytes of the rank's part of the mapped files besides the ranges it would copy
+     * @param copyBytes   bytes the rank would copy (experts and unembedding), 0 if nothing can be repacked
+     * @param sourceBytes bytes of the file ranges the experts' copy replaces (the copy is larger: Q6_K 34.5 bytes per
+     *                    32 weights instead of 26.25, Q8_0 36 instead of 34, Q4_K 19 instead of 18)
+     * @param fileBytes   bytes of the rank's part of the mapped files besides the ranges its copy replaces (a tied
+     *                    unembedding stays among them: the embedding lookups keep reading its rows)
+     * @param unembeddingCopyBytes the unembedding's part of {@code copyBytes} (0 when it stays in the file's rows)
+     * @param unembeddingRowBytes  the bytes of the unembedding (rank's slice) in the file's rows when it is copied
      * @param forced     {@code -Dgrok1j.gguf.interleave=true}: copied without the memory check
      */
-    public record RepackPlan(long copyBytes, long sourceBytes, long fileBytes, int ranksOnHost, long memAvailable,
-            boolean forced) {
+    public record RepackPlan(long copyBytes, long sourceBytes, long fileBytes, long unembeddingCopyBytes,
+            long unembeddingRowBytes, int ranksOnHost, long memAvailable, boolean forced) {
         /** Bytes the ranks of this host would hold with the copies: {@code ranksOnHost * (copyBytes + fileBytes)}. */
         public long hostBytes() {
             return ranksOnHost * (copyBytes + fileBytes);
@@ -196,9 +207,11 @@ public final class GgufModel implements ModelFile {
     public RepackPlan repackPlan(int rank, int ranks, int ranksOnHost, long memAvailable) {
         long[] sizes = repackSizes(rank, ranks);
         long mapped = file.mappings().stream().mapToLong(MemorySegment::byteSize).sum();
-        long rest = Math.max(0, mapped - sizes[1] * ranks) / ranks;
-        return new RepackPlan(sizes[0], sizes[1], rest, Math.max(1, ranksOnHost), memAvailable,
-                interleaveSetting() == Boolean.TRUE);
+        // an output projection is read only as its copy; a tied table stays mapped for the embedding lookups
+        long replaced = sizes[1] + (weights.output() != null ? sizes[3] : 0);
+        long rest = Math.max(0, mapped - replaced * ranks) / ranks;
+        return new RepackPlan(sizes[0] + sizes[2], sizes[1], rest, sizes[2], sizes[3], Math.max(1, ranksOnHost),
+                memAvailable, interleaveSetting() == Boolean.TRUE);
     }
 
     /**
@@ -212,9 +225,18 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * The file types of the expert matrices {@link #repack(int, int)} would copy on this machine, whatever
+     * True when {@link #repack(int, int)} would copy the unembedding (the tied table or the output projection) on this
+     * machine, whatever {@link #INTERLEAVE_PROPERTY} says: a type with a decode layout, and not copied already.
+     */
+    public boolean repacksUnembedding() {
+        return repacked == null && InterleavedQ8_0Matrix.supported()
+                && repackable(new WeightMatrix[] {weights.unembedding()});
+    }
+
+    /**
+     * The file types of the matrices {@link #repack(int, int)} would copy on this machine, whatever
      * {@link #INTERLEAVE_PROPERTY} says (gate, up and down of every layer, each set of experts as a whole, as
-     * {@code repack} takes them), in the order met; empty when the model was copied already or the machine's vectors
+     * {@code repack} takes them, then the unembedding), in the order met; empty when the model was copied already or the machine's vectors
      * take no copy.
      */
     public Set<GgmlType> repackTypes() {
@@ -231,6 +253,10 @@ public final class GgufModel implements ModelFile {
                 }
             }
         }
+        WeightMatrix u = weights.unembedding();
+        if (repackable(new WeightMatrix[] {u})) {
+            types.add(((GgufMatrix) u).type());
+        }
         return types;
     }
 
@@ -239,6 +265,12 @@ public final class GgufModel implements ModelFile {
     public long repackBytes(int rank, int ranks, int ranksOnHost, long memAvailable) {
         RepackPlan plan = repackPlan(rank, ranks, ranksOnHost, memAvailable);
         return plan.copies() ? plan.copyBytes() : 0;
+    }
+
+    /** The unembedding's slice that rank's partition takes (the matrix itself for one rank). */
+    private WeightMatrix unembeddingView(Partition p) {
+        WeightMatrix u = weights.unembedding();
+        return p.isWhole() ? u : u.columns(p.vocab0(), p.vocab0() + p.vocab());
     }
 
     /** The slices of {@code experts} that rank's partition takes (the matrices themselves for one rank). */
@@ -307,8 +339,29 @@ public final class GgufModel implements ModelFile {
                         repack(l.up(), p, false, arena), repack(l.down(), p, true, arena), l.postMoeNorm(),
                         l.denseGate(), l.denseUp(), l.denseDown()));
             }
-            weights = new GrokWeights(weights.config(), weights.embedding(), weights.finalNorm(), List.copyOf(layers),
-                    weights.output());
+            WeightMatrix[] unembedding = {weights.unembedding()};
+            WeightMatrix[] copied = repack(unembedding, p, arena);
+            Embedding embedding = weights.embedding();
+            WeightMatrix output = weights.output();
+            if (copied != unembedding && output != null) {
+                output = copied[0];
+            } else if (copied != unembedding) {
+                // the tied table: lookups keep reading the file's rows, the unembedding reads the copy
+                Embedding table = embedding;
+                WeightMatrix u = copied[0];
+                embedding = new Embedding() {
+                    @Override
+                    public void lookup(int token, float[] out, int off) {
+                        table.lookup(token, out, off);
+                    }
+
+                    @Override
+                    public WeightMatrix unembedding() {
+                        return u;
+                    }
+                };
+            }
+            weights = new GrokWeights(weights.config(), embedding, weights.finalNorm(), List.copyOf(layers), output);
         } catch (RuntimeException | Error e) {
             superseded.clear();
             arena.close();
@@ -317,6 +370,27 @@ public final class GgufModel implements ModelFile {
         repacked = arena;
         copied = bytes;
         return bytes;
+    }
+
+    /**
+     * The unembedding's copy (or rank's slice of it) in {@code [0]} of a new array, or {@code unembedding} itself when
+     * it is not repacked. A tied table is neither released nor left out of the read-in: the embedding lookup reads it.
+     */
+    private WeightMatrix[] repack(WeightMatrix[] unembedding, Partition p, Arena arena) {
+        WeightMatrix view = unembeddingView(p);
+        if (!repackable(new WeightMatrix[] {view})) {
+            return unembedding;
+        }
+        GgufMatrix g = (GgufMatrix) view;
+        WeightMatrix copy = copy(g, arena);
+        if (!p.isWhole()) {
+            return new WeightMatrix[] {new PreparedSlice(unembedding[0], false, p.vocab0(), p.vocab0() + p.vocab(), copy)};
+        }
+        if (weights.output() != null) {
+            superseded.add(g.data());
+            Prefetch.release(g.data());
+        }
+        return new WeightMatrix[] {copy};
     }
 
     private WeightMatrix[] repack(WeightMatrix[] experts, Partition p, boolean byRows, Arena arena) {

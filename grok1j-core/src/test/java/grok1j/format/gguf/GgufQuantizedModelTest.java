@@ -234,8 +234,11 @@ class GgufQuantizedModelTest {
         try (GgufModel m = GgufModel.open(FILES.get(type))) {
             long file = m.mappings().stream().mapToLong(java.lang.foreign.MemorySegment::byteSize).sum();
             long expertBytes = m.tensors().stream().filter(t -> t.name().contains("_exps.")).mapToLong(TensorInfo::bytes).sum();
+            // the tied table too when it has the experts' type (the unembedding reads the copy, lookups the file)
+            TensorInfo table = m.tensors().stream().filter(t -> t.name().equals("token_embd.weight")).findFirst().orElseThrow();
+            long tableBytes = table.type().equals(type.name()) ? table.bytes() : 0;
             long copy = m.repackBytes(0, 1);
-            assertEquals(expertBytes / fileBytes * copyBytes, copy, copyBytes + " bytes per " + fileBytes + " of the file's");
+            assertEquals((expertBytes + tableBytes) / fileBytes * copyBytes, copy, copyBytes + " bytes per " + fileBytes + " of the file's");
             assertEquals(java.util.Set.of(type), m.repackTypes());
             assertEquals(copy, m.repack(0, 1));
             assertEquals(copy, m.copiedBytes());
@@ -247,6 +250,7 @@ class GgufQuantizedModelTest {
                     assertEquals(layout, expert[0].getClass());
                 }
             }
+            assertEquals(tableBytes > 0 ? layout : GgufMatrix.class, m.weights().unembedding().getClass());
             KvCache cache = new KvCache(CONFIG);
             Transformer net = new Transformer(m.weights(), pool);
             assertArrayEquals(prompt, net.forward(tokens[0], 0, LENGTH - 1, cache, Transformer.Logits.ALL));
@@ -269,10 +273,21 @@ class GgufQuantizedModelTest {
     @Test
     void tensorParallelRanksRepackTheirSlicesOnly() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ8_0Matrix.supported());
+        tensorParallelRanksRepackTheirSlicesOnly(GgmlType.Q8_0, grok1j.tensor.InterleavedQ8_0Matrix.class);
+    }
+
+    /** The same for Q4_K, whose tied table is Q4_K too: each rank copies its vocabulary slice of the unembedding. */
+    @Test
+    void tensorParallelRanksRepackTheirSlicesOfTheUnembedding() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(grok1j.tensor.InterleavedQ4_KMatrix.supported());
+        tensorParallelRanksRepackTheirSlicesOnly(GgmlType.Q4_K, grok1j.tensor.InterleavedQ4_KMatrix.class);
+    }
+
+    private void tensorParallelRanksRepackTheirSlicesOnly(GgmlType type, Class<?> layout) throws Exception {
         float[] prompt;
         float[] step;
         long whole;
-        try (GgufModel m = GgufModel.open(FILES.get(GgmlType.Q8_0))) {
+        try (GgufModel m = GgufModel.open(FILES.get(type))) {
             whole = m.repackBytes(0, 1);
             Transformer net = new Transformer(m.weights(), pool);
             KvCache cache = new KvCache(CONFIG);
@@ -285,13 +300,17 @@ class GgufQuantizedModelTest {
         try {
             Transformer[] rank = new Transformer[2];
             for (int r = 0; r < 2; r++) {
-                models[r] = GgufModel.open(FILES.get(GgmlType.Q8_0));
+                models[r] = GgufModel.open(FILES.get(type));
                 assertEquals(whole / 2, models[r].repack(r, 2));
                 assertEquals(whole / 2, models[r].copiedBytes());
                 var gate = models[r].weights().layers().get(1).gate()[3];
                 var slice = assertInstanceOf(grok1j.tensor.PreparedSlice.class, gate);
-                assertInstanceOf(grok1j.tensor.InterleavedQ8_0Matrix.class, slice.columns(256 * r, 256 * r + 256));
+                assertInstanceOf(layout, slice.columns(256 * r, 256 * r + 256));
                 assertEquals(GgufMatrix.class, slice.columns(0, 32).getClass(), "another view is the file's");
+                if (type == GgmlType.Q4_K) {
+                    var table = assertInstanceOf(grok1j.tensor.PreparedSlice.class, models[r].weights().unembedding());
+                    assertInstanceOf(layout, table.columns(1024 * r, 1024 * r + 1024));
+                }
                 rank[r] = new Transformer(models[r].weights(), new ThreadPool(1), group.rank(r));
             }
             Transformer follower = rank[1];
