@@ -150,30 +150,29 @@ class DoctorCommandTest {
         Path dir = Files.createTempDirectory("grok1j-doctor");
         Path file = dir.resolve("grok-1-q6_k.gguf");
         try {
-            writeSparseGrok1(file, Q6_K);
-            // and the Q8_0 table, which the unembedding reads as an interleaved copy (the lookups read the file's rows)
+            writeSparseGrok1(file, Q6_K, Q6_K, Q6_K);
+            // and the Q6_K table, which the unembedding reads as its unpacked copy (the lookups read the file's rows)
             long copy = grok1j.tensor.InterleavedQ6_KMatrix.supported()
-                    ? L * 8 * 3 * ((long) D * F / 32 * 69 / 2) + (long) V * D / 32 * 36 : 0;
+                    ? L * 8 * 3 * ((long) D * F / 32 * 69 / 2) + (long) V * D / 32 * 69 / 2 : 0;
             JsonNode big = doctorJson(file, "--ram", "600G");
             assertEquals(copy, big.get("repack_bytes").asLong());
             assertEquals(copy > 0 ? true : null, copy > 0 ? big.get("repack_fits").asBoolean() : null);
             if (copy > 0) {
                 // a decode step reads its two experts of eight from the copy (a quarter of the experts' copy's extra
                 // bytes more) and the unembedding's copy instead of its rows
-                long table = (long) V * D / 32 * 36, tableRows = (long) V * D / 32 * 34;
+                long table = (long) V * D / 32 * 69 / 2, tableRows = (long) V * D / 256 * 210;
                 long source = L * 8 * 3 * ((long) D * F / 256 * 210);
                 long perToken = big.get("weight_bytes").get("per_token").asLong();
                 assertEquals(perToken + (copy - table - source) / 4 + table - tableRows, big.get("decode_step_bytes").asLong());
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
                 assertTrue(text.out().contains("(its experts and unembedding from the copy below; "), text.out());
                 assertTrue(text.out().contains("experts and unembedding: 334.3 GB copied at open (in the process's own memory) into "
-                        + "one byte per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25) and "
-                        + "the interleaved Q8_0 layout (36 bytes per 32 weights instead of 34), faster "
+                        + "one byte per weight with the rows interleaved (Q6_K: 34.5 bytes per 32 weights instead of 26.25), faster "
                         + "to decode and prefill, when it fits; here it fits"), text.out());
                 System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
                 try {
                     CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
-                    assertTrue(off.out().contains("experts and unembedding: kept in the file's Q6_K and Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
+                    assertTrue(off.out().contains("experts and unembedding: kept in the file's Q6_K rows (-Dgrok1j.gguf.interleave=false)"),
                             off.out());
                     assertEquals(perToken, doctorJson(file, "--ram", "600G").get("decode_step_bytes").asLong());
                 } finally {
@@ -193,15 +192,14 @@ class DoctorCommandTest {
         Path file = dir.resolve("grok-1-q4_k.gguf");
         try {
             writeSparseGrok1(file, Q4_K);
-            long copy = grok1j.tensor.InterleavedQ4_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 19) + (long) V * D / 32 * 36 : 0;
+            long copy = grok1j.tensor.InterleavedQ4_KMatrix.supported() ? L * 8 * 3 * ((long) D * F / 32 * 19) : 0;
             JsonNode j = doctorJson(file, "--ram", "256G");
             assertEquals(copy, j.get("repack_bytes").asLong());
             if (copy > 0) {
-                assertTrue(j.get("repack_fits").asBoolean(), "184.5 GB of copy and 5.8 GB of the rest in 90 % of 256 GiB");
+                assertTrue(j.get("repack_fits").asBoolean(), "183.6 GB of copy and 5.8 GB of the rest in 90 % of 256 GiB");
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
-                assertTrue(text.out().contains("experts and unembedding: 184.5 GB copied at open (in the process's own memory) "
-                        + "into the interleaved Q4_K layout (19 bytes per 32 weights instead of 18) and the interleaved Q8_0 "
-                        + "layout (36 bytes per 32 weights instead of 34), faster"), text.out());
+                assertTrue(text.out().contains("experts: 183.6 GB copied at open (in the process's own memory) into the "
+                        + "interleaved Q4_K layout (19 bytes per 32 weights instead of 18), faster"), text.out());
                 assertFalse(doctorJson(file, "--ram", "192G").get("repack_fits").asBoolean(), "a 192 GiB machine keeps the file's rows");
             }
         } finally {
@@ -217,19 +215,19 @@ class DoctorCommandTest {
         Path dir = Files.createTempDirectory("grok1j-doctor");
         Path file = dir.resolve("grok-1-q4_k_m.gguf");
         try {
-            writeSparseGrok1(file, Q4_K, Q6_K);
+            writeSparseGrok1(file, Q4_K, Q6_K, Q6_K);
             long copy = L * 8 * ((long) D * F / 32) * (2 * 19 + 69 / 2) + L * 8 * ((long) D * F / 32) / 2
-                    + (long) V * D / 32 * 36; // and the Q8_0 table's copy
+                    + (long) V * D / 32 * 69 / 2; // and the Q6_K table's copy
             JsonNode j = doctorJson(file, "--ram", "600G");
             assertEquals(copy, j.get("repack_bytes").asLong(), "19 bytes per 32 weights for gate and up, 34.5 for down");
             CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
             assertTrue(text.out().contains("copied at open (in the process's own memory) into the interleaved Q4_K layout "
-                    + "(19 bytes per 32 weights instead of 18), one byte per weight with the rows interleaved (Q6_K: 34.5 "
-                    + "bytes per 32 weights instead of 26.25) and the interleaved Q8_0 layout"), text.out());
+                    + "(19 bytes per 32 weights instead of 18) and one byte per weight with the rows interleaved (Q6_K: 34.5 "
+                    + "bytes per 32 weights instead of 26.25), faster"), text.out());
             System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
             try {
                 CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "600G");
-                assertTrue(off.out().contains("experts and unembedding: kept in the file's Q4_K, Q6_K and Q8_0 rows"), off.out());
+                assertTrue(off.out().contains("experts and unembedding: kept in the file's Q4_K and Q6_K rows"), off.out());
             } finally {
                 System.clearProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY);
             }
@@ -255,9 +253,9 @@ class DoctorCommandTest {
             assertEquals(1_283_457_024L * L, w.get("active_experts").asLong());
             assertEquals(855_638_016L, w.get("unembedding").asLong());
             assertEquals(L * 8 * 3 * q8((long) D * F), w.get("experts").asLong());
-            // the interleaved copy of the Q8_0 experts made at open (36 bytes per 32 weights), on 512-bit machines
-            // and the Q8_0 table's, which the unembedding reads (the lookups read the file's rows)
-            long copy = grok1j.tensor.InterleavedQ8_0Matrix.supported() ? (L * 8 * 3 * ((long) D * F) + (long) V * D) / 32 * 36 : 0;
+            // the interleaved copy of the Q8_0 experts made at open (36 bytes per 32 weights); the Q8_0 table stays in
+            // the file's rows
+            long copy = grok1j.tensor.InterleavedQ8_0Matrix.supported() ? L * 8 * 3 * ((long) D * F) / 32 * 36 : 0;
             assertEquals(copy, j.get("repack_bytes").asLong());
             assertFalse(j.get("repack_fits").asBoolean(), "copy and file in 24 GiB");
             assertEquals(4L * D * (4 * L + 1), w.get("norms").asLong());
@@ -278,7 +276,7 @@ class DoctorCommandTest {
             }
             JsonNode big = doctorJson(file, "--ram", "400G");
             assertEquals("runs_from_ram", big.get("verdict").asText());
-            // 348.8 GB of copy and 6.9 GB of the rest of the file against 90 % of 400 GiB
+            // 347.9 GB of copy and 6.9 GB of the rest of the file against 90 % of 400 GiB
             assertEquals(copy > 0, big.get("repack_fits").asBoolean());
             JsonNode two = doctorJson(file, "--ram", "200G", "--ranks", "2");
             assertEquals("runs_from_ram", two.get("verdict").asText());
@@ -289,13 +287,13 @@ class DoctorCommandTest {
             assertFalse(mid.get("repack_fits").asBoolean());
             if (copy > 0) {
                 CliTest.Run text = CliTest.run("doctor", "--model", file.toString(), "--ram", "256G");
-                assertTrue(text.out().contains("here it does not fit: the copy and the rest of the file (355.7 GB) against "
+                assertTrue(text.out().contains("here it does not fit: the copy and the rest of the file (354.8 GB) against "
                         + "90 % of the 274.9 GB available, so open keeps the file's rows"), text.out());
                 assertFalse(mid.get("repack_copies").asBoolean());
                 System.setProperty(grok1j.format.gguf.GgufModel.INTERLEAVE_PROPERTY, "false");
                 try {
                     CliTest.Run off = CliTest.run("doctor", "--model", file.toString(), "--ram", "400G");
-                    assertTrue(off.out().contains("experts and unembedding: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
+                    assertTrue(off.out().contains("experts: kept in the file's Q8_0 rows (-Dgrok1j.gguf.interleave=false)"),
                             off.out());
                     assertFalse(off.out().contains("copied at open"), off.out());
                 } finally {
@@ -319,11 +317,14 @@ class DoctorCommandTest {
 
     /** {@link #writeSparseGrok1(Path)} with the experts in ggml type {@code expertType} (Q8_0, Q4_K or Q6_K). */
     static void writeSparseGrok1(Path file, int expertType) throws IOException {
-        writeSparseGrok1(file, expertType, expertType);
+        writeSparseGrok1(file, expertType, expertType, Q8_0);
     }
 
-    /** {@link #writeSparseGrok1(Path)} with the experts' gate and up in ggml type {@code gateUp}, their down in {@code down}. */
-    static void writeSparseGrok1(Path file, int gateUp, int down) throws IOException {
+    /**
+     * {@link #writeSparseGrok1(Path)} with the experts' gate and up in ggml type {@code gateUp}, their down in
+     * {@code down}, and the tied table in {@code table}.
+     */
+    static void writeSparseGrok1(Path file, int gateUp, int down, int table) throws IOException {
         Header h = new Header();
         int tensors = 2 + L * 12;
         h.u32(0x46554747L).u32(3).u64(tensors).u64(6);
@@ -334,7 +335,7 @@ class DoctorCommandTest {
         h.str("grok.attention.head_count_kv").u32(4).u32(8);
         h.str("grok.expert_feed_forward_length").u32(4).u32(F);
         long[] offset = {0};
-        h.tensor("token_embd.weight", Q8_0, offset, D, V);
+        h.tensor("token_embd.weight", table, offset, D, V);
         h.tensor("output_norm.weight", F32, offset, D);
         for (int l = 0; l < L; l++) {
             String p = "blk." + l + ".";
