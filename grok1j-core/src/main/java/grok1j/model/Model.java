@@ -98,7 +98,7 @@ public final class Model implements AutoCloseable {
             if (comm.size() > 1) {
                 fingerprint = ModelFingerprint.of(file.weights());
             }
-            // weights whose file layout the kernels read slowly (GGUF Q8_0, Q6_K and Q4_K experts and unembedding) are copied into a faster one
+            // weights whose file layout the kernels read slowly (GGUF Q8_0, Q6_K, Q4_K experts; a Q6_K unembedding) are copied into a faster one
             // when the copy fits: a tensor-parallel rank copies only its slices
             long copy = file.repackBytes(comm.rank(), comm.size(), ranksOnHost, memAvailable);
             if (copy >= ANNOUNCED_BYTES) {

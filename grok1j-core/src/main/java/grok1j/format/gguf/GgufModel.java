@@ -226,18 +226,17 @@ public final class GgufModel implements ModelFile {
 
     /**
      * True when {@link #repack(int, int)} would copy the unembedding (the tied table or the output projection) on this
-     * machine, whatever {@link #INTERLEAVE_PROPERTY} says: a type with a decode layout, and not copied already.
+     * machine, whatever {@link #INTERLEAVE_PROPERTY} says: Q6_K with 512-bit vectors, and not copied already.
      */
     public boolean repacksUnembedding() {
-        return repacked == null && InterleavedQ8_0Matrix.supported()
-                && unembeddingRepackable(weights.unembedding());
+        return repacked == null && unembeddingRepackable(weights.unembedding());
     }
 
     /**
      * The file types of the matrices {@link #repack(int, int)} would copy on this machine, whatever
      * {@link #INTERLEAVE_PROPERTY} says (gate, up and down of every layer, each set of experts as a whole, as
-     * {@code repack} takes them, then the unembedding), in the order met; empty when the model was copied already or the machine's vectors
-     * take no copy.
+     * {@code repack} takes them, then the unembedding), in the order met; empty when the model was copied already or
+     * the machine's vectors take no copy.
      */
     public Set<GgmlType> repackTypes() {
         Set<GgmlType> types = new LinkedHashSet<>();
@@ -349,16 +348,14 @@ public final class GgufModel implements ModelFile {
                         repack(l.up(), p, false, arena), repack(l.down(), p, true, arena), l.postMoeNorm(),
                         l.denseGate(), l.denseUp(), l.denseDown()));
             }
-            WeightMatrix[] unembedding = {weights.unembedding()};
-            WeightMatrix[] copied = repack(unembedding, p, arena);
+            WeightMatrix u = repackUnembedding(p, arena);
             Embedding embedding = weights.embedding();
             WeightMatrix output = weights.output();
-            if (copied != unembedding && output != null) {
-                output = copied[0];
-            } else if (copied != unembedding) {
+            if (u != null && output != null) {
+                output = u;
+            } else if (u != null) {
                 // the tied table: lookups keep reading the file's rows, the unembedding reads the copy
                 Embedding table = embedding;
-                WeightMatrix u = copied[0];
                 embedding = new Embedding() {
                     @Override
                     public void lookup(int token, float[] out, int off) {
@@ -383,24 +380,24 @@ public final class GgufModel implements ModelFile {
     }
 
     /**
-     * The unembedding's copy (or rank's slice of it) in {@code [0]} of a new array, or {@code unembedding} itself when
-     * it is not repacked. A tied table is neither released nor left out of the read-in: the embedding lookup reads it.
+     * The unembedding's copy (a rank's slice of it as a {@link PreparedSlice}), or null when it stays in the file's
+     * rows. A tied table is neither released nor left out of the read-in: the embedding lookup reads it.
      */
-    private WeightMatrix[] repack(WeightMatrix[] unembedding, Partition p, Arena arena) {
+    private WeightMatrix repackUnembedding(Partition p, Arena arena) {
         WeightMatrix view = unembeddingView(p);
         if (!unembeddingRepackable(view)) {
-            return unembedding;
+            return null;
         }
         GgufMatrix g = (GgufMatrix) view;
         WeightMatrix copy = copy(g, arena);
         if (!p.isWhole()) {
-            return new WeightMatrix[] {new PreparedSlice(unembedding[0], false, p.vocab0(), p.vocab0() + p.vocab(), copy)};
+            return new PreparedSlice(weights.unembedding(), false, p.vocab0(), p.vocab0() + p.vocab(), copy);
         }
         if (weights.output() != null) {
             superseded.add(g.data());
             Prefetch.release(g.data());
         }
-        return new WeightMatrix[] {copy};
+        return copy;
     }
 
     private WeightMatrix[] repack(WeightMatrix[] experts, Partition p, boolean byRows, Arena arena) {
