@@ -139,6 +139,9 @@ final class BenchCommand implements Callable<Integer> {
         positive("--bandwidth-mib", bandwidthMib);
         positive("--passes", passes);
         positive("--decode-tokens", decodeTokens);
+        for (int n : prefill) {
+            positive("--prefill", n);
+        }
         if (warmupRounds < 0) {
             throw new IllegalArgumentException("--warmup must be >= 0, got " + warmupRounds);
         }
@@ -161,6 +164,9 @@ final class BenchCommand implements Callable<Integer> {
                     + ("grok-2".equals(arch) ? "--arch grok-2" : writeGguf != null ? "--write-gguf" : "--model"));
         }
         GrokConfig synthetic = syntheticConfig(arch, layers);
+        if (model == null) {
+            checkPrefill(synthetic);
+        }
         if (model == null && Cluster.communicator().size() == 1) {
             long need = SyntheticModel.bytesOf(synthetic);
             long available = availableMemoryBytes();
@@ -201,6 +207,9 @@ final class BenchCommand implements Callable<Integer> {
         r.put("vector_bits", jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
         // a file that cannot be read fails now, not after the half minute of probes (mapping it takes no memory)
         ModelFile opened = model != null ? ModelFiles.open(model) : null;
+        if (opened != null) {
+            checkPrefill(opened.weights().config());
+        }
         try (ThreadPool pool = new ThreadPool(t)) {
             // 1. bandwidth, with its buffer freed before the model is built
             progress(err, "measuring memory bandwidth (" + bandwidthMib + " MiB, " + passes + " passes, " + t + " threads)");
@@ -291,6 +300,16 @@ final class BenchCommand implements Callable<Integer> {
             report(r, out);
         }
         return 0;
+    }
+
+    /** Every {@code --prefill} length fits {@code cfg}'s context (checked before the probes and the model's build). */
+    private void checkPrefill(GrokConfig cfg) {
+        for (int n : prefill) {
+            if (n > cfg.contextLength()) {
+                throw new IllegalArgumentException("--prefill lengths must be at most the model's context of "
+                        + cfg.contextLength() + " tokens, got " + n);
+            }
+        }
     }
 
     /** The synthetic model's config: the released dimensions of {@code arch} (null: grok-1) with {@code layers} layers. */
@@ -465,9 +484,6 @@ final class BenchCommand implements Callable<Integer> {
 
         // prefill: fresh caches, logits for the last position only (as generate asks)
         for (int n : prefill) {
-            if (n < 1 || n > cfg.contextLength()) {
-                throw new IllegalArgumentException("--prefill lengths must be between 1 and " + cfg.contextLength());
-            }
             progress(err, "prefill: " + n + " tokens");
             KvCache c = net.newCache();
             int[] prompt = randomTokens(rnd, cfg, n);

@@ -228,7 +228,8 @@ final class ServeCommand implements Callable<Integer> {
         try (m) {
             GenerateCommand.warnIfShort(DoctorCommand.warning(m.file(), m.network().communicator().size(), parallel), err);
             if (warmup > 0) {
-                err.println("grok1j: warming up the kernels on layer 0 (up to " + warmup + " s; --warmup 0 skips)");
+                err.println("grok1j: warming up the kernels on layer 0 (rounds for up to " + warmup + " s, then the "
+                        + "attention and GELU kernels until compiled; --warmup 0 skips)");
                 err.flush();
                 long t0 = System.nanoTime();
                 int rounds = KernelWarmup.run(m.network(), Duration.ofSeconds(warmup));

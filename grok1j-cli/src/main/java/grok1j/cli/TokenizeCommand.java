@@ -134,7 +134,13 @@ final class TokenizeCommand implements Callable<Integer> {
     private static int[] parseIds(ObjectMapper mapper, String s, Tokenizer tok) throws Exception {
         String t = s.trim();
         if (t.startsWith("[")) {
-            return toIds(mapper.readTree(t), tok, "ids");
+            JsonNode arr;
+            try {
+                arr = mapper.readTree(t);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalArgumentException("ids: not a JSON array of token ids (like [1, 2, 3]): " + t);
+            }
+            return toIds(arr, tok, "ids");
         }
         if (t.isEmpty()) {
             return new int[0];

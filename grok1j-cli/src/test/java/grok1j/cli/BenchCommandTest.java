@@ -135,6 +135,25 @@ class BenchCommandTest {
         }
     }
 
+    /** Prompt lengths are checked before the probes and the model's build, with the value in the message. */
+    @Test
+    void prefillLengthsAreCheckedFirst() {
+        String[][] cases = {{"--prefill", "0", "--prefill must be positive, got 0"},
+            {"--prefill", "128,-5", "--prefill must be positive, got -5"},
+            {"--prefill", "9000", "--prefill lengths must be at most the model's context of 8192 tokens, got 9000"},
+            {"--model", tiny().toString(), "--prefill", "5,100000",
+                "--prefill lengths must be at most the model's context of 8192 tokens, got 100000"}};
+        for (String[] c : cases) {
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            String[] args = new String[c.length];
+            args[0] = "bench";
+            System.arraycopy(c, 0, args, 1, c.length - 1);
+            int status = Main.run(args, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+            assertEquals(Main.EXIT_BAD_INPUT, status);
+            assertEquals("grok1j: " + c[c.length - 1], err.toString(StandardCharsets.UTF_8).strip());
+        }
+    }
+
     /** A small Grok-2-shaped synthetic model (bf16, dense MLP, untied output), whole and as 2 rank slices, runs finite. */
     @Test
     void smallSyntheticGrok2Runs() {

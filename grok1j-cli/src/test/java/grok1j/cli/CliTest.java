@@ -209,6 +209,9 @@ class CliTest {
         assertEquals("[11770,1135]", one.out().strip());
         Run back = run("tokenize", "--tokenizer", tiny.resolve("tokenizer.model").toString(), "--decode", "[11770,1135]");
         assertEquals("\"Hello world\"", back.out().strip());
+        Run bad = run("tokenize", "--tokenizer", tiny.resolve("tokenizer.model").toString(), "--decode", "[abc]");
+        assertEquals(Main.EXIT_BAD_INPUT, bad.status());
+        assertEquals("grok1j: ids: not a JSON array of token ids (like [1, 2, 3]): [abc]", bad.err().strip());
     }
 
     @Test

@@ -122,6 +122,10 @@ public final class TiktokenTokenizer implements Tokenizer {
         if (!(root instanceof Map<?, ?> object)) {
             throw new TokenizerFormatException(source + ": expected a JSON object");
         }
+        if (!object.containsKey("regular_tokens")) { // another JSON file (a config.json, say) given as the tokenizer
+            throw new TokenizerFormatException(source + ": not a tiktoken tokenizer.tok.json (no \"regular_tokens\"; "
+                    + "Grok-2 ships one beside its weights, Grok-1 a SentencePiece tokenizer.model)");
+        }
         Pattern split = splitPattern(object, source);
         Map<Integer, byte[]> byId = new HashMap<>();
         Map<Integer, Boolean> isSpecial = new HashMap<>();

@@ -88,6 +88,13 @@ class TiktokenFormatErrorTest {
     }
 
     @Test
+    void anotherJsonFileIsNotATokenizer() throws IOException {
+        String m = message("{\"model_type\": \"grok-1\", \"vocab_size\": 131072}");
+        assertTrue(m.endsWith(": not a tiktoken tokenizer.tok.json (no \"regular_tokens\"; Grok-2 ships one beside its "
+                + "weights, Grok-1 a SentencePiece tokenizer.model)"), m);
+    }
+
+    @Test
     void invalidUtf8() throws IOException {
         Path file = dir.resolve("latin1.tok.json");
         Files.write(file, new byte[] {'{', '"', (byte) 0xE9, '"', ':', '1', '}'});

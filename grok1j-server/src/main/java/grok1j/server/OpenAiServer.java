@@ -84,8 +84,15 @@ public final class OpenAiServer implements AutoCloseable {
     public static OpenAiServer start(ServerConfig config) throws IOException {
         try {
             return new OpenAiServer(config);
-        } catch (java.net.BindException e) {
-            throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            // Jetty wraps the system's BindException in "Failed to bind to /host:port"; its reason is what a person needs
+            Throwable bind = e instanceof java.net.BindException ? e : e.getCause();
+            if (!(bind instanceof java.net.BindException) || bind.getMessage() == null) {
+                throw e;
+            }
+            String reason = bind.getMessage().toLowerCase(java.util.Locale.ROOT);
+            throw new IOException("cannot listen on " + config.host() + ":" + config.port() + ": " + reason
+                    + (reason.contains("in use") ? " (another process has that port)" : ""), e);
         }
     }
 

@@ -448,8 +448,9 @@ final class RequestParser {
         }
         double d = v.asDouble();
         if (d < min || d > max) {
-            throw ApiException.invalid(name, name + " must be " + (max == Integer.MAX_VALUE ? ">= " + min : "in [" + min + ", " + max + "]")
-                    + ", got " + v);
+            // an unbounded field (max_tokens) states its lower bound, unless the value is past the int range
+            throw ApiException.invalid(name, name + " must be " + (max == Integer.MAX_VALUE && d < min ? ">= " + min
+                    : "in [" + min + ", " + max + "]") + ", got " + v);
         }
         return (int) d;
     }

@@ -79,6 +79,17 @@ class RequestParserTest {
         assertEquals(field, e.param(), e.getMessage());
     }
 
+    /** The message states the bound the value breaks: a max_tokens past the int range is not "must be >= 0". */
+    @Test
+    void outOfRangeMessagesNameTheBoundBroken() throws IOException {
+        ApiException low = assertThrows(ApiException.class,
+                () -> parser.completion(json("{\"prompt\": \"hi\", \"max_tokens\": -1}")));
+        assertEquals("max_tokens must be >= 0, got -1", low.getMessage());
+        ApiException high = assertThrows(ApiException.class,
+                () -> parser.completion(json("{\"prompt\": \"hi\", \"max_tokens\": 99999999999999999999}")));
+        assertEquals("max_tokens must be in [0, 2147483647], got 99999999999999999999", high.getMessage());
+    }
+
     @Test
     void unknownFieldsAreIgnoredAndDefaultsApply() throws IOException {
         RequestParser.Parsed p = parser.completion(json("{\"prompt\": \"hello world\", \"model\": \"gpt-4\", \"frequency_penalty\": 0.5, \"whatever\": {}}"));
