@@ -51,6 +51,11 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--oversubscribe-threads", description = "Allow --threads above the core count.")
     boolean oversubscribe;
 
+    @Option(names = "--allow-requantize",
+            description = "From a GGUF input, quantize matrices that are already quantized to another type (their "
+                    + "roundings compound; converting the original checkpoint is better).")
+    boolean allowRequantize;
+
     @Parameters(index = "0", paramLabel = "INPUT", description = "Checkpoint folder (holding ckpt-0/), ckpt-0/ itself, a Grok-2 folder, or a .gguf file.")
     Path input;
 
@@ -71,6 +76,9 @@ final class ConvertCommand implements Callable<Integer> {
         }
         PrintStream err = CommandLineContext.err();
         try (ModelFile in = ModelFiles.open(input); ThreadPool pool = new ThreadPool(nThreads)) {
+            if (!allowRequantize && ModelFiles.isGguf(in.location())) {
+                checkNotRequantizing(in.tensors(), t, input);
+            }
             Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
             GgufVocab vocab = GgufVocab.of(tok);
             String generalName = name != null ? name : in.weights().config().architecture().name();
@@ -124,6 +132,29 @@ final class ConvertCommand implements Callable<Integer> {
         for (Map.Entry<String, Long> e : plan.tensorsLargerThan(maxShard).entrySet()) {
             err.printf("warning: tensor %s (%,d bytes) is larger than --split-max-size (%,d bytes); its shard will exceed"
                     + " the limit (tensors are never split)%n", e.getKey(), e.getValue(), maxShard);
+        }
+    }
+
+    /**
+     * Refuses to quantize a GGUF's quantized matrices to another quantized type, as llama.cpp's {@code llama-quantize}
+     * does without {@code --allow-requantize}: the new rounding adds to the old one, and a user who meant to make a
+     * smaller file should start from the original weights. The same type (rewritten) and float targets are allowed.
+     */
+    static void checkNotRequantizing(List<grok1j.format.TensorInfo> tensors, GgmlType target, Path input) {
+        if (!target.quantized()) {
+            return;
+        }
+        java.util.SortedSet<String> others = new java.util.TreeSet<>();
+        for (grok1j.format.TensorInfo ti : tensors) {
+            GgmlType source = GgmlType.parse(ti.type());
+            if (source != null && source.quantized() && source != target) {
+                others.add(source.name());
+            }
+        }
+        if (!others.isEmpty()) {
+            throw new IllegalArgumentException(input + " holds " + String.join(" and ", others) + " matrices; converting "
+                    + "them to " + target.name().toLowerCase(Locale.ROOT) + " quantizes weights already quantized (the "
+                    + "roundings compound): convert the original checkpoint, or add --allow-requantize");
         }
     }
 
