@@ -16,10 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -87,14 +84,7 @@ final class ConvertCommand implements Callable<Integer> {
             long total = plan.dataBytes();
             long started = System.nanoTime();
             List<Path> written;
-            try (ProgressBar bar = new ProgressBarBuilder()
-                    .setTaskName("convert " + t.name().toLowerCase(Locale.ROOT))
-                    .setInitialMax(total)
-                    .setUnit(" MiB", 1L << 20)
-                    .showSpeed()
-                    .setStyle(ProgressBarStyle.ASCII)
-                    .setConsumer(new ConsoleProgressBarConsumer(err))
-                    .build()) {
+            try (ProgressBar bar = ProgressBars.start("convert " + t.name().toLowerCase(Locale.ROOT), total, err)) {
                 GgufProgress progress = (tensor, done, all) -> {
                     bar.stepTo(done);
                     bar.setExtraMessage(" " + tensor);

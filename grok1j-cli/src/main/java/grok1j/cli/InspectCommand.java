@@ -13,10 +13,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -91,14 +88,7 @@ final class InspectCommand implements Callable<Integer> {
     /** Scans the weights with a progress bar on stderr; lists the bad tensors; 2 if there are any. */
     private static int check(ModelFile f, PrintStream out, long total) throws IOException {
         List<WeightCheck.Finding> found;
-        try (ProgressBar bar = new ProgressBarBuilder()
-                .setTaskName("check")
-                .setInitialMax(total)
-                .setUnit(" MiB", 1L << 20)
-                .showSpeed()
-                .setStyle(ProgressBarStyle.ASCII)
-                .setConsumer(new ConsoleProgressBarConsumer(CommandLineContext.err()))
-                .build()) {
+        try (ProgressBar bar = ProgressBars.start("check", total, CommandLineContext.err())) {
             found = WeightCheck.scan(f, (tensor, done, all) -> {
                 bar.stepTo(done);
                 bar.setExtraMessage(" " + tensor);
