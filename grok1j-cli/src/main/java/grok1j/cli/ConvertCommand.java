@@ -115,8 +115,13 @@ final class ConvertCommand implements Callable<Integer> {
                         ? "the embedding is also the output projection; F16 keeps it exact"
                         : "input dimension not a multiple of the " + requested + " block of " + requested.blockSize()
                         + ", or int8 scale groups narrower than a block";
-                err.printf("warning: %d of %d matrices written as F16 instead of %s (%s): %s%n", f16.size(), matrices,
-                        requested, why, String.join(", ", f16));
+                if (f16.size() == matrices) { // a file named for a type it holds none of: say so first
+                    err.printf("warning: no matrix can be %s: all %d written as F16 (%s): %s%n", requested, matrices,
+                            why, String.join(", ", f16));
+                } else {
+                    err.printf("warning: %d of %d matrices written as F16 instead of %s (%s): %s%n", f16.size(), matrices,
+                            requested, why, String.join(", ", f16));
+                }
             }
         }
         for (Map.Entry<String, Long> e : plan.tensorsLargerThan(maxShard).entrySet()) {
