@@ -227,7 +227,9 @@ class CliTest {
     @Test
     void wrongModelPath() {
         assertBadInput(run("generate", "--model", tmp.resolve("nope").toString(), "--prompt", "x"), "nope");
-        assertBadInput(run("generate", "--model", tmp.toString(), "--prompt", "x"), tmp.toString());
+        assertBadInput(run("generate", "--model", tmp.toString(), "--prompt", "x"), tmp + ": not a model folder: no "
+                + "ckpt-0/ with tensorNNNNN_000 files (Grok-1's official checkpoint) and no pytorch_model-*.safetensors "
+                + "(Grok-2's release); a GGUF model is given as its .gguf file");
     }
 
     @Test
