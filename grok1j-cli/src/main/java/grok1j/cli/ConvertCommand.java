@@ -23,7 +23,7 @@ import picocli.CommandLine.Parameters;
 
 /** {@code grok1j convert}: official Grok-1 checkpoint, Grok-2 folder (or GGUF) to GGUF, tensor by tensor. */
 @Command(name = "convert", mixinStandardHelpOptions = true,
-        description = {"Convert a Grok-1 checkpoint or a Grok-2 folder to GGUF (architecture grok), streaming one tensor at a time "
+        description = {"Convert a Grok-1 checkpoint, a Grok-2 folder or a GGUF file to GGUF (architecture grok), streaming one tensor at a time "
                 + "(a Grok-2 expert is read from its 8 rank slices in place). "
                 + "Matrices whose input dimension is not a multiple of the type's block, or whose int8 scale groups are "
                 + "narrower than a block, are written as F16; norms and the router stay F32."})
@@ -73,13 +73,13 @@ final class ConvertCommand implements Callable<Integer> {
         }
         PrintStream err = CommandLineContext.err();
         try (ModelFile in = ModelFiles.open(input); ThreadPool pool = new ThreadPool(nThreads)) {
-            if (!allowRequantize && ModelFiles.isGguf(in.location())) {
-                checkNotRequantizing(in.tensors(), t, input);
-            }
             Tokenizer tok = ModelFiles.tokenizer(in, tokenizer);
             GgufVocab vocab = GgufVocab.of(tok);
             String generalName = name != null ? name : in.weights().config().architecture().name();
             GgufWriter plan = GgufConverter.plan(in.weights(), vocab, t, generalName);
+            if (!allowRequantize && ModelFiles.isGguf(in.location())) {
+                checkNotRequantizing(in.tensors(), plan.types(), t, input);
+            }
             warnAboutPlan(err, plan, t, maxShard);
             long total = plan.dataBytes();
             long started = System.nanoTime();
@@ -133,16 +133,20 @@ final class ConvertCommand implements Callable<Integer> {
     /**
      * Refuses to quantize a GGUF's quantized matrices to another quantized type, as llama.cpp's {@code llama-quantize}
      * does without {@code --allow-requantize}: the new rounding adds to the old one, and a user who meant to make a
-     * smaller file should start from the original weights. The same type (rewritten) and float targets are allowed.
+     * smaller file should start from the original weights. Only matrices the plan writes as {@code target} count: the
+     * same type (rewritten), float targets and F16 fallbacks are allowed.
+     *
+     * @param planned the output's tensor types by name ({@link GgufWriter#types()}), the input's GGUF names
      */
-    static void checkNotRequantizing(List<grok1j.format.TensorInfo> tensors, GgmlType target, Path input) {
+    static void checkNotRequantizing(List<grok1j.format.TensorInfo> tensors, Map<String, GgmlType> planned,
+                                     GgmlType target, Path input) {
         if (!target.quantized()) {
             return;
         }
         java.util.SortedSet<String> others = new java.util.TreeSet<>();
         for (grok1j.format.TensorInfo ti : tensors) {
             GgmlType source = GgmlType.parse(ti.type());
-            if (source != null && source.quantized() && source != target) {
+            if (source != null && source.quantized() && source != target && planned.get(ti.name()) == target) {
                 others.add(source.name());
             }
         }

@@ -135,12 +135,13 @@ final class TokenizeCommand implements Callable<Integer> {
         String t = s.trim();
         if (t.startsWith("[")) {
             JsonNode arr;
-            try {
-                arr = mapper.readTree(t);
+            try { // trailing text ("[5] x") is an error too, not ignored
+                arr = mapper.reader().with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                        .readTree(t);
             } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                throw new IllegalArgumentException("ids: not a JSON array of token ids (like [1, 2, 3]): " + t);
+                throw new IllegalArgumentException("--decode: not a JSON array of token ids (like [1, 2, 3]): " + t);
             }
-            return toIds(arr, tok, "ids");
+            return toIds(arr, tok, "--decode");
         }
         if (t.isEmpty()) {
             return new int[0];
@@ -151,9 +152,9 @@ final class TokenizeCommand implements Callable<Integer> {
             try {
                 ids[i] = Integer.parseInt(parts[i]);
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("not a token id: '" + parts[i] + "'");
+                throw new IllegalArgumentException("--decode: not a token id: " + parts[i]);
             }
-            checkId(ids[i], tok, "ids");
+            checkId(ids[i], tok, "--decode");
         }
         return ids;
     }

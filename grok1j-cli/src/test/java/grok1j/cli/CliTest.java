@@ -211,7 +211,11 @@ class CliTest {
         assertEquals("\"Hello world\"", back.out().strip());
         Run bad = run("tokenize", "--tokenizer", tiny.resolve("tokenizer.model").toString(), "--decode", "[abc]");
         assertEquals(Main.EXIT_BAD_INPUT, bad.status());
-        assertEquals("grok1j: ids: not a JSON array of token ids (like [1, 2, 3]): [abc]", bad.err().strip());
+        assertEquals("grok1j: --decode: not a JSON array of token ids (like [1, 2, 3]): [abc]", bad.err().strip());
+        Run trailing = run("tokenize", "--tokenizer", tiny.resolve("tokenizer.model").toString(), "--decode", "[11770] x");
+        assertEquals("grok1j: --decode: not a JSON array of token ids (like [1, 2, 3]): [11770] x", trailing.err().strip());
+        Run word = run("tokenize", "--tokenizer", tiny.resolve("tokenizer.model").toString(), "--decode", "11770,x");
+        assertEquals("grok1j: --decode: not a token id: x", word.err().strip());
     }
 
     @Test

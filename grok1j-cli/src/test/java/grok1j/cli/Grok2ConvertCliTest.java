@@ -103,6 +103,24 @@ class Grok2ConvertCliTest {
         assertEquals(4, CliTest.JSON.readTree(g.out()).get("ids").size());
     }
 
+    /** Quantized matrices are not quantized again to another type without --allow-requantize (llama-quantize's rule). */
+    @Test
+    void requantizingAGgufIsRefusedUnlessAllowed() {
+        Path q8 = dir.resolve("grok-2-tiny-q8_0.gguf");
+        assertEquals(0, CliTest.run("convert", "--type", "q8_0", TINY.toString(), q8.toString()).status());
+        Path out = dir.resolve("requantized.gguf");
+        CliTest.assertBadInput(CliTest.run("convert", "--type", "q4_k", q8.toString(), out.toString()), q8 + " holds Q8_0 "
+                + "matrices; converting them to q4_k quantizes weights already quantized (the roundings compound): "
+                + "convert the original checkpoint, or add --allow-requantize");
+        assertTrue(!Files.exists(out), "nothing written");
+        CliTest.Run allowed = CliTest.run("convert", "--type", "q4_k", "--allow-requantize", q8.toString(), out.toString());
+        assertEquals(0, allowed.status(), allowed.err());
+        CliTest.Run inspect = CliTest.run("inspect", "--model", out.toString());
+        assertTrue(inspect.out().matches("(?s).*blk\\.0\\.ffn_down_exps\\.weight +\\[8, 256, 256] +Q4_K.*"), inspect.out());
+        // bf16 matrices are not quantized ones: quantizing them needs no flag
+        assertEquals(0, CliTest.run("convert", "--type", "q4_k", bf16.toString(), dir.resolve("from-bf16.gguf").toString()).status());
+    }
+
     private static String[] concat(String[] a, String[] b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
