@@ -54,7 +54,6 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
     private static final int L = GgmlKernels.L;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
-    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Bytes of a Q6_K superblock of 256 weights in the file. */
     private static final int SUPERBLOCK_BYTES = 210;
@@ -273,8 +272,8 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
      * Four groups, at {@code off + j * gs} for {@code j < 4}, into {@code y[yo + j * ys, + 32)}: one flat loop over
      * the input positions (see {@link InterleavedQ8_0Matrix#pass}), per position one broadcast of the activation and
      * eight 16-byte loads, each widened, converted and FMA'd into its sub-block partial; at a sub-block's end each
-     * partial times its 16 scales {@code sc * d} joins the total. The scales are converted there, from one 32-byte
-     * load per group (both halves' {@code sc}) and eight loads of {@code d}. The kernel is big for C2: past its
+     * partial times its 16 scales {@code sc * d} joins the total. The scales are converted there, from two 16-byte
+     * loads of {@code sc} per group (converted as the weights are) and eight loads of {@code d}. The kernel is big for C2: past its
      * inlining budget ({@code NodeCountInliningCutoff}) it leaves a call to a method of ours out of line and boxes
      * its vectors (four times slower), while the Vector API's own methods, forced inline, are inlined late. So every
      * vector operation is written out here, with no helper: a helper for the conversions was inlined in one caller and
@@ -302,18 +301,25 @@ public final class InterleavedQ6_KMatrix implements WeightMatrix {
             if ((i & 15) == 15) {
                 long d = ds + (long) SCALE_BYTES * (i >> 8) + D;
                 long sc = ds + (long) SCALE_BYTES * (i >> 8) + 2 * (i & 0xF0); // 32 bytes per sub-block (i & 255) / 16
-                ByteVector g0 = ByteVector.fromMemorySegment(B32, w, off + sc, LE);
-                ByteVector g1 = ByteVector.fromMemorySegment(B32, w, o1 + sc, LE);
-                ByteVector g2 = ByteVector.fromMemorySegment(B32, w, o2 + sc, LE);
-                ByteVector g3 = ByteVector.fromMemorySegment(B32, w, o3 + sc, LE);
-                s0 = a0.fma(((FloatVector) g0.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, off + d, LE)), s0);
-                s1 = a1.fma(((FloatVector) g0.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, off + d + 64, LE)), s1);
-                t0 = b0.fma(((FloatVector) g1.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o1 + d, LE)), t0);
-                t1 = b1.fma(((FloatVector) g1.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o1 + d + 64, LE)), t1);
-                u0 = c0.fma(((FloatVector) g2.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o2 + d, LE)), u0);
-                u1 = c1.fma(((FloatVector) g2.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o2 + d + 64, LE)), u1);
-                v0 = e0.fma(((FloatVector) g3.convertShape(B2F, F, 0)).mul(FloatVector.fromMemorySegment(F, w, o3 + d, LE)), v0);
-                v1 = e1.fma(((FloatVector) g3.convertShape(B2F, F, 1)).mul(FloatVector.fromMemorySegment(F, w, o3 + d + 64, LE)), v1);
+                // each 16 rows' scales as the weights above are read (16-byte loads, the low part converted): a
+                // 32-byte load with its high part converted compiled, in some runs, to code whose vector intrinsics
+                // failed from here on and boxed every vector (1 GB allocated per decode step, half the speed)
+                s0 = a0.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, off + sc, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, off + d, LE)), s0);
+                s1 = a1.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, off + sc + 16, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, off + d + 64, LE)), s1);
+                t0 = b0.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + sc, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, o1 + d, LE)), t0);
+                t1 = b1.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, o1 + sc + 16, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, o1 + d + 64, LE)), t1);
+                u0 = c0.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + sc, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, o2 + d, LE)), u0);
+                u1 = c1.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, o2 + sc + 16, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, o2 + d + 64, LE)), u1);
+                v0 = e0.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + sc, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, o3 + d, LE)), v0);
+                v1 = e1.fma(((FloatVector) ByteVector.fromMemorySegment(B, w, o3 + sc + 16, LE).convertShape(B2F, F, 0))
+                        .mul(FloatVector.fromMemorySegment(F, w, o3 + d + 64, LE)), v1);
                 a0 = z; a1 = z; b0 = z; b1 = z; c0 = z; c1 = z; e0 = z; e1 = z;
             }
         }
