@@ -124,6 +124,11 @@ class BenchCommandTest {
     void archIsChecked() {
         String[][] cases = {{"--arch", "grok-3", "--arch must be grok-1 or grok-2, got grok-3"},
             {"--arch", "grok-2", "--model", tiny().toString(), "--arch shapes the synthetic model; a --model brings its own architecture"}};
+        assertRefused(cases);
+    }
+
+    /** Each case: {@code bench} with the options before its last element is refused with that element as its one line. */
+    private static void assertRefused(String[][] cases) {
         for (String[] c : cases) {
             ByteArrayOutputStream err = new ByteArrayOutputStream();
             String[] args = new String[c.length];
@@ -143,15 +148,7 @@ class BenchCommandTest {
             {"--prefill", "9000", "--prefill lengths must be at most the model's context of 8192 tokens, got 9000"},
             {"--model", tiny().toString(), "--prefill", "5,100000",
                 "--prefill lengths must be at most the model's context of 8192 tokens, got 100000"}};
-        for (String[] c : cases) {
-            ByteArrayOutputStream err = new ByteArrayOutputStream();
-            String[] args = new String[c.length];
-            args[0] = "bench";
-            System.arraycopy(c, 0, args, 1, c.length - 1);
-            int status = Main.run(args, new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
-            assertEquals(Main.EXIT_BAD_INPUT, status);
-            assertEquals("grok1j: " + c[c.length - 1], err.toString(StandardCharsets.UTF_8).strip());
-        }
+        assertRefused(cases);
     }
 
     /** A small Grok-2-shaped synthetic model (bf16, dense MLP, untied output), whole and as 2 rank slices, runs finite. */
