@@ -46,17 +46,13 @@ public final class ModelFiles {
         if (Grok2Checkpoint.isGrok2Folder(path)) {
             return Grok2Model.open(path);
         }
-        try {
-            return OfficialCheckpoint.open(path);
-        } catch (ModelFormatException e) {
-            if (!Files.isDirectory(path) || !e.getMessage().startsWith("not a Grok-1 checkpoint: ")) {
-                throw e;
-            }
+        if (Files.isDirectory(path) && !OfficialCheckpoint.isCheckpointFolder(path)) {
             // a folder that is neither release: name both, and the third way to give a model
             throw new ModelFormatException(path + ": not a model folder: no ckpt-0/ with tensorNNNNN_000 files (Grok-1's "
                     + "official checkpoint) and no pytorch_model-*.safetensors (Grok-2's release); a GGUF model is given as "
-                    + "its .gguf file", e);
+                    + "its .gguf file");
         }
+        return OfficialCheckpoint.open(path);
     }
 
     /** True if {@code path} is a regular file starting with the GGUF magic. */

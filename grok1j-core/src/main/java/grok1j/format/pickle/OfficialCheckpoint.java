@@ -152,6 +152,15 @@ public final class OfficialCheckpoint implements ModelFile {
         throw new ModelFormatException("not a Grok-1 checkpoint: " + asTyped + " (no ckpt-0/ with tensorNNNNN_000 files)");
     }
 
+    /**
+     * Whether {@code path} is a folder holding tensor shards, or holding {@code ckpt-0/} with them: what
+     * {@link #open} accepts as the checkpoint's location.
+     */
+    public static boolean isCheckpointFolder(Path path) {
+        Path inside = path.resolve(CKPT_DIR);
+        return (Files.isDirectory(inside) && hasShards(inside)) || (Files.isDirectory(path) && hasShards(path));
+    }
+
     private static boolean hasShards(Path dir) {
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path p : ds) {
